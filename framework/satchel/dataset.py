@@ -62,7 +62,7 @@ class Dataset:
         y_arr = np.asarray(y, np.float32)
         if y_arr.ndim == 1:
             y_arr = y_arr[:, None]
-        x_arr = np.asarray(x, np.float32)
+        x_arr = np.asarray(x)
         if schema is None:
             schema = FeatureSchema(tuple(f"x{i}" for i in range(x_arr.shape[1] if x_arr.ndim == 2 else 0)))
         w = np.ones(len(y_arr), np.float32) if weights is None else weights

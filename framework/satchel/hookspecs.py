@@ -16,27 +16,28 @@ A plugin is a module or object with functions marked by :data:`hookimpl`::
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import pluggy
 
-from satchel.backend import TrainingProgress
-from satchel.records import (
-    BackendSpec,
-    CliCommandSpec,
-    ConsentRequest,
-    ConsentVerdict,
-    DeviceState,
-    EventSourceSpec,
-    EventTypeSpec,
-    FeaturizerSpec,
-    KeyProviderSpec,
-    ModelTaskSpec,
-    SchedulerSpec,
-    StoreSpec,
-    TrainingContext,
-    TrainingReport,
-)
+if TYPE_CHECKING:
+    from satchel.backend import TrainingProgress
+    from satchel.records import (
+        BackendSpec,
+        CliCommandSpec,
+        ConsentRequest,
+        ConsentVerdict,
+        DeviceState,
+        EventSourceSpec,
+        EventTypeSpec,
+        FeaturizerSpec,
+        KeyProviderSpec,
+        ModelTaskSpec,
+        SchedulerSpec,
+        StoreSpec,
+        TrainingContext,
+        TrainingReport,
+    )
 
 PROJECT = "satchel"
 hookspec = pluggy.HookspecMarker(PROJECT)

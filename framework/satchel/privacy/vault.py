@@ -1,0 +1,533 @@
+"""The key vault: wrapped subject keys, master-key metadata and monotonic counters (SQLite).
+
+The vault lives in a **key directory separate from the data directory** (:meth:`Vault.open` refuses
+nested or equal paths). Erasing a subject deletes its wrapped key with ``PRAGMA secure_delete=ON``
+and then ``VACUUM``-s, so the key's bytes are gone from the vault file; every blob of that subject —
+including copies of the data directory taken before the erasure — becomes undecryptable
+(crypto-shredding). The vault uses a rollback journal (``journal_mode=DELETE``), so no WAL file keeps
+old page images around.
+
+Key hierarchy::
+
+    master key (32 bytes, from a key provider; only its fingerprint is stored)
+      ├─ wraps each subject key (AES-GCM, bound to app id + pseudonym) → satchel.privacy.envelope
+      └─ wraps the root secret (AES-GCM) → derive(purpose) via HKDF-SHA256
+            (pseudonym key, audit-log MAC key, the counter-table MAC key, ...)
+
+Derived keys come from the root secret, not the master key, so they survive :meth:`Vault.rotate`,
+which re-wraps the subject keys and the root secret under a new master key without touching any
+data blob and records the old key as retired.
+
+Counters (:meth:`bump`, :meth:`advance`) only move forward and the whole counter table is
+authenticated by one HMAC (a vault-derived key), so editing, deleting, inserting or splicing rows
+from an older copy of the vault raises :class:`IntegrityError`. The data stores compare a blob's
+version to its counter to detect rollback of the data directory. Restoring the *entire* key
+directory from an older backup is not detectable without hardware-backed monotonic storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from satchel.errors import ErasedError, IntegrityError, KeyUnavailableError, PrivacyError
+from satchel.privacy._codec import frame, key_id
+from satchel.privacy.envelope import SubjectKey
+from satchel.privacy.pseudonym import require_pseudonym
+
+VAULT_FILE = "vault.sqlite3"
+SCHEMA_VERSION = 1
+_NONCE = 12
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS subjects (
+    pseudonym TEXT PRIMARY KEY, key_id TEXT NOT NULL, wrapped BLOB NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS erased (pseudonym TEXT PRIMARY KEY, erased_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS retired_keys (
+    key_id TEXT PRIMARY KEY, retired_at TEXT NOT NULL, successor TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL, tag BLOB NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A monotonic counter: its value and an optional tag (e.g. the audit log's last MAC)."""
+
+    name: str
+    value: int
+    tag: bytes = b""
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    """A master key that was rotated out; it can never open the vault again."""
+
+    key_id: str
+    retired_at: datetime
+    successor: str
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What :meth:`Vault.rotate` did (for the audit log)."""
+
+    old_key_id: str
+    new_key_id: str
+    subjects: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class VaultInfo:
+    """Facts for the audit report; no secrets."""
+
+    path: Path
+    app_id: str
+    master_key_id: str
+    created_at: datetime
+    rotated_at: datetime | None
+    subjects: int
+    erased: int
+    retired: tuple[RetiredKey, ...]
+
+
+def default_key_dir(app_id: str) -> Path:
+    """The platform's per-user config location for an app's key directory.
+
+    ``<user config dir>/satchel-keys/<app_id>``: a tree of its own (on macOS config and data dirs are
+    the same folder), so it never nests inside or around a ``.../satchel/<app_id>`` data directory.
+    """
+    from platformdirs import user_config_path
+
+    return user_config_path("satchel-keys", appauthor=False) / app_id
+
+
+class Vault:
+    """An open key vault. Create with :meth:`open`; thread-safe; close it (or use ``with``)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, app_id: str, master: bytes, root: bytes) -> None:
+        self._conn = conn
+        self._path = path
+        self._app_id = app_id
+        self._master = master
+        self._root = root
+        self._counter_key = _hkdf(root, _counters_info(app_id))
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(
+        cls,
+        key_dir: str | os.PathLike[str],
+        master_key: bytes,
+        *,
+        app_id: str,
+        data_dir: str | os.PathLike[str],
+        create: bool = False,
+    ) -> Vault:
+        """Open (or with ``create=True`` initialise) the vault in ``key_dir`` for ``app_id``.
+
+        Raises :class:`KeyUnavailableError` for a wrong or retired master key or a missing vault,
+        :class:`PrivacyError` when ``key_dir`` and ``data_dir`` overlap or the vault is another app's.
+        """
+        key_path, data_path = Path(key_dir).resolve(), Path(data_dir).resolve()
+        if key_path == data_path or key_path.is_relative_to(data_path) or data_path.is_relative_to(key_path):
+            raise PrivacyError(
+                f"key directory {key_path} and data directory {data_path} overlap",
+                hint="keep keys in their own directory (default: satchel.privacy.default_key_dir(app_id)) so "
+                "a copy of the data directory never contains the keys that decrypt it",
+            )
+        if not app_id:
+            raise ValueError("Vault.open needs a non-empty app_id")
+        if len(master_key) != 32:
+            raise KeyUnavailableError(
+                f"the master key must be 32 bytes, got {len(master_key)}",
+                hint="check the key provider's configuration",
+            )
+        path = key_path / VAULT_FILE
+        if not path.exists():
+            if not create:
+                raise KeyUnavailableError(
+                    f"no key vault at {path}",
+                    hint="restore the key directory from its backup, or initialise the app (create=True) "
+                    "if it has never run on this device",
+                )
+            key_path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            for pragma in ("journal_mode=DELETE", "synchronous=FULL", "secure_delete=ON", "temp_store=MEMORY"):
+                conn.execute(f"PRAGMA {pragma}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    conn.execute(statement)
+                meta = dict(conn.execute("SELECT name, value FROM meta"))
+                if not meta:
+                    if not create:
+                        raise KeyUnavailableError(
+                            f"the key vault at {path} is empty", hint="restore the key directory from its backup"
+                        )
+                    meta = _initialise(conn, app_id, master_key)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            root = _unlock(conn, path, meta, app_id, master_key)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path, app_id, bytes(master_key), root)
+
+    def close(self) -> None:
+        """Close the database connection. The vault cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def app_id(self) -> str:
+        return self._app_id
+
+    @property
+    def master_key_id(self) -> str:
+        """Fingerprint of the master key this vault was opened (or last rotated) with."""
+        return key_id(self._master)
+
+    # ------------------------------------------------------------------ subject keys
+
+    def subject_key(self, pseudonym: str, *, create: bool = True) -> SubjectKey:
+        """The key of ``pseudonym``, created on first use when ``create``.
+
+        Raises :class:`ErasedError` once the subject was erased, :class:`KeyUnavailableError` when it
+        has no key and ``create`` is false (or the master key was rotated by another process).
+        """
+        require_pseudonym(pseudonym, "Vault.subject_key(pseudonym)")
+        with self._tx(write=False):
+            self._refuse_erased(pseudonym)
+            row = self._conn.execute("SELECT wrapped FROM subjects WHERE pseudonym = ?", (pseudonym,)).fetchone()
+            if row is not None:
+                return SubjectKey(pseudonym, self._unwrap_subject(pseudonym, row[0]))
+        if not create:
+            raise KeyUnavailableError(
+                f"subject {pseudonym} has no key in the vault at {self._path}",
+                hint="it never stored data here; call subject_key(..., create=True) to enrol it",
+            )
+        with self._tx(write=True):
+            self._refuse_erased(pseudonym)
+            row = self._conn.execute("SELECT wrapped FROM subjects WHERE pseudonym = ?", (pseudonym,)).fetchone()
+            if row is not None:  # another process enrolled it meanwhile
+                return SubjectKey(pseudonym, self._unwrap_subject(pseudonym, row[0]))
+            self._check_current_master()
+            secret = AESGCM.generate_key(bit_length=256)
+            self._conn.execute(
+                "INSERT INTO subjects VALUES (?, ?, ?, ?)",
+                (pseudonym, key_id(secret), self._wrap_subject(self._master, pseudonym, secret), _now()),
+            )
+            return SubjectKey(pseudonym, secret)
+
+    def subjects(self) -> tuple[str, ...]:
+        """Pseudonyms that currently hold a key (erased subjects excluded), sorted."""
+        with self._tx(write=False):
+            return tuple(r[0] for r in self._conn.execute("SELECT pseudonym FROM subjects ORDER BY pseudonym"))
+
+    def erase(self, pseudonym: str) -> bool:
+        """Crypto-shred ``pseudonym``: delete its wrapped key for good and remember the erasure.
+
+        Returns whether a key existed. Afterwards :meth:`subject_key` raises :class:`ErasedError`.
+        The vault file is vacuumed so the key's bytes are gone from it (not just marked free).
+        """
+        require_pseudonym(pseudonym, "Vault.erase(pseudonym)")
+        with self._tx(write=True):
+            existed = self._conn.execute("DELETE FROM subjects WHERE pseudonym = ?", (pseudonym,)).rowcount > 0
+            self._conn.execute("INSERT OR IGNORE INTO erased VALUES (?, ?)", (pseudonym, _now()))
+        self._vacuum()
+        return existed
+
+    def is_erased(self, pseudonym: str) -> bool:
+        with self._tx(write=False):
+            return self._erased_at(pseudonym) is not None
+
+    # ------------------------------------------------------------------ master key rotation
+
+    def rotate(self, new_master_key: bytes) -> Rotation:
+        """Re-wrap every subject key and the root secret under ``new_master_key``.
+
+        Data blobs are untouched (they depend only on subject keys). The old key is recorded as
+        retired: opening with it afterwards raises :class:`KeyUnavailableError` saying so.
+        """
+        if len(new_master_key) != 32:
+            raise KeyUnavailableError(f"the new master key must be 32 bytes, got {len(new_master_key)}")
+        old_id, new_id = self.master_key_id, key_id(new_master_key)
+        with self._tx(write=True):
+            self._check_current_master()
+            if new_id == old_id:
+                raise PrivacyError("the new master key is the current one", hint="generate a fresh key")
+            retired = self._conn.execute("SELECT retired_at FROM retired_keys WHERE key_id = ?", (new_id,)).fetchone()
+            if retired:
+                raise PrivacyError(
+                    f"master key {new_id} was retired on {retired[0]} and is never reused",
+                    hint="generate a fresh key",
+                )
+            rows = self._conn.execute("SELECT pseudonym, wrapped FROM subjects").fetchall()
+            for pseudonym, wrapped in rows:
+                secret = self._unwrap_subject(pseudonym, wrapped)
+                self._conn.execute(
+                    "UPDATE subjects SET wrapped = ? WHERE pseudonym = ?",
+                    (self._wrap_subject(new_master_key, pseudonym, secret), pseudonym),
+                )
+            at = _now()
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [
+                    ("root", _wrap(new_master_key, self._root, _root_aad(self._app_id))),
+                    ("master_key_id", new_id),
+                    ("rotated_at", at),
+                ],
+            )
+            self._conn.execute("INSERT INTO retired_keys VALUES (?, ?, ?)", (old_id, at, new_id))
+            self._master = bytes(new_master_key)
+        self._vacuum()
+        return Rotation(old_id, new_id, len(rows), datetime.fromisoformat(at))
+
+    def retired_keys(self) -> tuple[RetiredKey, ...]:
+        with self._tx(write=False):
+            rows = self._conn.execute("SELECT key_id, retired_at, successor FROM retired_keys ORDER BY retired_at")
+            return tuple(RetiredKey(k, datetime.fromisoformat(at), s) for k, at, s in rows)
+
+    # ------------------------------------------------------------------ derived keys
+
+    def derive(self, purpose: str, length: int = 32) -> bytes:
+        """A key for ``purpose`` (e.g. ``"pseudonym"``, ``"audit-log"``), stable across rotations."""
+        if not purpose:
+            raise ValueError("derive(purpose) needs a non-empty purpose")
+        return _hkdf(self._root, frame(b"satchel/derive", self._app_id, purpose), length)
+
+    # ------------------------------------------------------------------ monotonic counters
+
+    def current(self, name: str) -> int:
+        """The value of counter ``name`` (0 if never bumped); verifies the counter table."""
+        return self.counter(name).value
+
+    def counter(self, name: str) -> Counter:
+        """Counter ``name`` with its tag; ``Counter(name, 0)`` if it does not exist yet."""
+        with self._tx(write=False):
+            return self._verified_counters().get(name, Counter(name, 0))
+
+    def bump(self, name: str) -> int:
+        """Increment counter ``name`` and return the new value (1 on first use)."""
+        with self._tx(write=True):
+            counters = self._verified_counters()
+            value = counters.get(name, Counter(name, 0)).value + 1
+            self._store_counter(counters, Counter(name, value))
+        return value
+
+    def advance(self, name: str, value: int, tag: bytes = b"") -> None:
+        """Set counter ``name`` to ``value`` (which must exceed the current value) with ``tag``."""
+        with self._tx(write=True):
+            counters = self._verified_counters()
+            current = counters.get(name, Counter(name, 0)).value
+            if value <= current:
+                raise IntegrityError(
+                    f"counter {name!r} in {self._path} is at {current}; it cannot move to {value}",
+                    hint="counters only move forward: the data was rolled back or written concurrently",
+                )
+            self._store_counter(counters, Counter(name, value, bytes(tag)))
+
+    def _verified_counters(self) -> dict[str, Counter]:
+        rows = self._conn.execute("SELECT name, value, tag FROM counters ORDER BY name").fetchall()
+        counters = {name: Counter(name, value, bytes(tag)) for name, value, tag in rows}
+        stored = self._conn.execute("SELECT value FROM meta WHERE name = 'counters_mac'").fetchone()
+        if stored is None or not hmac.compare_digest(bytes(stored[0]), _counters_mac(self._counter_key, counters)):
+            raise IntegrityError(
+                f"the counter table of the key vault at {self._path} failed authentication",
+                hint="it was edited or partly restored from an older copy; restore the whole key directory "
+                "from a trusted backup",
+            )
+        return counters
+
+    def _store_counter(self, counters: dict[str, Counter], counter: Counter) -> None:
+        counters[counter.name] = counter
+        self._conn.execute(
+            "INSERT OR REPLACE INTO counters VALUES (?, ?, ?)", (counter.name, counter.value, counter.tag)
+        )
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('counters_mac', ?)", (_counters_mac(self._counter_key, counters),)
+        )
+
+    # ------------------------------------------------------------------ facts
+
+    def info(self) -> VaultInfo:
+        with self._tx(write=False):
+            meta = dict(self._conn.execute("SELECT name, value FROM meta"))
+            (subjects,) = self._conn.execute("SELECT count(*) FROM subjects").fetchone()
+            (erased,) = self._conn.execute("SELECT count(*) FROM erased").fetchone()
+        rotated = meta.get("rotated_at")
+        return VaultInfo(
+            path=self._path,
+            app_id=self._app_id,
+            master_key_id=meta["master_key_id"],
+            created_at=datetime.fromisoformat(meta["created_at"]),
+            rotated_at=datetime.fromisoformat(rotated) if rotated else None,
+            subjects=subjects,
+            erased=erased,
+            retired=self.retired_keys(),
+        )
+
+    # ------------------------------------------------------------------ internals
+
+    @contextmanager
+    def _tx(self, *, write: bool) -> Iterator[None]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _vacuum(self) -> None:
+        with self._lock:
+            self._conn.execute("VACUUM")
+
+    def _erased_at(self, pseudonym: str) -> str | None:
+        row = self._conn.execute("SELECT erased_at FROM erased WHERE pseudonym = ?", (pseudonym,)).fetchone()
+        return row[0] if row else None
+
+    def _refuse_erased(self, pseudonym: str) -> None:
+        at = self._erased_at(pseudonym)
+        if at is not None:
+            raise ErasedError(
+                f"subject {pseudonym} was erased on {at}; its key is destroyed",
+                hint="its data can no longer be read or written; delete any leftover files",
+            )
+
+    def _check_current_master(self) -> None:
+        row = self._conn.execute("SELECT value FROM meta WHERE name = 'master_key_id'").fetchone()
+        if row[0] != self.master_key_id:
+            raise _retired_error(self._conn, self._path, self.master_key_id)
+
+    def _wrap_subject(self, master: bytes, pseudonym: str, secret: bytes) -> bytes:
+        return _wrap(master, secret, frame(b"satchel/vault/subject", self._app_id, pseudonym))
+
+    def _unwrap_subject(self, pseudonym: str, wrapped: bytes) -> bytes:
+        try:
+            return _unwrap(self._master, wrapped, frame(b"satchel/vault/subject", self._app_id, pseudonym))
+        except InvalidTag:
+            self._check_current_master()
+            raise IntegrityError(
+                f"the wrapped key of subject {pseudonym} in {self._path} failed authentication",
+                hint="the vault was tampered with; restore the key directory from a trusted backup",
+            ) from None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _hkdf(root: bytes, info: bytes, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(root)
+
+
+def _counters_info(app_id: str) -> bytes:
+    return frame(b"satchel/vault/counters", app_id)
+
+
+def _root_aad(app_id: str) -> bytes:
+    return frame(b"satchel/vault/root", app_id)
+
+
+def _wrap(key: bytes, secret: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(_NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, secret, aad)
+
+
+def _unwrap(key: bytes, wrapped: bytes, aad: bytes) -> bytes:
+    wrapped = bytes(wrapped)
+    if len(wrapped) < _NONCE + 16:
+        raise InvalidTag()
+    return AESGCM(key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], aad)
+
+
+def _counters_mac(key: bytes, counters: dict[str, Counter]) -> bytes:
+    parts: list[bytes | str | int] = [b"satchel/vault/counters", len(counters)]
+    for name in sorted(counters):
+        parts += [name, counters[name].value, counters[name].tag]
+    return hmac.new(key, frame(*parts), hashlib.sha256).digest()
+
+
+def _initialise(conn: sqlite3.Connection, app_id: str, master: bytes) -> dict[str, object]:
+    root = os.urandom(32)
+    counter_key = _hkdf(root, _counters_info(app_id))
+    meta: dict[str, object] = {
+        "schema": SCHEMA_VERSION,
+        "app_id": app_id,
+        "master_key_id": key_id(master),
+        "root": _wrap(master, root, _root_aad(app_id)),
+        "created_at": _now(),
+        "counters_mac": _counters_mac(counter_key, {}),
+    }
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+    return meta
+
+
+def _unlock(conn: sqlite3.Connection, path: Path, meta: dict[str, object], app_id: str, master: bytes) -> bytes:
+    if meta.get("schema") != SCHEMA_VERSION:
+        raise PrivacyError(
+            f"the key vault at {path} has schema {meta.get('schema')}, this satchel reads {SCHEMA_VERSION}",
+            hint="upgrade satchel",
+        )
+    if meta.get("app_id") != app_id:
+        raise PrivacyError(
+            f"the key vault at {path} belongs to app {meta.get('app_id')!r}, not {app_id!r}",
+            hint="give every app its own key directory",
+        )
+    offered = key_id(master)
+    if meta.get("master_key_id") != offered:
+        raise _retired_error(conn, path, offered)
+    try:
+        return _unwrap(master, meta["root"], _root_aad(app_id))  # type: ignore[arg-type]
+    except InvalidTag:
+        raise IntegrityError(
+            f"the root secret in the key vault at {path} failed authentication",
+            hint="the vault was tampered with; restore the key directory from a trusted backup",
+        ) from None
+
+
+def _retired_error(conn: sqlite3.Connection, path: Path, offered: str) -> KeyUnavailableError:
+    row = conn.execute("SELECT retired_at, successor FROM retired_keys WHERE key_id = ?", (offered,)).fetchone()
+    if row:
+        return KeyUnavailableError(
+            f"master key {offered} was retired on {row[0]} (rotated to {row[1]}) and no longer opens {path}",
+            hint="load the current master key from the key provider",
+        )
+    (current,) = conn.execute("SELECT value FROM meta WHERE name = 'master_key_id'").fetchone()
+    return KeyUnavailableError(
+        f"wrong master key for {path}: got key {offered}, the vault needs key {current}",
+        hint="check the key provider (environment variable, keyring entry or passphrase) for this app",
+    )

@@ -1,0 +1,96 @@
+"""Conformance suites a plugin runs against its own components.
+
+Subclass a suite in your test module and provide the fixtures it names::
+
+    from satchel.testing.conformance import PluginConformance, SchedulerConformance
+
+    class TestMyPlugin(PluginConformance):
+        @pytest.fixture
+        def plugin(self):
+            import my_satchel_plugin
+            return my_satchel_plugin
+
+    class TestMyScheduler(SchedulerConformance):
+        @pytest.fixture
+        def scheduler(self):
+            return MyScheduler(MyOptions())
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from satchel.backend import TrainerBackend
+from satchel.records import ComponentSpec, DeviceState
+from satchel.registry import HOOK_KINDS
+from satchel.scheduling import ScheduleDecision, ScheduleInput, Scheduler
+from satchel.task import EventSource, Featurizer, ModelTask
+from satchel.testing import isolated_registry
+
+_PROTOCOLS: dict[str, type] = {
+    "scheduler": Scheduler,
+    "backend": TrainerBackend,
+    "featurizer": Featurizer,
+    "model": ModelTask,
+    "event_source": EventSource,
+}
+
+
+class PluginConformance:
+    """Checks a plugin module's registrations. Needs fixture ``plugin`` (module or object)."""
+
+    def test_registers_something(self, plugin: object) -> None:
+        reg = isolated_registry({"plugin_under_test": plugin}, builtins=False)
+        total = sum(len(reg.all(k.record.kind)) for k in HOOK_KINDS)  # type: ignore[attr-defined]
+        implemented = [h for h in dir(plugin) if h.startswith("satchel_")]
+        assert total > 0 or implemented, "the plugin registers nothing and implements no hook"
+
+    def test_hooks_are_known(self, plugin: object) -> None:
+        isolated_registry({"plugin_under_test": plugin}, builtins=False).check_pending()
+
+    def test_records_validate_alongside_builtins(self, plugin: object) -> None:
+        reg = isolated_registry({"plugin_under_test": plugin})
+        for kind in HOOK_KINDS:
+            reg.all(kind.record.kind)  # type: ignore[attr-defined]  # raises PluginError on conflicts
+
+    def test_components_implement_their_protocol(self, plugin: object) -> None:
+        reg = isolated_registry({"plugin_under_test": plugin}, builtins=False)
+        for kind, protocol in _PROTOCOLS.items():
+            for name, found in reg.all(kind).items():
+                component = found.spec.create()
+                assert isinstance(component, protocol), f"{kind} '{name}' does not implement {protocol.__name__}"
+
+    def test_options_reject_unknown_fields(self, plugin: object) -> None:
+        reg = isolated_registry({"plugin_under_test": plugin}, builtins=False)
+        for kind in HOOK_KINDS:
+            for found in reg.all(kind.record.kind).values():  # type: ignore[attr-defined]
+                if isinstance(found.spec, ComponentSpec):
+                    with pytest.raises(Exception):
+                        found.spec.options.model_validate({"__surely_not_an_option__": 1})
+
+
+class SchedulerConformance:
+    """Checks a scheduler. Needs fixture ``scheduler``."""
+
+    NOW = datetime(2026, 3, 2, 14, 0, tzinfo=timezone.utc)
+    GOOD = DeviceState(battery_percent=90, charging=True, idle=True, unmetered_network=True, source="test")
+
+    def facts(self, **kw: object) -> ScheduleInput:
+        base = dict(now=self.NOW, device=self.GOOD, last_trained_at=None, new_samples=1000, total_samples=1000)
+        base.update(kw)
+        return ScheduleInput(**base)  # type: ignore[arg-type]
+
+    def test_returns_a_decision(self, scheduler: Scheduler) -> None:
+        assert isinstance(scheduler.decide(self.facts()), ScheduleDecision)
+
+    def test_not_now_always_has_a_reason(self, scheduler: Scheduler) -> None:
+        cases = [self.facts(new_samples=0), self.facts(device=DeviceState()),
+                 self.facts(last_trained_at=self.NOW - timedelta(seconds=1))]
+        for facts in cases:
+            d = scheduler.decide(facts)
+            assert d.run or d.reasons, f"declined without a reason for {facts}"
+
+    def test_is_deterministic(self, scheduler: Scheduler) -> None:
+        assert scheduler.decide(self.facts()) == scheduler.decide(self.facts())

@@ -1,0 +1,72 @@
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+from conftest import TOY_CONFIG, make_toy_plugin
+
+from satchel.cli import cli
+from satchel.testing import isolated_registry
+
+
+def run(*args, registry=None):
+    obj = {"registry": registry} if registry is not None else {}
+    return CliRunner().invoke(cli, list(args), obj=obj, catch_exceptions=False)
+
+
+def test_version_and_help():
+    from satchel import __version__
+
+    assert __version__ in run("--version").output
+    out = run("--help").output
+    for command in ("plugins", "validate", "init", "config"):
+        assert command in out
+
+
+def test_plugins_json_lists_every_hook_kind_and_distribution():
+    from satchel.registry import HOOK_KINDS, RUNTIME_HOOKS
+
+    data = json.loads(run("plugins", "--json").output)
+    assert set(data["registrations"]) == {k.hook for k in HOOK_KINDS}
+    assert set(data["runtime_hooks"]) == set(RUNTIME_HOOKS)
+    conditions = [r for r in data["registrations"]["satchel_schedulers"] if r["name"] == "conditions"][0]
+    assert conditions["distribution"] == "satchel" and conditions["builtin"] is True
+
+
+def test_validate_reports_every_problem_and_exits_1(tmp_path):
+    reg = isolated_registry({"toy": make_toy_plugin()})
+    good = tmp_path / "good.toml"
+    good.write_text(TOY_CONFIG)
+    result = run("validate", str(good), registry=reg)
+    assert result.exit_code == 0 and "valid" in result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TOY_CONFIG.replace('"toy_backend"', '"tflit"').replace("hidden = 4", "hidden = -1"))
+    result = CliRunner().invoke(cli, ["validate", str(bad)], obj={"registry": reg})
+    assert result.exit_code == 1
+    assert "pipelines.main.backend: unknown backend 'tflit'" in result.output
+    assert "pipelines.main.model.options.hidden" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
+    target = tmp_path / "satchel.toml"
+    assert run("init", str(target)).exit_code == 0
+    assert "[pipelines." in target.read_text()
+    again = CliRunner().invoke(cli, ["init", str(target)], obj={})
+    assert again.exit_code == 1 and "already exists" in again.output and "--force" in again.output
+
+
+def test_config_schema_is_json():
+    schema = json.loads(run("config", "schema").output)
+    assert schema["title"] == "ConfigFile"
+
+
+def test_errors_are_one_line_without_traceback_and_debug_shows_it(tmp_path):
+    target = tmp_path / "satchel.toml"
+    target.write_text("x")
+    proc = subprocess.run([sys.executable, "-m", "satchel", "init", str(target)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "satchel", "--debug", "init", str(target)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr

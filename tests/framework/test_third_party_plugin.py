@@ -1,0 +1,88 @@
+"""The example third-party plugin installs into a fresh venv, is discovered, validated and usable."""
+
+import json
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "third_party_plugin"
+
+CONFIG = """
+[app]
+id = "school"
+data_dir = "data"
+key_dir = "keys"
+
+[privacy]
+key_provider = "toy_keys"
+
+[pipelines.main]
+model = "toy"
+purposes = ["toy_purpose"]
+backend = "toy_backend"
+store = "toy_store"
+scheduler = { name = "school_days", options = { days = ["mon", "wed"], start_hour = 15, end_hour = 20 } }
+"""
+
+USE = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from conftest import make_toy_plugin
+from satchel.registry import Registry
+import satchel
+reg = Registry({{"toy": make_toy_plugin()}})
+app = satchel.open({config!r}, registry=reg)
+p = app.pipeline("main")
+sched = p.scheduler.create()
+from datetime import datetime, timezone
+from satchel.records import DeviceState
+from satchel.scheduling import ScheduleInput
+d = sched.decide(ScheduleInput(datetime(2026, 3, 7, 12, tzinfo=timezone.utc), DeviceState(), None, 5, 5))
+print(json.dumps({{"origin": reg.origin("scheduler", "school_days").distribution,
+                  "days": list(p.scheduler.options.days), "run": d.run, "reasons": list(d.reasons)}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def plugin_venv(tmp_path_factory):
+    where = tmp_path_factory.mktemp("venv")
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(where)
+    python = where / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
+                    "--no-build-isolation", "--no-index", str(EXAMPLE)], check=True, capture_output=True)
+    yield python
+    shutil.rmtree(where, ignore_errors=True)
+
+
+def test_discovered_in_satchel_plugins(plugin_venv):
+    out = subprocess.run([str(plugin_venv), "-m", "satchel", "plugins", "--json"], capture_output=True,
+                         text=True, check=True).stdout
+    rows = json.loads(out)["registrations"]["satchel_schedulers"]
+    school = [r for r in rows if r["name"] == "school_days"][0]
+    assert school["distribution"] == "satchel-school-days" and school["version"] == "1.0.0"
+    assert school["builtin"] is False
+
+
+def test_validated_and_usable_from_a_config(plugin_venv, tmp_path):
+    config = tmp_path / "satchel.toml"
+    config.write_text(CONFIG)
+    code = USE.format(tests=str(ROOT / "tests" / "framework"), config=str(config))
+    out = subprocess.run([str(plugin_venv), "-c", code], capture_output=True, text=True, check=True).stdout
+    result = json.loads(out)
+    assert result["origin"] == "satchel-school-days" and result["days"] == ["mon", "wed"]
+    assert result["run"] is False and any("not a school day" in r for r in result["reasons"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text(CONFIG.replace("start_hour = 15", "start_hour = 21"))
+    proc = subprocess.run([str(plugin_venv), "-c", code.replace(str(config), str(bad))], capture_output=True, text=True)
+    assert proc.returncode != 0 and "pipelines.main.scheduler.options" in proc.stderr and "start_hour" in proc.stderr
+
+
+def test_its_own_conformance_tests_pass(plugin_venv):
+    proc = subprocess.run([str(plugin_venv), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+                          capture_output=True, text=True, cwd=EXAMPLE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
