@@ -1,21 +1,96 @@
-"""The Python API: ``satchel.open(config)`` returns an :class:`App`."""
+"""The Python API: ``satchel.open(config)`` returns an :class:`App`.
+
+Every call that touches a learner's data goes through the app: it pseudonymizes the subject id,
+asks the consent gate, reads or writes sealed records, and appends to the audit log::
+
+    app = satchel.open("satchel.toml")
+    app.consent.grant("ada", purposes=["habit_reminders"], notice=NOTICE, policy_version="2026-01",
+                      actor="guardian", age_band="8-12", method="signed_form")
+    app.record("ada", Event(type="habit_completed", time=now, data={"habit": "reading"}))
+    app.train("ada", "habits")
+    app.predict("ada", "habits").decisions
+"""
 
 from __future__ import annotations
 
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
+from pydantic import ValidationError
+
+from satchel.checkpoint import Checkpoint
 from satchel.config import AppConfig, PipelineConfig, load_config
-from satchel.errors import ConfigError
+from satchel.consent import ConsentLedger, make_grant
+from satchel.errors import ConfigError, ConsentError, EventError, IntegrityError, SchedulerError
+from satchel.event_store import EventStore, connect
+from satchel.events import Event
+from satchel.ingest import parse_event, read_file
+from satchel.privacy.audit_log import AuditLog
+from satchel.privacy.keyprovider import KeyProvider, open_vault
+from satchel.privacy.pseudonym import Pseudonymizer
+from satchel.records import Actor, ConsentEntry, ConsentRequest, Operation, TrainingContext, TrainingReport
 from satchel.registry import Registry, unknown_choice
+from satchel.sealed_files import SealedFiles
+from satchel.task import Decision
+
+DB_FILE = "satchel.db"
+AUDIT_FILE = "audit.jsonl"
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """How many events a ``record``/``ingest`` call stored, and how many were already there."""
+
+    stored: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A pipeline's decisions for one learner, and whether they came from a trained model."""
+
+    pipeline: str
+    decisions: tuple[Decision, ...]
+    checkpoint_version: int | None
+    personalized: bool
+
+
+@dataclass(frozen=True)
+class ConsentStatus:
+    """A subject's consent now: the grant in force per purpose, and the full history."""
+
+    active: Mapping[str, ConsentEntry]
+    history: tuple[ConsentEntry, ...] = field(default_factory=tuple)
 
 
 class App:
-    """One configured app: its validated pipelines and the plugins behind them."""
+    """One configured app on one device. Create it with :func:`satchel.open`; close it when done."""
 
-    def __init__(self, config: AppConfig, registry: Registry) -> None:
+    def __init__(self, config: AppConfig, registry: Registry, *, prompt: Callable[[str], str] | None = None) -> None:
         self.config = config
         self.registry = registry
+        provider: KeyProvider = config.key_provider.create(app_id=config.app_id, key_dir=config.key_dir,
+                                                           prompt=prompt)
+        self.key_provider = provider
+        config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.vault = open_vault(provider, config.key_dir, app_id=config.app_id, data_dir=config.data_dir,
+                                create=True)
+        self._db = connect(config.data_dir / DB_FILE)
+        self.events = EventStore(self._db, self.vault, config.app_id)
+        self.ledger = ConsentLedger(self._db, self.vault, config.app_id)
+        self.audit_log = AuditLog(config.data_dir / AUDIT_FILE, self.vault)
+        self._pseudonym = Pseudonymizer.from_vault(self.vault)
+        self._components: dict[tuple[str, str], Any] = {}
+        self._compiled: dict[str, Any] = {}
+        self._trainers: dict[tuple[str, str], tuple[int, Any]] = {}
+        self.consent = ConsentAPI(self)
+
+    # ------------------------------------------------------------------ basics
 
     @property
     def app_id(self) -> str:
@@ -32,12 +107,404 @@ class App:
         except KeyError:
             raise ConfigError([("pipelines", unknown_choice("pipeline", name, self.config.pipelines))]) from None
 
+    def pseudonym(self, subject: str) -> str:
+        """The keyed pseudonym under which ``subject``'s data is stored and audited."""
+        return self._pseudonym(subject)
+
+    def component(self, pipeline: str, role: str) -> Any:
+        """The live component (``model``, ``featurizer``, ``backend``, ``scheduler``, ``store``) of a pipeline."""
+        key = (pipeline, role)
+        if key not in self._components:
+            self._components[key] = getattr(self.pipeline(pipeline), role).create()
+        return self._components[key]
+
+    def close(self) -> None:
+        self._db.close()
+        self.vault.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"<satchel.App {self.app_id!r} pipelines={list(self.pipelines)}>"
 
+    # ------------------------------------------------------------------ consent gate
 
-def open(source: str | Path | Mapping[str, Any] | AppConfig, *, registry: Registry | None = None) -> App:  # noqa: A001
+    def _verdict(self, pseudo: str, pipeline: PipelineConfig, operation: Operation,
+                 at: datetime) -> tuple[bool, str, str]:
+        request = ConsentRequest(
+            app_id=self.app_id, subject=pseudo, purposes=pipeline.purposes, operation=operation, at=at,
+            pipeline=pipeline.name, history=self.ledger.history(pseudo),
+            age_of_digital_consent=self.config.age_of_digital_consent,
+            school_purposes=self.config.school_consent_purposes)
+        verdicts = self.registry.consent_verdicts(request)
+        denied = [v for v in verdicts if not v.allow]
+        if verdicts and not denied:
+            return True, "", ""
+        if denied:
+            return False, denied[0].reason, denied[0].source
+        return False, "no consent plugin answered, and no answer means deny", ""
+
+    def _gate(self, pseudo: str, pipeline: PipelineConfig, operation: Operation, at: datetime) -> None:
+        """Raise ConsentError (and audit the refusal) unless every consent plugin allows."""
+        ok, reason, source = self._verdict(pseudo, pipeline, operation, at)
+        if ok:
+            return
+        self.audit_log.append("consent.refused", subject=pseudo, operation=operation, pipeline=pipeline.name,
+                              source=source)
+        raise ConsentError(f"{operation} refused for pipeline '{pipeline.name}': {reason}",
+                           hint="record an opt-in consent for its purposes "
+                                f"({', '.join(pipeline.purposes)}) with app.consent.grant(...) first")
+
+    def _readers(self, event_type: str) -> list[PipelineConfig]:
+        return [p for p in self.pipelines.values() if event_type in p.featurizer.spec.reads]
+
+    # ------------------------------------------------------------------ events
+
+    def validate_event(self, event: Event | Mapping[str, Any], where: str = "event") -> Event:
+        """Check an event against its registered type; returns it with its payload normalised."""
+        ev = event if isinstance(event, Event) else parse_event(event, where)
+        found = self.registry.all("event_type").get(ev.type)
+        if found is None:
+            raise EventError(f"{where}: {unknown_choice('event type', ev.type, self.registry.all('event_type'))}")
+        try:
+            payload = found.spec.payload.model_validate(ev.data)
+        except ValidationError as e:
+            err = e.errors()[0]
+            raise EventError(f"{where}: field 'data.{'.'.join(map(str, err['loc']))}': {err['msg']}",
+                             hint=f"see the payload of event type '{ev.type}' in `satchel config schema`") from None
+        return ev.model_copy(update={"data": payload.model_dump(mode="json")})
+
+    def record(self, subject: str, events: Event | Mapping[str, Any] | Sequence[Event | Mapping[str, Any]],
+               *, at: datetime | None = None) -> RecordResult:
+        """Store a learner's events, all or none, if consent covers a pipeline that reads each type."""
+        batch = [events] if isinstance(events, (Event, Mapping)) else list(events)
+        checked = [self.validate_event(e, f"event {i}") for i, e in enumerate(batch)]
+        return self._store({subject: checked}, at or datetime.now(timezone.utc), source="api")
+
+    def _store(self, by_subject: Mapping[str, list[Event]], at: datetime, source: str) -> RecordResult:
+        pseudos = {s: self.pseudonym(s) for s in by_subject}
+        for subject, events in by_subject.items():
+            for event_type in sorted({e.type for e in events}):
+                readers = self._readers(event_type)
+                if not readers:
+                    raise EventError(f"no pipeline reads event type '{event_type}', so it is not collected",
+                                     hint="collect only what a configured pipeline uses (data minimisation)")
+                errors: list[ConsentError] = []
+                for p in readers:
+                    try:
+                        self._gate(pseudos[subject], p, "record", at)
+                        break
+                    except ConsentError as e:
+                        errors.append(e)
+                else:
+                    raise errors[0]
+        added = self.events.add((pseudos[s], evs) for s, evs in by_subject.items())
+        total = sum(len(v) for v in by_subject.values())
+        stored = sum(added.values())
+        for s, evs in by_subject.items():
+            self.audit_log.append("events.recorded", subject=pseudos[s], count=added.get(pseudos[s], 0),
+                                  duplicates=len(evs) - added.get(pseudos[s], 0), source=source)
+        return RecordResult(stored, total - stored)
+
+    def ingest(self, path: str | Path, *, source: str | None = None, subject: str | None = None,
+               at: datetime | None = None) -> RecordResult:
+        """Import a file all-or-nothing: JSONL/CSV in satchel's format, or any registered event source.
+
+        A bad line is reported with its line number and field; nothing from the file is stored.
+        """
+        sourced = read_file(Path(path), self.registry, source=source, subject=subject)
+        by_subject: dict[str, list[Event]] = {}
+        for item in sourced:
+            ev = self.validate_event(item.event, f"{Path(path).name} line {item.line}")
+            by_subject.setdefault(item.subject, []).append(ev)
+        if not by_subject:
+            raise EventError(f"{path}: no events found", hint="check the file's format and --source")
+        return self._store(by_subject, at or datetime.now(timezone.utc), source=source or Path(path).suffix[1:])
+
+    def enforce_retention(self, *, now: datetime | None = None) -> int:
+        """Delete events older than ``privacy.retention_days``; returns how many were deleted."""
+        days = self.config.retention_days
+        if days is None:
+            return 0
+        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+        deleted = 0
+        for pseudo in self.events.subjects():
+            old = [e.id for e in self.events.read(pseudo) if e.time < cutoff]
+            if old:
+                deleted += self.events.delete_ids(pseudo, old)
+        if deleted:
+            self.audit_log.append("retention.enforced", deleted=deleted, retention_days=days)
+        return deleted
+
+    # ------------------------------------------------------------------ training and prediction
+
+    def _files(self, pseudo: str, pipeline: str) -> SealedFiles:
+        return SealedFiles(self.config.data_dir / "checkpoints" / pseudo / pipeline, self.vault, self.app_id,
+                           pseudo, pipeline)
+
+    def _compile(self, pipeline: str, spec: Any) -> Any:
+        cached = self._compiled.get(pipeline)
+        if cached is None or cached.spec != spec:
+            backend = self.component(pipeline, "backend")
+            cached = backend.compile(spec, self.config.data_dir / "compiled")
+            self._compiled[pipeline] = cached
+        return cached
+
+    def load_checkpoint(self, subject: str, pipeline: str, version: int | None = None) -> Checkpoint | None:
+        """The subject's latest (or a given) checkpoint; refuses one from another feature schema."""
+        pseudo = self.pseudonym(subject)
+        return self._load_checkpoint(pseudo, self.pipeline(pipeline), version)
+
+    def _load_checkpoint(self, pseudo: str, p: PipelineConfig, version: int | None = None) -> Checkpoint | None:
+        ckpt = self.component(p.name, "store").load(self._files(pseudo, p.name), version)
+        schema = self.component(p.name, "featurizer").schema
+        if ckpt is not None and ckpt.schema_hash != schema.hash:
+            raise IntegrityError(
+                f"checkpoint v{ckpt.version} of '{p.name}' was trained on another feature schema "
+                f"({ckpt.schema_hash[:12]}, the pipeline now uses {schema.hash[:12]})",
+                hint="the featurizer changed; erase the pipeline's checkpoints or roll the plugin back")
+        return ckpt
+
+    def _context(self, pseudo: str, p: PipelineConfig, samples: int) -> TrainingContext:
+        return TrainingContext(self.app_id, p.name, pseudo, p.model.name, p.backend.name, samples,
+                               datetime.now(timezone.utc))
+
+    def samples(self, subject: str, pipeline: str, *, now: datetime | None = None) -> int:
+        """How many training samples the pipeline would have for ``subject`` now (no consent needed:
+        only counts the subject's own stored events, which exist only with consent)."""
+        p = self.pipeline(pipeline)
+        events = self.events.read(self.pseudonym(subject), p.featurizer.spec.reads)
+        return len(self.component(p.name, "featurizer").training_data(events, now=now or datetime.now(timezone.utc)))
+
+    def train(self, subject: str, pipeline: str, *, now: datetime | None = None, epochs: int | None = None,
+              progress: Callable[[Any], None] | None = None) -> TrainingReport:
+        """Train ``pipeline`` for ``subject`` on their own events and save an encrypted checkpoint."""
+        from satchel.backend import Weights
+        from satchel.model_spec import initial_params
+
+        now = now or datetime.now(timezone.utc)
+        p = self.pipeline(pipeline)
+        pseudo = self.pseudonym(subject)
+        self._gate(pseudo, p, "train", now)
+        featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
+        data = featurizer.training_data(self.events.read(pseudo, p.featurizer.spec.reads), now=now)
+        if len(data) < task.min_samples:
+            raise SchedulerError(f"'{p.name}' has {len(data)} training samples for this learner; "
+                                 f"{task.min_samples} are needed", hint="record more events, then train again")
+        context = self._context(pseudo, p, len(data))
+        started = time.perf_counter()
+        self.registry.before_training(context)
+        try:
+            spec = task.model_spec(featurizer.schema)
+            compiled = self._compile(p.name, spec)
+            previous = self._load_checkpoint(pseudo, p)
+            base = task.base_params(featurizer.schema)
+            if previous is not None and previous.spec_hash == spec.hash:
+                same_backend = previous.backend == p.backend.name
+                weights = previous.weights if same_backend else Weights(previous.weights.params)
+            else:
+                weights = Weights(dict(base) if base is not None else initial_params(spec))
+            trainer = self.component(p.name, "backend").open(compiled, weights)
+            if base is not None:
+                trainer.set_reference(base)
+            callback = progress or self.registry.progress_callback()
+            fit = trainer.fit(data, epochs or p.epochs, seed=int(now.timestamp()) & 0x7FFFFFFF, progress=callback)
+            metrics = {"loss": fit.final_loss, **task.metrics(data, trainer.predict(data.x))}
+            ckpt = Checkpoint(trainer.get_weights(), spec.hash, featurizer.schema.hash, p.backend.name,
+                              datetime.now(timezone.utc), metrics, len(data))
+            version = self.component(p.name, "store").save(self._files(pseudo, p.name), ckpt)
+        except BaseException as error:
+            self.registry.on_training_error(context, error)
+            self.audit_log.append("training.failed", subject=pseudo, pipeline=p.name, error=type(error).__name__)
+            raise
+        self._trainers[(pseudo, p.name)] = (version, trainer)
+        report = TrainingReport(context, metrics, version, time.perf_counter() - started)
+        self.audit_log.append("training.completed", subject=pseudo, pipeline=p.name, samples=len(data),
+                              epochs=epochs or p.epochs, version=version, backend=p.backend.name)
+        self.registry.after_training(report)
+        return report
+
+    def predict(self, subject: str, pipeline: str, *, now: datetime | None = None) -> Prediction:
+        """The pipeline's decisions for ``subject`` now: from their model, or the task's prior when
+        no model has been trained yet (cold start)."""
+        now = now or datetime.now(timezone.utc)
+        p = self.pipeline(pipeline)
+        pseudo = self.pseudonym(subject)
+        self._gate(pseudo, p, "predict", now)
+        featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
+        rows = featurizer.rows(self.events.read(pseudo, p.featurizer.spec.reads), now=now)
+        trainer, version = self._trainer(pseudo, p)
+        if len(rows) == 0:
+            scores = np.zeros((0, 1), np.float32)
+        elif trainer is None:
+            scores = task.prior(rows)
+        else:
+            scores = trainer.predict(rows.x)
+        return Prediction(p.name, task.decide(rows, scores, now=now), version, trainer is not None)
+
+    def _trainer(self, pseudo: str, p: PipelineConfig) -> tuple[Any, int | None]:
+        latest = self._files(pseudo, p.name).latest()
+        cached = self._trainers.get((pseudo, p.name))
+        if cached is not None and cached[0] == latest.value:
+            return cached[1], cached[0]
+        ckpt = self._load_checkpoint(pseudo, p)
+        if ckpt is None:
+            return None, None
+        featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
+        compiled = self._compile(p.name, task.model_spec(featurizer.schema))
+        trainer = self.component(p.name, "backend").open(compiled, ckpt.weights if ckpt.backend == p.backend.name
+                                                         else type(ckpt.weights)(ckpt.weights.params))
+        self._trainers[(pseudo, p.name)] = (ckpt.version, trainer)
+        return trainer, ckpt.version
+
+    def export_model(self, subject: str, pipeline: str, directory: str | Path) -> Path:
+        """Write the learner's trained model as deployable artifacts + manifest for Android/iOS."""
+        p = self.pipeline(pipeline)
+        pseudo = self.pseudonym(subject)
+        self._gate(pseudo, p, "export", datetime.now(timezone.utc))
+        trainer, version = self._trainer(pseudo, p)
+        if trainer is None:
+            raise SchedulerError(f"'{p.name}' has no trained model for this learner", hint="train it first")
+        schema = self.component(p.name, "featurizer").schema
+        out = Path(directory)
+        trainer.export(out, feature_names=schema.names, feature_schema_hash=schema.hash)
+        self.audit_log.append("model.exported", subject=pseudo, pipeline=p.name, version=version)
+        return out
+
+    # ------------------------------------------------------------------ learner rights
+
+    def export_subject(self, subject: str) -> dict[str, Any]:
+        """Everything stored about ``subject``, machine-readable (the right of access)."""
+        pseudo = self.pseudonym(subject)
+        models = {}
+        for name, p in self.pipelines.items():
+            ckpt = self.component(name, "store").load(self._files(pseudo, name))
+            if ckpt is not None:
+                models[name] = {
+                    "version": ckpt.version, "backend": ckpt.backend, "created_at": ckpt.created_at.isoformat(),
+                    "spec_hash": ckpt.spec_hash, "feature_schema_hash": ckpt.schema_hash,
+                    "metrics": dict(ckpt.metrics), "samples": ckpt.samples,
+                    "weights": {k: np.asarray(v).tolist() for k, v in ckpt.weights.params.items()},
+                }
+        has_key = pseudo in self.vault.subjects()
+        out = {
+            "app_id": self.app_id,
+            "subject": subject,
+            "exported_at": datetime.now(timezone.utc).isoformat(),
+            "events": [e.model_dump(mode="json") for e in self.events.read(pseudo)] if has_key else [],
+            "consent_history": [_entry_json(e) for e in self.ledger.history(pseudo)],
+            "models": models,
+        }
+        self.audit_log.append("subject.exported", subject=pseudo, events=len(out["events"]), models=len(models))
+        return out
+
+    def erase(self, subject: str) -> None:
+        """Erase ``subject``: delete their records and files and crypto-shred their key, so copies
+        of the data directory taken earlier cannot be decrypted either."""
+        pseudo = self.pseudonym(subject)
+        events = self.events.delete(pseudo)
+        self.ledger.delete(pseudo)
+        shutil.rmtree(self.config.data_dir / "checkpoints" / pseudo, ignore_errors=True)
+        self._trainers = {k: v for k, v in self._trainers.items() if k[0] != pseudo}
+        self.vault.erase(pseudo)
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.audit_log.append("subject.erased", subject=pseudo, events=events)
+
+    def _purge(self, pseudo: str, purposes: Iterable[str], at: datetime) -> None:
+        withdrawn = set(purposes)
+        affected = [p for p in self.pipelines.values() if withdrawn & set(p.purposes)]
+        still_allowed = {t for p in self.pipelines.values() if p not in affected
+                         and self._verdict(pseudo, p, "read", at)[0] for t in p.featurizer.spec.reads}
+        types = {t for p in affected for t in p.featurizer.spec.reads} - still_allowed
+        deleted = self.events.delete(pseudo, sorted(types)) if types else 0
+        for p in affected:
+            self.component(p.name, "store").delete_all(self._files(pseudo, p.name))
+            self._trainers.pop((pseudo, p.name), None)
+        self.audit_log.append("consent.purged", subject=pseudo, events=deleted,
+                              pipelines=",".join(p.name for p in affected))
+
+    # ------------------------------------------------------------------ audit
+
+    def verify_audit_log(self) -> Any:
+        """Check the audit log's chain, keys and anchor (see ``satchel audit verify``)."""
+        return self.audit_log.verify()
+
+    def audit_report(self) -> Any:
+        """The privacy audit: per pipeline categories, purposes, consent coverage, protection, findings."""
+        from satchel.audit_report import build_report
+
+        return build_report(self)
+
+
+class ConsentAPI:
+    """``app.consent``: grant, withdraw, show and history of opt-in consent."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def grant(self, subject: str, *, purposes: Iterable[str], notice: str, policy_version: str, actor: Actor,
+              age_band: str, method: str, expires_at: datetime | None = None,
+              at: datetime | None = None) -> ConsentEntry:
+        """Record an opt-in consent. ``notice`` is the exact text shown; only its SHA-256 is kept."""
+        app = self._app
+        purposes = list(purposes)
+        declared = {x for p in app.pipelines.values() for x in p.purposes}
+        unknown = [x for x in purposes if x not in declared]
+        if unknown:
+            raise ConsentError(f"no pipeline serves purpose(s) {unknown}",
+                               hint=f"purposes of this app: {', '.join(sorted(declared))}")
+        entry = make_grant(purposes=purposes, notice=notice, policy_version=policy_version, actor=actor,
+                           age_band=age_band, method=method, age_of_digital_consent=app.config.age_of_digital_consent,
+                           school_purposes=app.config.school_consent_purposes, expires_at=expires_at, at=at)
+        pseudo = app.pseudonym(subject)
+        app.ledger.append(pseudo, entry)
+        app.audit_log.append("consent.granted", subject=pseudo, purposes=",".join(entry.purposes), actor=actor,
+                             policy_version=entry.policy_version, notice_sha256=entry.notice_sha256)
+        return entry
+
+    def withdraw(self, subject: str, *, purposes: Iterable[str] | None = None, reason: str = "",
+                 actor: Actor = "self", at: datetime | None = None) -> ConsentEntry:
+        """Withdraw consent (all purposes by default); takes effect at the next call and, when
+        ``privacy.purge_on_withdrawal`` is on, deletes that purpose's events and models."""
+        app = self._app
+        at = at or datetime.now(timezone.utc)
+        pseudo = app.pseudonym(subject)
+        from satchel.consent import active_purposes
+
+        current = active_purposes(app.ledger.history(pseudo), at)
+        chosen = tuple(purposes) if purposes is not None else tuple(current)
+        if not chosen:
+            raise ConsentError("there is no active consent to withdraw")
+        entry = ConsentEntry("withdrawn", chosen, at, actor, reason=reason)
+        app.ledger.append(pseudo, entry)
+        app.audit_log.append("consent.withdrawn", subject=pseudo, purposes=",".join(chosen), actor=actor)
+        if app.config.purge_on_withdrawal:
+            app._purge(pseudo, chosen, at)
+        return entry
+
+    def show(self, subject: str, *, at: datetime | None = None) -> ConsentStatus:
+        from satchel.consent import active_purposes
+
+        history = self.history(subject)
+        return ConsentStatus(active_purposes(history, at or datetime.now(timezone.utc)), history)
+
+    def history(self, subject: str) -> tuple[ConsentEntry, ...]:
+        return self._app.ledger.history(self._app.pseudonym(subject))
+
+
+def _entry_json(e: ConsentEntry) -> dict[str, Any]:
+    return {"action": e.action, "purposes": list(e.purposes), "at": e.at.isoformat(), "actor": e.actor,
+            "age_band": e.age_band, "policy_version": e.policy_version, "notice_sha256": e.notice_sha256,
+            "method": e.method, "expires_at": e.expires_at.isoformat() if e.expires_at else None, "reason": e.reason}
+
+
+def open(source: str | Path | Mapping[str, Any] | AppConfig, *, registry: Registry | None = None,  # noqa: A001
+         prompt: Callable[[str], str] | None = None) -> App:
     """Open an app from a config file path, TOML text, a mapping, or a loaded :class:`AppConfig`."""
     registry = registry or Registry()
     config = source if isinstance(source, AppConfig) else load_config(source, registry)
-    return App(config, registry)
+    return App(config, registry, prompt=prompt)

@@ -166,6 +166,262 @@ def config_schema_cmd(ctx: click.Context) -> None:
     click.echo(json.dumps(config_schema(_registry(ctx)), indent=2))
 
 
+# ---------------------------------------------------------------------- app commands
+
+
+def _open_app(ctx: click.Context, config_path: Path):  # noqa: ANN202 - satchel.App
+    import satchel
+
+    def prompt(question: str) -> str:
+        if not sys.stdin.isatty():
+            raise SatchelError("the key provider needs a passphrase but there is no terminal",
+                               hint="set the passphrase environment variable named in the config")
+        return click.prompt(question, hide_input=True)
+
+    return satchel.open(config_path, registry=_registry(ctx), prompt=prompt)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--source", help="a registered event source (see `satchel plugins`); default: by file suffix")
+@click.option("--subject", help="the learner the file belongs to (for exports without a subject column)")
+@CONFIG_OPTION
+@click.pass_context
+def ingest(ctx: click.Context, file: Path, source: str | None, subject: str | None, config_path: Path) -> None:
+    """Import FILE (satchel JSONL/CSV, or --source), all or nothing; a bad line is named."""
+    with _open_app(ctx, config_path) as app:
+        result = app.ingest(file, source=source, subject=subject)
+    click.echo(f"stored {result.stored} events ({result.duplicates} already present)")
+
+
+@cli.group("consent")
+def consent_group() -> None:
+    """Grant, withdraw and inspect opt-in consent."""
+
+
+@consent_group.command("grant")
+@click.argument("subject")
+@click.option("--purpose", "purposes", multiple=True, required=True, help="repeat for several purposes")
+@click.option("--notice-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True,
+              help="the exact notice text shown (only its SHA-256 is stored)")
+@click.option("--policy-version", required=True)
+@click.option("--actor", type=click.Choice(["self", "guardian", "school"]), required=True)
+@click.option("--age-band", required=True, help="e.g. 8-12 or 18+")
+@click.option("--method", required=True, help="how consent was collected, e.g. signed_form")
+@click.option("--expires", type=click.DateTime(), help="expiry (UTC)")
+@CONFIG_OPTION
+@click.pass_context
+def consent_grant(ctx: click.Context, subject: str, purposes: tuple[str, ...], notice_file: Path, policy_version: str,
+                  actor: str, age_band: str, method: str, expires: Any, config_path: Path) -> None:
+    """Record SUBJECT's opt-in consent."""
+    from datetime import timezone
+
+    with _open_app(ctx, config_path) as app:
+        entry = app.consent.grant(subject, purposes=purposes, notice=notice_file.read_text(encoding="utf-8"),
+                                  policy_version=policy_version, actor=actor, age_band=age_band,  # type: ignore[arg-type]
+                                  method=method, expires_at=expires.replace(tzinfo=timezone.utc) if expires else None)
+    click.echo(f"granted {', '.join(entry.purposes)} (notice sha256 {entry.notice_sha256[:16]}…)")
+
+
+@consent_group.command("withdraw")
+@click.argument("subject")
+@click.option("--purpose", "purposes", multiple=True, help="default: every active purpose")
+@click.option("--reason", default="")
+@CONFIG_OPTION
+@click.pass_context
+def consent_withdraw(ctx: click.Context, subject: str, purposes: tuple[str, ...], reason: str,
+                     config_path: Path) -> None:
+    """Withdraw SUBJECT's consent; effective at once, with the configured purge."""
+    with _open_app(ctx, config_path) as app:
+        entry = app.consent.withdraw(subject, purposes=purposes or None, reason=reason)
+    click.echo(f"withdrew {', '.join(entry.purposes)}")
+
+
+@consent_group.command("show")
+@click.argument("subject")
+@click.option("--json", "as_json", is_flag=True)
+@CONFIG_OPTION
+@click.pass_context
+def consent_show(ctx: click.Context, subject: str, as_json: bool, config_path: Path) -> None:
+    """The consent in force for SUBJECT, per purpose."""
+    from satchel.app import _entry_json
+
+    with _open_app(ctx, config_path) as app:
+        status = app.consent.show(subject)
+    if as_json:
+        _echo_json({p: _entry_json(e) for p, e in status.active.items()})
+        return
+    if not status.active:
+        click.echo("no active consent")
+    for purpose, e in status.active.items():
+        until = f", until {e.expires_at:%Y-%m-%d}" if e.expires_at else ""
+        click.echo(f"{purpose}: by {e.actor} (age band {e.age_band}) on {e.at:%Y-%m-%d}, "
+                   f"policy {e.policy_version}{until}")
+
+
+@consent_group.command("history")
+@click.argument("subject")
+@CONFIG_OPTION
+@click.pass_context
+def consent_history(ctx: click.Context, subject: str, config_path: Path) -> None:
+    """Every consent change for SUBJECT, oldest first (JSON)."""
+    from satchel.app import _entry_json
+
+    with _open_app(ctx, config_path) as app:
+        _echo_json([_entry_json(e) for e in app.consent.history(subject)])
+
+
+@cli.command()
+@click.option("--subject", required=True)
+@click.option("--pipeline", required=True)
+@click.option("--epochs", type=int, help="default: the pipeline's epochs")
+@CONFIG_OPTION
+@click.pass_context
+def train(ctx: click.Context, subject: str, pipeline: str, epochs: int | None, config_path: Path) -> None:
+    """Train PIPELINE for SUBJECT now (consent permitting), ignoring the scheduler."""
+    with _open_app(ctx, config_path) as app:
+        report = app.train(subject, pipeline, epochs=epochs)
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in report.metrics.items())
+    click.echo(f"trained {pipeline} v{report.checkpoint_version} on {report.context.samples} samples "
+               f"in {report.seconds:.2f}s: {metrics}")
+
+
+@cli.command()
+@click.option("--subject", required=True)
+@click.option("--pipeline", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@CONFIG_OPTION
+@click.pass_context
+def predict(ctx: click.Context, subject: str, pipeline: str, as_json: bool, config_path: Path) -> None:
+    """Print PIPELINE's decisions for SUBJECT now."""
+    with _open_app(ctx, config_path) as app:
+        result = app.predict(subject, pipeline)
+    rows = [{"key": d.key, "action": d.action, "score": d.score, **dict(d.details)} for d in result.decisions]
+    if as_json:
+        _echo_json({"pipeline": pipeline, "personalized": result.personalized,
+                    "checkpoint_version": result.checkpoint_version, "decisions": rows})
+        return
+    source = f"model v{result.checkpoint_version}" if result.personalized else "prior (no model yet)"
+    click.echo(f"{pipeline} for {subject} ({source}):")
+    for d in result.decisions:
+        click.echo(f"  {d.key}: {d.action} ({d.score:.2f})")
+
+
+@cli.command("export")
+@click.option("--subject", required=True)
+@click.option("--out", type=click.Path(path_type=Path), help="write JSON here (default: stdout)")
+@CONFIG_OPTION
+@click.pass_context
+def export_cmd(ctx: click.Context, subject: str, out: Path | None, config_path: Path) -> None:
+    """Everything stored about SUBJECT as JSON: events, consent history, models (right of access)."""
+    with _open_app(ctx, config_path) as app:
+        data = app.export_subject(subject)
+    text = json.dumps(data, indent=2)
+    if out is None:
+        click.echo(text)
+    else:
+        from satchel.privacy.atomic import atomic_write
+
+        atomic_write(out, text.encode())
+        click.echo(f"wrote {out} ({len(data['events'])} events, {len(data['models'])} models)", err=True)
+
+
+@cli.command("export-model")
+@click.option("--subject", required=True)
+@click.option("--pipeline", required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="directory for the artifacts")
+@CONFIG_OPTION
+@click.pass_context
+def export_model(ctx: click.Context, subject: str, pipeline: str, out: Path, config_path: Path) -> None:
+    """Write SUBJECT's trained PIPELINE model + manifest for an Android/iOS app."""
+    with _open_app(ctx, config_path) as app:
+        app.export_model(subject, pipeline, out)
+    click.echo(f"wrote {out}")
+
+
+@cli.command()
+@click.option("--subject", required=True)
+@click.option("--yes", is_flag=True, help="confirm: this cannot be undone")
+@CONFIG_OPTION
+@click.pass_context
+def erase(ctx: click.Context, subject: str, yes: bool, config_path: Path) -> None:
+    """Erase SUBJECT: delete their data and crypto-shred their key (irreversible)."""
+    if not yes:
+        raise SatchelError("erasure cannot be undone", hint="add --yes to confirm")
+    with _open_app(ctx, config_path) as app:
+        app.erase(subject)
+    click.echo("erased; the learner's data can no longer be decrypted, even from backups of the data directory")
+
+
+@cli.group("audit", invoke_without_command=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text")
+@click.option("--json", "as_json", is_flag=True, help="same as --format json")
+@click.option("--out", type=click.Path(path_type=Path), help="write the report here")
+@click.option("--strict", is_flag=True, help="exit 2 when a finding is at or above --fail-on")
+@click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]), default="medium",
+              show_default=True)
+@CONFIG_OPTION
+@click.pass_context
+def audit(ctx: click.Context, fmt: str, as_json: bool, out: Path | None, strict: bool, fail_on: str,
+          config_path: Path) -> None:
+    """The privacy audit report: categories, purposes, consent coverage, protection, findings."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from satchel.audit_report import Severity, render_html, render_json, render_text
+
+    with _open_app(ctx, config_path) as app:
+        report = app.audit_report()
+    fmt = "json" if as_json else fmt
+    text = {"text": render_text, "json": render_json, "html": render_html}[fmt](report)
+    if out is None:
+        click.echo(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+    failing = report.findings_at_or_above(Severity.parse(fail_on))
+    if strict and failing:
+        click.secho(f"{len(failing)} finding(s) at or above {fail_on}", fg="red", err=True)
+        sys.exit(2)
+
+
+@audit.command("verify")
+@CONFIG_OPTION
+@click.pass_context
+def audit_verify(ctx: click.Context, config_path: Path) -> None:
+    """Check the audit log: edited, deleted, reordered, inserted or truncated entries fail."""
+    with _open_app(ctx, config_path) as app:
+        result = app.verify_audit_log()
+    if result.ok:
+        click.echo(f"audit log ok: {result.entries} entries, chain and anchor verified")
+        return
+    click.secho(f"audit log FAILED: {result.problem}", fg="red", err=True)
+    sys.exit(1)
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Master-key operations."""
+
+
+@keys_group.command("rotate")
+@CONFIG_OPTION
+@click.pass_context
+def keys_rotate(ctx: click.Context, config_path: Path) -> None:
+    """Re-wrap every subject key under a new master key; the old key is retired."""
+    from satchel.privacy.keyprovider import rotate_master_key
+
+    with _open_app(ctx, config_path) as app:
+        rotation = rotate_master_key(app.vault, app.key_provider)
+        app.audit_log.append("keys.rotated", old_key=rotation.old_key_id, new_key=rotation.new_key_id,
+                             subjects=rotation.subjects)
+    click.echo(f"rotated master key {rotation.old_key_id} -> {rotation.new_key_id} "
+               f"({rotation.subjects} subject keys re-wrapped; data untouched)")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="satchel", obj={})

@@ -59,6 +59,8 @@ class PrivacySection(_Strict):
     retention_days: int | None = Field(365, ge=1, description="events older than this are deleted; "
                                                                 "omit for no limit (reported by the audit)")
     purge_on_withdrawal: bool = True
+    school_consent_purposes: list[str] = Field(
+        default_factory=list, description="educational purposes a school may consent to for parents")
 
     _refs = field_validator("key_provider", mode="before")(lambda v: _ref(v))
 
@@ -124,6 +126,7 @@ class AppConfig:
     age_of_digital_consent: int
     retention_days: int | None
     purge_on_withdrawal: bool
+    school_consent_purposes: tuple[str, ...]
     pipelines: Mapping[str, PipelineConfig]
     source: str
 
@@ -175,6 +178,7 @@ def load_config(source: str | Path | Mapping[str, Any], registry: Registry) -> A
         age_of_digital_consent=parsed.privacy.age_of_digital_consent,
         retention_days=parsed.privacy.retention_days,
         purge_on_withdrawal=parsed.privacy.purge_on_withdrawal,
+        school_consent_purposes=tuple(parsed.privacy.school_consent_purposes),
         pipelines=pipelines,
         source=where,
     )

@@ -121,18 +121,42 @@ class CliCommandSpec:
 
 
 Operation = Literal["record", "train", "predict", "export", "read"]
+Actor = Literal["self", "guardian", "school"]
+
+
+@dataclass(frozen=True)
+class ConsentEntry:
+    """One change of a subject's consent: a grant or a withdrawal (the stored history is a list)."""
+
+    action: Literal["granted", "withdrawn"]
+    purposes: tuple[str, ...]
+    at: datetime
+    actor: Actor
+    age_band: str = ""
+    policy_version: str = ""
+    notice_sha256: str = ""
+    method: str = ""
+    expires_at: datetime | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class ConsentRequest:
-    """What the core asks consent plugins before touching a subject's data."""
+    """What the core asks consent plugins before touching a subject's data.
+
+    ``history`` is the subject's consent history (decrypted by the core, oldest first), so a
+    consent plugin decides without opening any storage itself.
+    """
 
     app_id: str
     subject: str
     purposes: tuple[str, ...]
     operation: Operation
+    at: datetime
     pipeline: str = ""
-    at: datetime | None = None
+    history: tuple[ConsentEntry, ...] = ()
+    age_of_digital_consent: int = 13
+    school_purposes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

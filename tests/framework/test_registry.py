@@ -1,4 +1,5 @@
 import logging
+from datetime import datetime, timezone
 import types
 
 import pytest
@@ -91,7 +92,7 @@ def test_runtime_hooks_consent_none_is_not_an_answer():
 
     silent = _plugin(satchel_consent_verdict=lambda request: None)
     deny = _plugin(satchel_consent_verdict=lambda request: ConsentVerdict(False, "no", "deny"))
-    req = ConsentRequest("app", "s", ("p",), "record")
+    req = ConsentRequest("app", "s", ("p",), "record", datetime.now(timezone.utc))
     assert isolated_registry({"silent": silent}, builtins=False).consent_verdicts(req) == []
     verdicts = isolated_registry({"silent": silent, "deny": deny}, builtins=False).consent_verdicts(req)
     assert [v.allow for v in verdicts] == [False]

@@ -33,11 +33,10 @@ USE = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from conftest import make_toy_plugin
+from satchel.config import load_config
 from satchel.registry import Registry
-import satchel
 reg = Registry({{"toy": make_toy_plugin()}})
-app = satchel.open({config!r}, registry=reg)
-p = app.pipeline("main")
+p = load_config({config!r}, reg).pipelines["main"]
 sched = p.scheduler.create()
 from datetime import datetime, timezone
 from satchel.records import DeviceState

@@ -1,0 +1,68 @@
+"""Checkpoints: weights, optimizer state and the facts that bind them to a pipeline."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+from satchel.backend import Weights
+from satchel.errors import IntegrityError
+
+_FORMAT = "satchel-checkpoint/1"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One trained state of one subject's pipeline."""
+
+    weights: Weights
+    spec_hash: str
+    schema_hash: str
+    backend: str
+    created_at: datetime
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    samples: int = 0
+    version: int = 0
+
+    def to_bytes(self) -> bytes:
+        arrays = {f"p/{k}": v for k, v in self.weights.params.items()}
+        arrays.update({f"o/{k}": v for k, v in self.weights.optimizer.items()})
+        meta = {"format": _FORMAT, "spec_hash": self.spec_hash, "schema_hash": self.schema_hash,
+                "backend": self.backend, "created_at": self.created_at.isoformat(), "metrics": dict(self.metrics),
+                "samples": self.samples, "optimizer_format": self.weights.optimizer_format}
+        buf = io.BytesIO()
+        np.savez(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        return buf.getvalue()
+
+    @staticmethod
+    def from_bytes(raw: bytes, version: int) -> Checkpoint:
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+                meta = json.loads(z["__meta__"].tobytes())
+                params = {k[2:]: z[k] for k in z.files if k.startswith("p/")}
+                opt = {k[2:]: z[k] for k in z.files if k.startswith("o/")}
+        except (ValueError, KeyError, OSError) as e:
+            raise IntegrityError(f"checkpoint v{version} is not readable: {e}") from None
+        if meta.get("format") != _FORMAT:
+            raise IntegrityError(f"checkpoint v{version} has unknown format {meta.get('format')!r}")
+        return Checkpoint(Weights(params, opt, meta["optimizer_format"]), meta["spec_hash"], meta["schema_hash"],
+                          meta["backend"], datetime.fromisoformat(meta["created_at"]), meta["metrics"],
+                          meta["samples"], version)
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """A checkpoint store plugin's component. ``files`` is the core's sealed-file handle."""
+
+    def save(self, files: object, checkpoint: Checkpoint) -> int: ...
+
+    def load(self, files: object, version: int | None = None) -> Checkpoint | None: ...
+
+    def versions(self, files: object) -> list[int]: ...
+
+    def delete_all(self, files: object) -> None: ...

@@ -1,0 +1,68 @@
+"""Sealed, atomically written files for one subject and pipeline — the only storage a checkpoint
+store plugin gets. The store decides names, versions and formats; the core encrypts, binds and
+writes, and keeps the monotonic version counter in the key vault (outside the data directory)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from satchel.errors import IntegrityError
+from satchel.privacy.atomic import atomic_write
+from satchel.privacy.envelope import Binding, open_sealed, seal
+from satchel.privacy.vault import Counter, Vault
+
+_NAME = re.compile(r"^[a-z0-9_.-]{1,64}$")
+
+
+class SealedFiles:
+    """Files under ``root`` sealed for (app, subject pseudonym, pipeline)."""
+
+    def __init__(self, root: Path, vault: Vault, app_id: str, subject: str, pipeline: str) -> None:
+        self._root = root
+        self._vault = vault
+        self._app_id = app_id
+        self.subject = subject
+        self.pipeline = pipeline
+        self._counter = f"files:{subject}:{pipeline}"
+
+    def _path(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise ValueError(f"sealed file name {name!r} must match {_NAME.pattern}")
+        return self._root / name
+
+    def _binding(self, kind: str, version: int) -> Binding:
+        return Binding(self._app_id, self.subject, self.pipeline, kind, version)
+
+    def write(self, name: str, kind: str, version: int, plaintext: bytes) -> bytes:
+        """Seal and atomically write; returns the sealed bytes (e.g. to pin them in the counter)."""
+        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        blob = seal(plaintext, self._vault.subject_key(self.subject), self._binding(kind, version))
+        atomic_write(self._path(name), blob)
+        return blob
+
+    def read(self, name: str, kind: str, version: int) -> tuple[bytes, bytes]:
+        """(plaintext, sealed bytes); IntegrityError when missing, tampered, swapped or truncated."""
+        path = self._path(name)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(f"{kind} v{version} of {self.pipeline} for {self.subject} is missing ({path.name})",
+                                 hint="the data directory was rolled back or files were deleted; "
+                                      "restore the whole data directory from its latest backup") from None
+        key = self._vault.subject_key(self.subject, create=False)
+        return open_sealed(blob, key, self._binding(kind, version)), blob
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self._root.glob("*") if _NAME.match(p.name)) if self._root.exists() else []
+
+    def delete(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
+
+    def latest(self) -> Counter:
+        """The committed (version, tag) from the vault's authenticated counters."""
+        return self._vault.counter(self._counter)
+
+    def commit(self, version: int, tag: bytes) -> None:
+        """Record ``version`` as the latest; it can only move forward (rollback protection)."""
+        self._vault.advance(self._counter, version, tag)
