@@ -463,7 +463,7 @@ class ConsentAPI:
         pseudo = app.pseudonym(subject)
         app.ledger.append(pseudo, entry)
         app.audit_log.append("consent.granted", subject=pseudo, purposes=",".join(entry.purposes), actor=actor,
-                             policy_version=entry.policy_version, notice_sha256=entry.notice_sha256)
+                             notice_sha256=entry.notice_sha256)
         return entry
 
     def withdraw(self, subject: str, *, purposes: Iterable[str] | None = None, reason: str = "",

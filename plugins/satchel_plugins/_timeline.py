@@ -1,0 +1,46 @@
+"""Local calendar arithmetic shared by the featurizers: event times → local day numbers and hours."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from satchel.errors import ConfigError
+
+_EPOCH = date(1970, 1, 1)
+
+
+def zone(name: str, where: str) -> tzinfo:
+    """The IANA time zone ``name``; a ConfigError naming ``where`` when it does not exist."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError([(where, f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'")])
+
+
+def local_day_and_hour(times: Sequence[datetime], tz: tzinfo) -> tuple[np.ndarray, np.ndarray]:
+    """Local day numbers (days since 1970-01-01, int64) and fractional local hours of ``times``."""
+    n = len(times)
+    secs = np.fromiter((t.timestamp() for t in times), np.float64, n)
+    offsets = np.fromiter((t.astimezone(tz).utcoffset().total_seconds() for t in times), np.float64, n)
+    local = secs + offsets
+    days = np.floor(local / 86400.0).astype(np.int64)
+    hours = (local - days * 86400.0) / 3600.0
+    return days, hours
+
+
+def local_day(t: datetime, tz: tzinfo) -> int:
+    """Local day number of one instant."""
+    return (t.astimezone(tz).date() - _EPOCH).days
+
+
+def day_to_date(day: int) -> date:
+    return _EPOCH + timedelta(days=int(day))
+
+
+def weekday(days: np.ndarray) -> np.ndarray:
+    """Monday = 0 … Sunday = 6 for day numbers (1970-01-01 was a Thursday)."""
+    return (np.asarray(days) + 3) % 7

@@ -1,0 +1,215 @@
+"""Habit timeline → one sample per habit per local day, labelled by completion on the next day.
+
+All features describe the habit up to and including day ``d`` and are scaled to roughly [0, 1]
+(cyclic ones to [-1, 1]); the label is whether the habit was done on day ``d + 1``. Rates are
+smoothed toward 1/2 over the days the habit has existed, so a new habit starts neutral.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from satchel.dataset import Dataset, FeatureSchema
+from satchel.events import Event
+from satchel.task import Rows
+from satchel_plugins._timeline import day_to_date, local_day, local_day_and_hour, weekday, zone
+from satchel_plugins.habit.events import (
+    APP_OPENED,
+    HABIT_COMPLETED,
+    HABIT_SKIPPED,
+    REMINDER_SHOWN,
+    REMINDER_TAPPED,
+)
+
+FEATURES: tuple[str, ...] = (
+    "streak",             # log-scaled current streak of done days ending today
+    "rate_7d",            # smoothed completion rate over the last 7 days
+    "rate_30d",           # smoothed completion rate over the last 30 days
+    "weekday_rate",       # smoothed rate on tomorrow's weekday over the last 4 weeks
+    "days_since_done",    # log-scaled days since the last completion
+    "app_opens",          # log-scaled app launches today
+    "reminders_opened",   # log-scaled reminders for this habit opened today
+    "reminder_response",  # smoothed share of this habit's reminders opened over 30 days
+    "hour_sin",           # usual completion hour over 30 days (mean unit vector: 0 when none)
+    "hour_cos",
+    "dow_sin",            # tomorrow's weekday
+    "dow_cos",
+)
+SCHEMA = FeatureSchema(FEATURES, version="habit_daily/1")
+_WINDOW = 30  # longest look-back of any feature, in days
+
+
+class HabitFeaturizerOptions(BaseModel):
+    """Options of the ``habit_daily`` featurizer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    timezone: str = Field("UTC", description="IANA zone that defines the learner's days")
+    max_history_days: int = Field(365, ge=14, le=3650, description="days of history turned into samples")
+
+
+@dataclass(frozen=True)
+class HabitSamples:
+    """Training samples with the habit and the feature day (local day number) of each row."""
+
+    data: Dataset
+    habits: tuple[str, ...]
+    days: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    habits: tuple[str, ...]
+    base: int             # day number of column 0
+    start: np.ndarray     # (H,) column of each habit's first event
+    done: np.ndarray      # (H, D) 1.0 when completed that day
+    taps: np.ndarray      # (H, D) reminders opened
+    shown: np.ndarray     # (H, D) reminders shown
+    hour_sin: np.ndarray  # (H, D) sum of completion-hour unit vectors
+    hour_cos: np.ndarray
+    opens: np.ndarray     # (D,) app launches
+
+
+class HabitFeaturizer:
+    """Featurizer ``habit_daily``: per-habit daily features for next-day completion."""
+
+    schema: FeatureSchema = SCHEMA
+
+    def __init__(self, options: HabitFeaturizerOptions | None = None) -> None:
+        self.options = options or HabitFeaturizerOptions()
+        self._tz = zone(self.options.timezone, "featurizer.options.timezone")
+
+    def samples(self, events: Sequence[Event], *, now: datetime) -> HabitSamples:
+        """Samples for every day ``d`` whose next day ended before ``now``'s local day."""
+        today = local_day(now, self._tz)
+        tl = self._timeline(events, today, first=today - self.options.max_history_days - _WINDOW)
+        if tl is None:
+            empty = Dataset.of(np.zeros((0, SCHEMA.width)), np.zeros((0, 1)), schema=SCHEMA)
+            return HabitSamples(empty, (), np.zeros(0, np.int64))
+        x = _features(tl)  # (H, D, F)
+        n_days = tl.done.shape[1]
+        col = np.arange(n_days)
+        first_col = max(0, today - self.options.max_history_days - tl.base)
+        last_col = today - 2 - tl.base  # its label day, today - 1, has ended
+        valid = (col[None, :] >= tl.start[:, None]) & (col[None, :] >= first_col) & (col[None, :] <= last_col)
+        h_idx, d_idx = np.nonzero(valid)
+        y = tl.done[h_idx, d_idx + 1]
+        data = Dataset.of(x[h_idx, d_idx], y, schema=SCHEMA)
+        return HabitSamples(data, tuple(tl.habits[i] for i in h_idx), d_idx + tl.base)
+
+    def training_data(self, events: Sequence[Event], *, now: datetime) -> Dataset:
+        return self.samples(events, now=now).data
+
+    def rows(self, events: Sequence[Event], *, now: datetime) -> Rows:
+        """One row per habit: yesterday's features, predicting completion today."""
+        today = local_day(now, self._tz)
+        tl = self._timeline(events, today, first=today - 1 - _WINDOW)
+        if tl is None:
+            return Rows((), np.zeros((0, SCHEMA.width), np.float32))
+        x = _features(tl)[:, today - 1 - tl.base]
+        done_today = tl.done[:, today - tl.base] > 0
+        angle = np.arctan2(x[:, FEATURES.index("hour_sin")], x[:, FEATURES.index("hour_cos")])
+        strength = np.hypot(x[:, FEATURES.index("hour_sin")], x[:, FEATURES.index("hour_cos")])
+        usual = np.mod(angle * 24.0 / (2 * np.pi), 24.0)
+        context = tuple(
+            {"habit": h, "done_today": bool(done_today[i]), "day": day_to_date(today).isoformat(),
+             "usual_hour": round(float(usual[i]), 2) if strength[i] > 0.3 else None}
+            for i, h in enumerate(tl.habits)
+        )
+        return Rows(tl.habits, x.astype(np.float32), context)
+
+    def _timeline(self, events: Sequence[Event], today: int, first: int) -> _Timeline | None:
+        kinds = (HABIT_COMPLETED, HABIT_SKIPPED, REMINDER_SHOWN, REMINDER_TAPPED)
+        habit_events = [e for e in events if e.type in kinds]
+        open_events = [e for e in events if e.type == APP_OPENED]
+        if not habit_events:
+            return None
+        days, hours = local_day_and_hour([e.time for e in habit_events], self._tz)
+        keep = (days >= first) & (days <= today)
+        if not keep.any():
+            return None
+        habit_events = [e for e, k in zip(habit_events, keep) if k]
+        days, hours = days[keep], hours[keep]
+        habit_names = sorted({str(e.data["habit"]) for e in habit_events})
+        index = {h: i for i, h in enumerate(habit_names)}
+        h_of = np.fromiter((index[str(e.data["habit"])] for e in habit_events), np.int64, len(habit_events))
+        kind_of = np.fromiter((kinds.index(e.type) for e in habit_events), np.int64, len(habit_events))
+        base = min(int(days.min()), today - 1)
+        n_h, n_d = len(habit_names), today - base + 1
+        start = np.full(n_h, n_d, np.int64)
+        np.minimum.at(start, h_of, days - base)
+        flat = h_of * n_d + (days - base)
+
+        def grid(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+            w = None if weights is None else weights[mask]
+            return np.bincount(flat[mask], weights=w, minlength=n_h * n_d).reshape(n_h, n_d)
+
+        completed = kind_of == 0
+        angle = hours * (2 * np.pi / 24.0)
+        done = (grid(completed) > 0).astype(np.float64)
+        hour_sin = grid(completed, np.sin(angle))
+        hour_cos = grid(completed, np.cos(angle))
+        per_day = np.maximum(grid(completed), 1.0)  # several completions in a day count as one vector
+        if open_events:
+            o_days, _ = local_day_and_hour([e.time for e in open_events], self._tz)
+            o_days = o_days[(o_days >= base) & (o_days <= today)]
+            opens = np.bincount(o_days - base, minlength=n_d).astype(np.float64)
+        else:
+            opens = np.zeros(n_d)
+        return _Timeline(tuple(habit_names), base, start, done, grid(kind_of == 3), grid(kind_of == 2),
+                         hour_sin / per_day, hour_cos / per_day, opens)
+
+
+def _rolling(a: np.ndarray, k: int) -> np.ndarray:
+    """Sum over the last ``k`` columns up to and including each column."""
+    c = np.cumsum(a, axis=-1)
+    out = c.copy()
+    out[..., k:] -= c[..., :-k]
+    return out
+
+
+def _log_scale(n: np.ndarray, at_one: float) -> np.ndarray:
+    return np.minimum(np.log1p(n) / np.log1p(at_one), 1.5)
+
+
+def _features(tl: _Timeline) -> np.ndarray:
+    n_h, n_d = tl.done.shape
+    col = np.arange(n_d)[None, :]
+    age = np.maximum(col - tl.start[:, None] + 1, 0)  # days the habit has existed, up to each day
+    done = tl.done
+
+    def rate(k: int) -> np.ndarray:
+        return (_rolling(done, k) + 0.5) / (np.minimum(age, k) + 1.0)
+
+    last_miss = np.maximum.accumulate(np.where(done == 0, col, -1), axis=1)
+    streak = col - last_miss
+    last_done = np.maximum.accumulate(np.where(done > 0, col, -1), axis=1)
+    since = np.where(last_done >= 0, col - last_done, 10_000)
+
+    wk_done = np.zeros_like(done)
+    wk_seen = np.zeros_like(done)
+    for back in (6, 13, 20, 27):  # tomorrow minus 1..4 weeks
+        wk_done[:, back:] += done[:, :-back]
+        wk_seen[:, back:] += (col[:, :-back] >= tl.start[:, None]).astype(np.float64)
+    weekday_rate = (wk_done + 0.5) / (wk_seen + 1.0)
+
+    shown30, taps30 = _rolling(tl.shown, _WINDOW), _rolling(tl.taps, _WINDOW)
+    response = (np.minimum(taps30, shown30) + 0.5) / (shown30 + 1.0)
+    n_done30 = np.maximum(_rolling(done, _WINDOW), 1.0)
+    hour_sin = _rolling(tl.hour_sin, _WINDOW) / n_done30
+    hour_cos = _rolling(tl.hour_cos, _WINDOW) / n_done30
+
+    tomorrow = weekday(np.arange(n_d) + tl.base + 1) * (2 * np.pi / 7.0)
+    dow_sin = np.broadcast_to(np.sin(tomorrow), (n_h, n_d))
+    dow_cos = np.broadcast_to(np.cos(tomorrow), (n_h, n_d))
+    opens = np.broadcast_to(_log_scale(tl.opens, 10.0), (n_h, n_d))
+
+    columns = (
+        _log_scale(streak, 30.0), rate(7), rate(_WINDOW), weekday_rate, _log_scale(since, 30.0),
+        opens, _log_scale(tl.taps, 3.0), response, hour_sin, hour_cos, dow_sin, dow_cos,
+    )
+    return np.stack(columns, axis=-1)
