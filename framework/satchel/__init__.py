@@ -11,7 +11,7 @@ from satchel._version import __version__
 from satchel.errors import SatchelError
 
 if TYPE_CHECKING:
-    from satchel.app import App, open
+    from satchel.app import App, Pseudonym, open
     from satchel.dataset import Dataset, FeatureSchema
     from satchel.events import Event
     from satchel.hookspecs import hookimpl
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "App": "satchel.app",
+    "Pseudonym": "satchel.app",
     "open": "satchel.app",
     "Dataset": "satchel.dataset",
     "FeatureSchema": "satchel.dataset",
@@ -27,7 +28,7 @@ _LAZY = {
     "ModelSpec": "satchel.model_spec",
 }
 
-__all__ = ["App", "Dataset", "Event", "FeatureSchema", "ModelSpec", "SatchelError", "__version__",
+__all__ = ["App", "Pseudonym", "Dataset", "Event", "FeatureSchema", "ModelSpec", "SatchelError", "__version__",
            "hookimpl", "open"]
 
 

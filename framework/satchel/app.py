@@ -42,6 +42,12 @@ DB_FILE = "satchel.db"
 AUDIT_FILE = "audit.jsonl"
 
 
+class Pseudonym(str):
+    """A learner already pseudonymized (from :meth:`App.subjects`); used as is, never re-hashed."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class RecordResult:
     """How many events a ``record``/``ingest`` call stored, and how many were already there."""
@@ -109,7 +115,12 @@ class App:
 
     def pseudonym(self, subject: str) -> str:
         """The keyed pseudonym under which ``subject``'s data is stored and audited."""
-        return self._pseudonym(subject)
+        return str(subject) if isinstance(subject, Pseudonym) else self._pseudonym(subject)
+
+    def subjects(self) -> tuple[Pseudonym, ...]:
+        """Every enrolled learner, as pseudonyms (raw ids are never stored). Any method taking a
+        subject accepts these too — this is how background runners address learners."""
+        return tuple(Pseudonym(p) for p in self.vault.subjects())
 
     def component(self, pipeline: str, role: str) -> Any:
         """The live component (``model``, ``featurizer``, ``backend``, ``scheduler``, ``store``) of a pipeline."""

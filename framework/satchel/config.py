@@ -19,6 +19,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from satchel.errors import ConfigError
+from satchel.privacy.vault import default_key_dir
 from satchel.records import ComponentSpec, KeyProviderSpec, ModelTaskSpec
 from satchel.registry import Registry, unknown_choice
 
@@ -50,14 +51,14 @@ class AppSection(_Strict):
     name: str = ""
     data_dir: Path | None = Field(None, description="defaults to the platform's user data dir / <id>")
     key_dir: Path | None = Field(None, description="wrapped keys, kept apart from data; defaults to the "
-                                                   "platform's user config dir / <id> / keys")
+                                                   "platform's user config dir / satchel-keys / <id>")
 
 
 class PrivacySection(_Strict):
     key_provider: ComponentRef = ComponentRef(name="keyring")
     age_of_digital_consent: int = Field(13, ge=0, le=21)
-    retention_days: int | None = Field(365, ge=1, description="events older than this are deleted; "
-                                                                "omit for no limit (reported by the audit)")
+    retention_days: int = Field(365, ge=0, description="events older than this are deleted; "
+                                                       "0 keeps them without limit (reported by the audit)")
     purge_on_withdrawal: bool = True
     school_consent_purposes: list[str] = Field(
         default_factory=list, description="educational purposes a school may consent to for parents")
@@ -173,10 +174,10 @@ def load_config(source: str | Path | Mapping[str, Any], registry: Registry) -> A
         app_id=app_id,
         name=parsed.app.name or app_id,
         data_dir=_path(parsed.app.data_dir, base) or Path(platformdirs.user_data_dir("satchel")) / app_id,
-        key_dir=_path(parsed.app.key_dir, base) or Path(platformdirs.user_config_dir("satchel")) / app_id / "keys",
+        key_dir=_path(parsed.app.key_dir, base) or default_key_dir(app_id),
         key_provider=key_provider,
         age_of_digital_consent=parsed.privacy.age_of_digital_consent,
-        retention_days=parsed.privacy.retention_days,
+        retention_days=parsed.privacy.retention_days or None,
         purge_on_withdrawal=parsed.privacy.purge_on_withdrawal,
         school_consent_purposes=tuple(parsed.privacy.school_consent_purposes),
         pipelines=pipelines,
@@ -282,13 +283,13 @@ STARTER_CONFIG = '''\
 [app]
 id = "my-learning-app"            # stable identifier: lowercase letters, digits, . _ -
 # data_dir = "satchel-data"       # default: the platform's user data directory / <id>
-# key_dir = "satchel-keys"        # wrapped keys live apart from data; default: user config dir / <id> / keys
+# key_dir = "satchel-keys"        # wrapped keys live apart from data; default: user config dir / satchel-keys / <id>
 
 [privacy]
 # Where the master key lives: "keyring" (the OS keyring), "passphrase", or "env" (servers and CI).
 key_provider = "keyring"
 age_of_digital_consent = 13       # below this age a guardian's consent is required
-retention_days = 365              # events older than this are deleted
+retention_days = 365              # events older than this are deleted (0: no limit, audited)
 purge_on_withdrawal = true        # withdrawing consent deletes that purpose's events and models
 
 # One table per pipeline: a model, the purposes it serves, and how and when it trains.

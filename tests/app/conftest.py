@@ -11,7 +11,6 @@ import pytest
 import satchel
 from satchel.testing import isolated_registry
 
-NOTICE = "We use your habit history on this device only, to time reminders. You can withdraw any time."
 
 CONFIG = """
 [app]
@@ -60,8 +59,3 @@ def make_app(tmp_path, master_key):
             app.close()
         except Exception:
             pass
-
-
-def grant(app, subject, *, actor="self", age_band="18+", purposes=("habit_reminders",), **kw):
-    return app.consent.grant(subject, purposes=list(purposes), notice=NOTICE, policy_version="2026-01",
-                             actor=actor, age_band=age_band, method="in_app_checkbox", **kw)

@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import grant
+from app_support import grant
 
 from satchel.errors import ConsentError, EventError
 from satchel.events import Event
@@ -93,7 +93,7 @@ def test_no_consent_plugin_means_deny(make_app):
 def test_consent_record_holds_the_notice_hash_not_the_text(make_app):
     import hashlib
 
-    from conftest import NOTICE
+    from app_support import NOTICE
 
     app = make_app()
     entry = grant(app, "ada")

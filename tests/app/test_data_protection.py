@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import grant
+from app_support import grant
 
 from satchel.errors import ConsentError, ErasedError, IntegrityError, KeyUnavailableError, SatchelError
 from satchel.events import Event

@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
-from conftest import TOY_CONFIG, make_toy_plugin
+from toy_plugin import TOY_CONFIG, make_toy_plugin
 
 from satchel.cli import cli
 from satchel.testing import isolated_registry

@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TOY_CONFIG
+from toy_plugin import TOY_CONFIG
 
 from satchel.config import config_schema, load_config
 from satchel.errors import ConfigError
@@ -54,7 +54,7 @@ def test_broken_toml_and_missing_file(toy_registry, tmp_path):
 def test_schema_lists_component_choices_and_options(toy_registry):
     schema = config_schema(toy_registry)
     backend = schema["$defs"]["PipelineSection"]["properties"]["backend"]
-    assert backend["anyOf"][0]["enum"] == ["toy_backend"]
+    assert "toy_backend" in backend["anyOf"][0]["enum"] and "litert" in backend["anyOf"][0]["enum"]
     sched = schema["$defs"]["PipelineSection"]["properties"]["scheduler"]
     conditions = [v for v in sched["anyOf"][1:] if v["properties"]["name"]["const"] == "conditions"][0]
     assert "require_charging" in conditions["properties"]["options"]["properties"]

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 import types
 
 import pytest
-from conftest import make_toy_plugin
+from toy_plugin import make_toy_plugin
 
 from satchel import hookimpl
 from satchel.errors import PluginError

@@ -32,7 +32,7 @@ scheduler = { name = "school_days", options = { days = ["mon", "wed"], start_hou
 USE = """
 import json, sys
 sys.path.insert(0, {tests!r})
-from conftest import make_toy_plugin
+from toy_plugin import make_toy_plugin
 from satchel.config import load_config
 from satchel.registry import Registry
 reg = Registry({{"toy": make_toy_plugin()}})

@@ -12,15 +12,8 @@ from satchel.backend import Trainer, Weights
 from satchel.model_spec import ModelSpec
 
 BACKENDS = ("litert", "onnx")
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-LOOP_CSV = SHARED / "loop_habits_sample" / "Checkmarks.csv"
-SEMEVAL_CSV = SHARED / "semeval2013_2way" / "semeval2013_task7_2way_flat.csv"
 
 OpenTrainer = Callable[[ModelSpec, "Mapping[str, np.ndarray] | None"], Trainer]
-
-
-def needs(path: Path) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(not path.exists(), reason=f"shared data not found: {path}")
 
 
 def _make_backend(name: str):  # noqa: ANN202 - a TrainerBackend

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-from conftest import LOOP_CSV, needs
+from shared_data import LOOP_CSV, needs
 
 from satchel.errors import ConfigError, EventError
 from satchel.events import Event

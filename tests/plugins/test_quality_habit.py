@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 
 import numpy as np
 import pytest
-from conftest import LOOP_CSV, needs
+from shared_data import LOOP_CSV, needs
 
 from satchel.dataset import Dataset
 from satchel.metrics import auc, log_loss

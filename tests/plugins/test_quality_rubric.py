@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import SEMEVAL_CSV, needs
+from shared_data import SEMEVAL_CSV, needs
 
 from satchel import reference
 from satchel.dataset import Dataset

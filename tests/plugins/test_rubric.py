@@ -2,7 +2,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from conftest import SEMEVAL_CSV, needs
+from shared_data import SEMEVAL_CSV, needs
 
 from satchel.errors import EventError, PluginError
 from satchel.task import Rows

@@ -52,6 +52,8 @@ VAULT_FILE = "vault.sqlite3"
 SCHEMA_VERSION = 1
 _NONCE = 12
 
+# a rollback journal (no WAL keeping old pages), zeroed free space, no temp files
+_PRAGMAS = ("journal_mode=DELETE", "synchronous=FULL", "secure_delete=ON", "temp_store=MEMORY")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS subjects (
@@ -127,6 +129,8 @@ class Vault:
         self._root = root
         self._counter_key = _hkdf(root, _counters_info(app_id))
         self._lock = threading.RLock()
+        self._counters_cache: tuple[int, dict[str, Counter]] | None = None  # (data_version, verified)
+        self._pending_counters: dict[str, Counter] | None = None  # written by the open transaction
 
     # ------------------------------------------------------------------ opening
 
@@ -171,24 +175,14 @@ class Vault:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
-            for pragma in ("journal_mode=DELETE", "synchronous=FULL", "secure_delete=ON", "temp_store=MEMORY"):
-                conn.execute(f"PRAGMA {pragma}")
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    conn.execute(statement)
-                meta = dict(conn.execute("SELECT name, value FROM meta"))
-                if not meta:
-                    if not create:
-                        raise KeyUnavailableError(
-                            f"the key vault at {path} is empty", hint="restore the key directory from its backup"
-                        )
-                    meta = _initialise(conn, app_id, master_key)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            meta = _load_meta(conn, path, app_id, master_key, create)
             root = _unlock(conn, path, meta, app_id, master_key)
+        except sqlite3.DatabaseError as error:
+            conn.close()
+            raise IntegrityError(
+                f"the key vault at {path} is not a readable SQLite database ({error})",
+                hint="restore the key directory from a trusted backup",
+            ) from None
         except BaseException:
             conn.close()
             raise
@@ -229,7 +223,7 @@ class Vault:
         require_pseudonym(pseudonym, "Vault.subject_key(pseudonym)")
         with self._tx(write=False):
             self._refuse_erased(pseudonym)
-            row = self._conn.execute("SELECT wrapped FROM subjects WHERE pseudonym = ?", (pseudonym,)).fetchone()
+            row = self._one("SELECT wrapped FROM subjects WHERE pseudonym = ?", pseudonym)
             if row is not None:
                 return SubjectKey(pseudonym, self._unwrap_subject(pseudonym, row[0]))
         if not create:
@@ -239,7 +233,7 @@ class Vault:
             )
         with self._tx(write=True):
             self._refuse_erased(pseudonym)
-            row = self._conn.execute("SELECT wrapped FROM subjects WHERE pseudonym = ?", (pseudonym,)).fetchone()
+            row = self._one("SELECT wrapped FROM subjects WHERE pseudonym = ?", pseudonym)
             if row is not None:  # another process enrolled it meanwhile
                 return SubjectKey(pseudonym, self._unwrap_subject(pseudonym, row[0]))
             self._check_current_master()
@@ -253,7 +247,8 @@ class Vault:
     def subjects(self) -> tuple[str, ...]:
         """Pseudonyms that currently hold a key (erased subjects excluded), sorted."""
         with self._tx(write=False):
-            return tuple(r[0] for r in self._conn.execute("SELECT pseudonym FROM subjects ORDER BY pseudonym"))
+            rows = self._conn.execute("SELECT pseudonym FROM subjects ORDER BY pseudonym")
+            return tuple(r[0] for r in rows)
 
     def erase(self, pseudonym: str) -> bool:
         """Crypto-shred ``pseudonym``: delete its wrapped key for good and remember the erasure.
@@ -263,7 +258,8 @@ class Vault:
         """
         require_pseudonym(pseudonym, "Vault.erase(pseudonym)")
         with self._tx(write=True):
-            existed = self._conn.execute("DELETE FROM subjects WHERE pseudonym = ?", (pseudonym,)).rowcount > 0
+            deleted = self._conn.execute("DELETE FROM subjects WHERE pseudonym = ?", (pseudonym,))
+            existed = deleted.rowcount > 0
             self._conn.execute("INSERT OR IGNORE INTO erased VALUES (?, ?)", (pseudonym, _now()))
         self._vacuum()
         return existed
@@ -283,40 +279,46 @@ class Vault:
         if len(new_master_key) != 32:
             raise KeyUnavailableError(f"the new master key must be 32 bytes, got {len(new_master_key)}")
         old_id, new_id = self.master_key_id, key_id(new_master_key)
-        with self._tx(write=True):
-            self._check_current_master()
-            if new_id == old_id:
-                raise PrivacyError("the new master key is the current one", hint="generate a fresh key")
-            retired = self._conn.execute("SELECT retired_at FROM retired_keys WHERE key_id = ?", (new_id,)).fetchone()
-            if retired:
-                raise PrivacyError(
-                    f"master key {new_id} was retired on {retired[0]} and is never reused",
-                    hint="generate a fresh key",
-                )
-            rows = self._conn.execute("SELECT pseudonym, wrapped FROM subjects").fetchall()
-            for pseudonym, wrapped in rows:
-                secret = self._unwrap_subject(pseudonym, wrapped)
-                self._conn.execute(
-                    "UPDATE subjects SET wrapped = ? WHERE pseudonym = ?",
-                    (self._wrap_subject(new_master_key, pseudonym, secret), pseudonym),
-                )
-            at = _now()
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [
-                    ("root", _wrap(new_master_key, self._root, _root_aad(self._app_id))),
-                    ("master_key_id", new_id),
-                    ("rotated_at", at),
-                ],
-            )
-            self._conn.execute("INSERT INTO retired_keys VALUES (?, ?, ?)", (old_id, at, new_id))
+        with self._lock:  # no other thread sees the new key before the commit, or the old after it
+            with self._tx(write=True):
+                subjects, at = self._rewrap_all(new_master_key, old_id, new_id)
             self._master = bytes(new_master_key)
         self._vacuum()
-        return Rotation(old_id, new_id, len(rows), datetime.fromisoformat(at))
+        return Rotation(old_id, new_id, subjects, datetime.fromisoformat(at))
+
+    def _rewrap_all(self, new_master_key: bytes, old_id: str, new_id: str) -> tuple[int, str]:
+        self._check_current_master()
+        if new_id == old_id:
+            raise PrivacyError("the new master key is the current one", hint="generate a fresh key")
+        retired = self._one("SELECT retired_at FROM retired_keys WHERE key_id = ?", new_id)
+        if retired:
+            raise PrivacyError(
+                f"master key {new_id} was retired on {retired[0]} and is never reused",
+                hint="generate a fresh key",
+            )
+        rows = self._conn.execute("SELECT pseudonym, wrapped FROM subjects").fetchall()
+        for pseudonym, wrapped in rows:
+            secret = self._unwrap_subject(pseudonym, wrapped)
+            self._conn.execute(
+                "UPDATE subjects SET wrapped = ? WHERE pseudonym = ?",
+                (self._wrap_subject(new_master_key, pseudonym, secret), pseudonym),
+            )
+        at = _now()
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [
+                ("root", _wrap(new_master_key, self._root, _root_aad(self._app_id))),
+                ("master_key_id", new_id),
+                ("rotated_at", at),
+            ],
+        )
+        self._conn.execute("INSERT INTO retired_keys VALUES (?, ?, ?)", (old_id, at, new_id))
+        return len(rows), at
 
     def retired_keys(self) -> tuple[RetiredKey, ...]:
         with self._tx(write=False):
-            rows = self._conn.execute("SELECT key_id, retired_at, successor FROM retired_keys ORDER BY retired_at")
+            sql = "SELECT key_id, retired_at, successor FROM retired_keys ORDER BY retired_at"
+            rows = self._conn.execute(sql)
             return tuple(RetiredKey(k, datetime.fromisoformat(at), s) for k, at, s in rows)
 
     # ------------------------------------------------------------------ derived keys
@@ -348,6 +350,8 @@ class Vault:
 
     def advance(self, name: str, value: int, tag: bytes = b"") -> None:
         """Set counter ``name`` to ``value`` (which must exceed the current value) with ``tag``."""
+        if not _valid_count(value):
+            raise ValueError(f"counter {name!r} cannot be set to {value!r}; counters are ints in 0..2**63-1")
         with self._tx(write=True):
             counters = self._verified_counters()
             current = counters.get(name, Counter(name, 0)).value
@@ -359,25 +363,40 @@ class Vault:
             self._store_counter(counters, Counter(name, value, bytes(tag)))
 
     def _verified_counters(self) -> dict[str, Counter]:
+        """All counters, authenticated. Call inside a transaction; the result is the caller's copy.
+
+        The verified table is cached until another connection commits (``PRAGMA data_version``).
+        """
+        (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        if self._counters_cache is not None and self._counters_cache[0] == version:
+            return dict(self._counters_cache[1])
         rows = self._conn.execute("SELECT name, value, tag FROM counters ORDER BY name").fetchall()
-        counters = {name: Counter(name, value, bytes(tag)) for name, value, tag in rows}
-        stored = self._conn.execute("SELECT value FROM meta WHERE name = 'counters_mac'").fetchone()
-        if stored is None or not hmac.compare_digest(bytes(stored[0]), _counters_mac(self._counter_key, counters)):
+        counters = {name: Counter(name, value, tag) for name, value, tag in rows}
+        stored = self._one("SELECT value FROM meta WHERE name = 'counters_mac'")
+        well_typed = all(_valid_count(c.value) and isinstance(c.tag, bytes) for c in counters.values())
+        if not (
+            well_typed
+            and stored is not None
+            and isinstance(stored[0], bytes)
+            and hmac.compare_digest(stored[0], _counters_mac(self._counter_key, counters))
+        ):
             raise IntegrityError(
                 f"the counter table of the key vault at {self._path} failed authentication",
                 hint="it was edited or partly restored from an older copy; restore the whole key directory "
                 "from a trusted backup",
             )
-        return counters
+        self._counters_cache = (version, counters)
+        return dict(counters)
 
     def _store_counter(self, counters: dict[str, Counter], counter: Counter) -> None:
+        """Write ``counter`` and the new table MAC (inside the caller's write transaction)."""
         counters[counter.name] = counter
         self._conn.execute(
             "INSERT OR REPLACE INTO counters VALUES (?, ?, ?)", (counter.name, counter.value, counter.tag)
         )
-        self._conn.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('counters_mac', ?)", (_counters_mac(self._counter_key, counters),)
-        )
+        mac = _counters_mac(self._counter_key, counters)
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('counters_mac', ?)", (mac,))
+        self._pending_counters = counters  # becomes the cache only if the transaction commits
 
     # ------------------------------------------------------------------ facts
 
@@ -404,19 +423,26 @@ class Vault:
     def _tx(self, *, write: bool) -> Iterator[None]:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._pending_counters = None
             try:
                 yield
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            if self._pending_counters is not None and self._counters_cache is not None:
+                # no other connection can commit while we hold the write lock, so data_version is unchanged
+                self._counters_cache = (self._counters_cache[0], self._pending_counters)
 
     def _vacuum(self) -> None:
         with self._lock:
             self._conn.execute("VACUUM")
 
+    def _one(self, sql: str, *params: object) -> tuple | None:
+        return self._conn.execute(sql, params).fetchone()
+
     def _erased_at(self, pseudonym: str) -> str | None:
-        row = self._conn.execute("SELECT erased_at FROM erased WHERE pseudonym = ?", (pseudonym,)).fetchone()
+        row = self._one("SELECT erased_at FROM erased WHERE pseudonym = ?", pseudonym)
         return row[0] if row else None
 
     def _refuse_erased(self, pseudonym: str) -> None:
@@ -467,11 +493,14 @@ def _wrap(key: bytes, secret: bytes, aad: bytes) -> bytes:
     return nonce + AESGCM(key).encrypt(nonce, secret, aad)
 
 
-def _unwrap(key: bytes, wrapped: bytes, aad: bytes) -> bytes:
-    wrapped = bytes(wrapped)
-    if len(wrapped) < _NONCE + 16:
-        raise InvalidTag()
+def _unwrap(key: bytes, wrapped: object, aad: bytes) -> bytes:
+    if not isinstance(wrapped, bytes) or len(wrapped) < _NONCE + 16:
+        raise InvalidTag()  # a tampered row (wrong type or too short) fails like a bad tag
     return AESGCM(key).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], aad)
+
+
+def _valid_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 def _counters_mac(key: bytes, counters: dict[str, Counter]) -> bytes:
@@ -496,7 +525,33 @@ def _initialise(conn: sqlite3.Connection, app_id: str, master: bytes) -> dict[st
     return meta
 
 
-def _unlock(conn: sqlite3.Connection, path: Path, meta: dict[str, object], app_id: str, master: bytes) -> bytes:
+def _load_meta(
+    conn: sqlite3.Connection, path: Path, app_id: str, master: bytes, create: bool
+) -> dict[str, object]:
+    """Apply pragmas and schema; return the meta table, initialising an empty vault if ``create``."""
+    for pragma in _PRAGMAS:
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            conn.execute(statement)
+        meta = dict(conn.execute("SELECT name, value FROM meta"))
+        if not meta:
+            if not create:
+                raise KeyUnavailableError(
+                    f"the key vault at {path} is empty", hint="restore the key directory from its backup"
+                )
+            meta = _initialise(conn, app_id, master)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return meta
+
+
+def _unlock(
+    conn: sqlite3.Connection, path: Path, meta: dict[str, object], app_id: str, master: bytes
+) -> bytes:
     if meta.get("schema") != SCHEMA_VERSION:
         raise PrivacyError(
             f"the key vault at {path} has schema {meta.get('schema')}, this satchel reads {SCHEMA_VERSION}",
@@ -520,7 +575,8 @@ def _unlock(conn: sqlite3.Connection, path: Path, meta: dict[str, object], app_i
 
 
 def _retired_error(conn: sqlite3.Connection, path: Path, offered: str) -> KeyUnavailableError:
-    row = conn.execute("SELECT retired_at, successor FROM retired_keys WHERE key_id = ?", (offered,)).fetchone()
+    sql = "SELECT retired_at, successor FROM retired_keys WHERE key_id = ?"
+    row = conn.execute(sql, (offered,)).fetchone()
     if row:
         return KeyUnavailableError(
             f"master key {offered} was retired on {row[0]} (rotated to {row[1]}) and no longer opens {path}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Mapping
 
+from satchel._version import __version__
 from satchel.hookspecs import hookimpl
 from satchel.records import DeviceState
 from satchel.registry import ENTRY_POINT_GROUP, Registry
@@ -28,19 +29,11 @@ def isolated_registry(plugins: Mapping[str, object] | None = None, *, builtins: 
 
     ``plugins`` are added to satchel's built-ins (or used alone with ``builtins=False``).
     """
-    chosen = dict(builtin_plugins()) if builtins else {}
+    registry = Registry(entry_points=False, env={})
+    builtin = builtin_plugins() if builtins else {}
+    for name, plugin in builtin.items():
+        registry.register(plugin, name, distribution="satchel", version=__version__)
     for name, plugin in (plugins or {}).items():
-        if not any(plugin is known for known in chosen.values()):  # a built-in under test is already there
-            chosen[name] = plugin
-    return Registry(chosen, entry_points=False, env={}).load()
-
-
-class FixedDevice:
-    """A plugin reporting a fixed :class:`DeviceState` (register it to control scheduling in tests)."""
-
-    def __init__(self, state: DeviceState) -> None:
-        self.state = state
-
-    @hookimpl
-    def satchel_device_state(self) -> DeviceState:
-        return self.state
+        if not any(plugin is known for known in builtin.values()):  # a built-in under test is already there
+            registry.register(plugin, name)
+    return registry.load()

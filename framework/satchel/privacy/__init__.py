@@ -1,0 +1,55 @@
+"""satchel's privacy core: atomic files, envelope encryption, the key vault, pseudonyms, the audit log.
+
+Typical wiring (the App facade does this)::
+
+    vault = open_vault(provider, key_dir, app_id="quizapp", data_dir=data_dir, create=True)
+    pseudonym = Pseudonymizer.from_vault(vault)("learner-42")
+    key = vault.subject_key(pseudonym)
+    version = vault.bump(f"ckpt/{pseudonym}/habit")
+    binding = Binding("quizapp", pseudonym, "habit", "checkpoint", version)
+    atomic_write(path, seal(payload, key, binding))
+    AuditLog(data_dir / "audit.jsonl", vault).append("checkpoint.saved", subject=pseudonym, version=version)
+
+Submodules: :mod:`.atomic`, :mod:`.envelope`, :mod:`.vault`, :mod:`.pseudonym`, :mod:`.audit_log`,
+:mod:`.keyprovider`.
+"""
+
+from satchel.privacy.atomic import atomic_write, fsync_dir
+from satchel.privacy.audit_log import AuditEntry, AuditLog, AuditProblem, AuditVerification
+from satchel.privacy.envelope import Binding, SubjectKey, open_sealed, seal
+from satchel.privacy.keyprovider import (
+    KeyProvider,
+    ProviderDescription,
+    RotatableKeyProvider,
+    open_vault,
+    rotate_master_key,
+)
+from satchel.privacy.pseudonym import Pseudonymizer, is_pseudonym, require_pseudonym
+from satchel.privacy.vault import Counter, RetiredKey, Rotation, Vault, VaultInfo, default_key_dir
+
+__all__ = [
+    "AuditEntry",
+    "AuditLog",
+    "AuditProblem",
+    "AuditVerification",
+    "Binding",
+    "Counter",
+    "KeyProvider",
+    "ProviderDescription",
+    "Pseudonymizer",
+    "RetiredKey",
+    "RotatableKeyProvider",
+    "Rotation",
+    "SubjectKey",
+    "Vault",
+    "VaultInfo",
+    "atomic_write",
+    "default_key_dir",
+    "fsync_dir",
+    "is_pseudonym",
+    "open_sealed",
+    "open_vault",
+    "require_pseudonym",
+    "rotate_master_key",
+    "seal",
+]

@@ -1,0 +1,96 @@
+"""The key-provider contract, and opening / rotating a vault through a provider.
+
+A key provider is registered with ``satchel_key_providers`` as a
+:class:`~satchel.records.KeyProviderSpec`; its factory is called as
+``factory(options, app_id=..., key_dir=..., prompt=None)`` where ``prompt(question) -> str`` is an
+optional interactive callback (used by the passphrase provider). The component implements
+:class:`KeyProvider`; providers that can create keys also implement :class:`RotatableKeyProvider`.
+
+Rotation is two-phase so a crash never locks the app out: the provider first *stages* a new key
+next to the current one, the vault re-wraps under it, then the provider *commits* (the staged key
+becomes current). :func:`open_vault` finishes an interrupted rotation: if the current key was
+already retired by the vault, it opens with the staged key and commits it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from satchel.errors import KeyUnavailableError
+from satchel.privacy.vault import Rotation, Vault
+
+
+@dataclass(frozen=True)
+class ProviderDescription:
+    """What the audit report says about a key provider (never key material)."""
+
+    provider: str
+    summary: str
+    insecure: bool = False
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class KeyProvider(Protocol):
+    """Supplies the app's 32-byte master key. Fails closed with :class:`KeyUnavailableError`."""
+
+    def load_master_key(self) -> bytes: ...
+
+    def describe(self) -> ProviderDescription: ...
+
+
+@runtime_checkable
+class RotatableKeyProvider(KeyProvider, Protocol):
+    """A provider that can create a new master key (two-phase: stage, then commit)."""
+
+    def stage_master_key(self) -> bytes:
+        """Generate a new key, persist it as *staged* (the current key stays), and return it."""
+        ...
+
+    def staged_master_key(self) -> bytes | None:
+        """The staged key, if a rotation was started and not committed."""
+        ...
+
+    def commit_master_key(self) -> None:
+        """Make the staged key current and forget the old one."""
+        ...
+
+
+def open_vault(
+    provider: KeyProvider,
+    key_dir: str | os.PathLike[str],
+    *,
+    app_id: str,
+    data_dir: str | os.PathLike[str],
+    create: bool = False,
+) -> Vault:
+    """Open the vault with the provider's key, completing an interrupted rotation if needed."""
+    try:
+        key = provider.load_master_key()
+        return Vault.open(key_dir, key, app_id=app_id, data_dir=data_dir, create=create)
+    except KeyUnavailableError as error:
+        first = error
+        staged = provider.staged_master_key() if isinstance(provider, RotatableKeyProvider) else None
+        if staged is None:
+            raise
+    try:
+        vault = Vault.open(key_dir, staged, app_id=app_id, data_dir=data_dir)
+    except KeyUnavailableError:
+        raise first from None
+    provider.commit_master_key()
+    return vault
+
+
+def rotate_master_key(vault: Vault, provider: KeyProvider) -> Rotation:
+    """Rotate the master key: stage a new key, re-wrap the vault under it, commit."""
+    if not isinstance(provider, RotatableKeyProvider):
+        raise KeyUnavailableError(
+            f"{provider.describe().summary} cannot create master keys",
+            hint="generate a new key yourself and call vault.rotate(new_key), then update the provider",
+        )
+    rotation = vault.rotate(provider.stage_master_key())
+    provider.commit_master_key()
+    return rotation
