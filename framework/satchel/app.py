@@ -350,11 +350,8 @@ class App:
         rows = featurizer.rows(self.events.read(pseudo, p.featurizer.spec.reads), now=now)
         trainer, version = self._trainer(pseudo, p)
         if len(rows) == 0:
-            scores = np.zeros((0, 1), np.float32)
-        elif trainer is None:
-            scores = task.prior(rows)
-        else:
-            scores = trainer.predict(rows.x)
+            return Prediction(p.name, (), version, trainer is not None)
+        scores = task.prior(rows) if trainer is None else trainer.predict(rows.x)
         return Prediction(p.name, task.decide(rows, scores, now=now), version, trainer is not None)
 
     def _trainer(self, pseudo: str, p: PipelineConfig) -> tuple[Any, int | None]:

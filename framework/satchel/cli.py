@@ -43,6 +43,14 @@ class _Cli(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             _fail(e)
+        except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise
+        except Exception as e:  # a bug: still one line, with the way to the traceback
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.secho(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback, "
+                        "and please report it)", fg="red", err=True)
+            sys.exit(1)
 
 
 def _fail(e: SatchelError) -> None:
