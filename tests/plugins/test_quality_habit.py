@@ -3,7 +3,6 @@
 from datetime import date, datetime, timezone
 
 import numpy as np
-import pytest
 from shared_data import LOOP_CSV, needs
 
 from satchel.dataset import Dataset

@@ -37,3 +37,14 @@ def isolated_registry(plugins: Mapping[str, object] | None = None, *, builtins: 
         if not any(plugin is known for known in builtin.values()):  # a built-in under test is already there
             registry.register(plugin, name)
     return registry.load()
+
+
+class FixedDevice:
+    """A plugin reporting a fixed :class:`DeviceState` (register it to control scheduling in tests)."""
+
+    def __init__(self, state: DeviceState) -> None:
+        self.state = state
+
+    @hookimpl
+    def satchel_device_state(self) -> DeviceState:
+        return self.state

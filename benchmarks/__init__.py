@@ -1,0 +1,1 @@
+"""Performance and quality benchmarks (not timed tests); each module prints a table."""
