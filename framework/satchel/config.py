@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from satchel.errors import ConfigError
 from satchel.privacy.vault import default_key_dir
-from satchel.records import ComponentSpec, KeyProviderSpec, ModelTaskSpec
+from satchel.records import ComponentSpec, ModelTaskSpec
 from satchel.registry import Registry, unknown_choice
 
 if sys.version_info >= (3, 11):
