@@ -226,3 +226,18 @@ def test_ingest_reports_the_bad_line_and_stores_nothing(make_app, tmp_path):
         app.ingest(csvf)
     csvf.write_text("subject,type,time,habit\nada,habit_completed,2026-03-01T10:00:00+00:00,reading\n")
     assert app.ingest(csvf).stored == 1
+
+
+def test_checkpoint_from_another_feature_schema_is_refused(make_app):
+    from dataclasses import replace
+
+    app = make_app()
+    grant(app, "ada")
+    app.record("ada", history())
+    app.train("ada", "habits", now=NOW)
+    good = app.load_checkpoint("ada", "habits")
+    pseudo = app.pseudonym("ada")
+    app.component("habits", "store").save(app._files(pseudo, "habits"), replace(good, schema_hash="0" * 64))
+    with pytest.raises(IntegrityError, match="another feature schema"):
+        app.load_checkpoint("ada", "habits")
+    assert app.load_checkpoint("ada", "habits", version=1).version == 1

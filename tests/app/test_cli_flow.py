@@ -1,0 +1,73 @@
+"""The app commands end to end through the CLI, on a real app."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from click.testing import CliRunner
+
+from satchel.cli import cli
+
+CONFIG = """
+[app]
+id = "cli-flow"
+data_dir = "{data}"
+key_dir = "{keys}"
+
+[privacy]
+key_provider = "insecure_file"
+
+[pipelines.habits]
+model = {{ name = "habit", options = {{ min_samples = 10 }} }}
+purposes = ["habit_reminders"]
+epochs = 3
+"""
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, list(args), obj={})
+    return result.exit_code, result.output
+
+
+def test_consent_ingest_train_predict_export_rotate_erase(tmp_path):
+    cfg = tmp_path / "satchel.toml"
+    cfg.write_text(CONFIG.format(data=(tmp_path / "data").as_posix(), keys=(tmp_path / "keys").as_posix()))
+    c = ("--config", str(cfg))
+    notice = tmp_path / "notice.txt"
+    notice.write_text("We use your habit history on this device only.")
+    code, out = run("consent", "grant", "ada", "--purpose", "habit_reminders", "--notice-file", str(notice),
+                    "--policy-version", "2026-01", "--actor", "self", "--age-band", "8-12", "--method", "cli", *c)
+    assert code == 1 and "cannot consent alone" in out
+    code, out = run("consent", "grant", "ada", "--purpose", "habit_reminders", "--notice-file", str(notice),
+                    "--policy-version", "2026-01", "--actor", "guardian", "--age-band", "8-12", "--method", "cli", *c)
+    assert code == 0, out
+    now = datetime.now(timezone.utc)
+    lines = [json.dumps({"subject": "ada", "type": "habit_completed", "time": (now - timedelta(days=d)).isoformat(),
+                         "data": {"habit": "reading"}}) for d in range(1, 40) if d % 3]
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(lines))
+    code, out = run("ingest", str(events), *c)
+    assert code == 0 and f"stored {len(lines)} events" in out
+    code, out = run("train", "--subject", "ada", "--pipeline", "habits", *c)
+    assert code == 0 and "trained habits v1" in out, out
+    code, out = run("predict", "--subject", "ada", "--pipeline", "habits", "--json", *c)
+    data = json.loads(out)
+    assert data["personalized"] and data["decisions"][0]["key"] == "reading"
+    code, out = run("consent", "show", "ada", "--json", *c)
+    assert json.loads(out)["habit_reminders"]["actor"] == "guardian"
+    code, out = run("keys", "rotate", *c)
+    assert code == 0 and "rotated master key" in out
+    code, out = run("predict", "--subject", "ada", "--pipeline", "habits", *c)  # still readable after rotation
+    assert code == 0 and "model v1" in out
+    code, out = run("export", "--subject", "ada", *c)
+    exported = json.loads(out)
+    assert len(exported["events"]) == len(lines) and exported["models"]["habits"]["version"] == 1
+    code, out = run("audit", "--strict", "--fail-on", "critical", *c)
+    assert code == 2 and "insecure" in out.lower()
+    code, out = run("erase", "--subject", "ada", *c)
+    assert code == 1 and "--yes" in out
+    code, out = run("erase", "--subject", "ada", "--yes", *c)
+    assert code == 0
+    code, out = run("audit", "verify", *c)
+    assert code == 0 and "audit log ok" in out
+    code, out = run("predict", "--subject", "ada", "--pipeline", "habits", *c)
+    assert code == 1 and out.startswith("error:") and "Traceback" not in out
