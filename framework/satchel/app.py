@@ -417,6 +417,8 @@ class App:
         events = self.events.delete(pseudo)
         self.ledger.delete(pseudo)
         shutil.rmtree(self.config.data_dir / "checkpoints" / pseudo, ignore_errors=True)
+        for lock in (self.config.data_dir / "locks").glob(f"{pseudo}.*"):
+            lock.unlink(missing_ok=True)
         self._trainers = {k: v for k, v in self._trainers.items() if k[0] != pseudo}
         self.vault.erase(pseudo)
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -18,15 +18,19 @@ CONFIG_OPTION = click.option(
     default="satchel.toml", show_default=True, help="the app's pipeline configuration (env SATCHEL_CONFIG)")
 
 
+#: Built-in commands living in other modules, imported only when used (keeps --help light).
+_LAZY_COMMANDS = {"tick": "satchel.cli_runner", "run": "satchel.cli_runner", "status": "satchel.cli_runner"}
+
+
 class _Cli(click.Group):
-    """Adds plugin commands lazily and turns SatchelError into one line and exit code 1."""
+    """Adds lazy and plugin commands and turns SatchelError into one line and exit code 1."""
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         registry = _registry(ctx)
         return {name: reg.spec.command for name, reg in registry.all("cli_command").items()}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = set(super().list_commands(ctx))
+        names = set(super().list_commands(ctx)) | set(_LAZY_COMMANDS)
         try:
             names |= set(self._plugin_commands(ctx))
         except SatchelError:
@@ -34,6 +38,10 @@ class _Cli(click.Group):
         return sorted(names)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in _LAZY_COMMANDS and name not in self.commands:
+            import importlib
+
+            self.add_command(getattr(importlib.import_module(_LAZY_COMMANDS[name]), name))
         return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -1,0 +1,191 @@
+"""The runner in-process: scheduling, consent, priority, budgets, failures, locks, device state."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from runner_support import GOOD_DEVICE, UNPLUGGED, enrol
+
+from satchel.app import Pseudonym
+from satchel.cli_runner import run, status, tick
+from satchel.errors import PrivacyError
+from satchel.locks import ModelLock
+from satchel.runner import INTERRUPTED, NOT_STARTED, PASS_BUDGET, Runner, use_host_device_state
+from satchel.testing.conformance import PluginConformance
+
+
+def cli(command, app, config_path, *args):
+    result = CliRunner().invoke(command, [*args, "-c", str(config_path)], obj={"registry": app.registry})
+    assert "Traceback" not in result.output
+    return result
+
+
+def by_subject(items):
+    return {i.subject: i for i in items}
+
+
+def test_nothing_trains_until_the_conditions_hold_then_exactly_the_due_models(make_app, config_path):
+    app = make_app('require_charging = true, min_interval = "6h"')
+    ada, bob = enrol(app, "ada"), enrol(app, "bob")
+    cy = enrol(app, "cy", days=3)  # too few samples for the habit model
+    dee = enrol(app, "dee")
+    app.consent.withdraw("dee")
+    host = use_host_device_state(app, UNPLUGGED)
+    runner = Runner(app)
+
+    first = runner.tick()
+    assert first.trained == () and first.failed == () and first.exit_code == 0
+    skipped = by_subject(first.skipped)
+    assert skipped[ada].reasons == skipped[bob].reasons == ("not charging",)
+    assert skipped[cy].reasons[0] == "not charging" and "the model needs 10" in skipped[cy].reasons[1]
+    assert skipped[dee].reasons[0].startswith("no consent: ")
+    assert not [e for e in app.audit_log.entries() if e.action == "consent.refused"]  # checked, not flooded
+
+    rows = {r["subject"]: r for r in json.loads(cli(status, app, config_path, "--json").stdout)}
+    assert rows[ada]["due"] is False and rows[ada]["reasons"] == ["not charging"]
+    assert rows[ada]["version"] is None and rows[ada]["new_samples"] == rows[ada]["samples"] > 10
+    assert rows[dee]["reasons"][0].startswith("no consent") and rows[dee]["samples"] is None
+
+    host.update(GOOD_DEVICE)
+    second = runner.tick()
+    assert {t.subject: t.version for t in second.trained} == {ada: 1, bob: 1}
+    assert set(by_subject(second.skipped)) == {cy, dee} and second.exit_code == 0
+
+    third = cli(tick, app, config_path)  # right after: the minimum interval holds every model back
+    assert third.exit_code == 0 and third.stdout.startswith("trained 0, skipped 4, failed 0")
+    after = {s.subject: s for s in runner.status()}
+    assert after[ada].version == 1 and after[ada].new_samples == 0 and not after[ada].due
+    assert any("minimum interval 6.0h" in r for r in after[ada].reasons)
+    assert (after[ada].next_eligible_at - after[ada].last_trained_at).total_seconds() == 6 * 3600
+    text = cli(status, app, config_path)
+    assert text.exit_code == 0 and "minimum interval" in text.stdout and "not charging" not in text.stdout
+
+
+def test_a_failing_learner_does_not_stop_the_others(make_app, config_path):
+    app = make_app('min_interval = "0s", min_new_samples = 0')
+    ada, bob, cy = (enrol(app, s) for s in ("ada", "bob", "cy"))
+    for s in (ada, bob, cy):
+        app.train(Pseudonym(s), "habits")
+    ckpt = app.config.data_dir / "checkpoints" / ada / "habits" / "v00000001.ckpt"
+    blob = bytearray(ckpt.read_bytes())
+    blob[len(blob) // 2] ^= 1
+    ckpt.write_bytes(bytes(blob))
+
+    result = cli(tick, app, config_path, "--json")
+    assert result.exit_code == 3
+    summary = json.loads(result.stdout)
+    assert [(f["subject"], f["error"]) for f in summary["failed"]] == [(ada, "IntegrityError")]
+    assert {t["subject"]: t["version"] for t in summary["trained"]} == {bob: 2, cy: 2}
+    assert app.load_checkpoint(Pseudonym(cy), "habits").version == 2
+    assert app.verify_audit_log().ok
+
+
+def test_priority_time_budgets_and_stop(make_app):
+    app = make_app('min_interval = "0s", min_new_samples = 0, time_budget = "0.5s"')
+    ada = enrol(app, "ada")
+    app.train(Pseudonym(ada), "habits")
+    bob, cy = enrol(app, "bob", days=20), enrol(app, "cy", days=40)
+
+    # never trained first (most samples first among them), then the rest
+    assert [t.subject for t in Runner(app).tick().trained] == [cy, bob, ada]
+
+    # a training longer than the scheduler's budget fails and saves nothing; the others still run
+    slow = Runner(app, epochs=50_000).tick()
+    assert [(f.subject, f.error) for f in slow.failed] == [(s, "BudgetExceeded") for s in (cy, bob, ada)]
+    assert slow.exit_code == 3 and app.load_checkpoint(Pseudonym(ada), "habits").version == 2
+
+    # the pass budget ends the pass: the training in progress is abandoned, the rest wait for the next
+    short = Runner(app, epochs=50_000, pass_budget_s=0.1).tick()
+    assert short.failed == () and {s.reasons for s in short.skipped} == {(PASS_BUDGET,)}
+
+    # a stop request abandons the training in progress at its next batch
+    seen = []
+
+    def stop_at_once(model, progress):
+        seen.append((model.subject, progress.pipeline, progress.subject))
+        runner.stop()
+
+    runner = Runner(app, progress=stop_at_once)
+    stopped = runner.tick()
+    assert stopped.interrupted and stopped.exit_code == 130 and stopped.trained == ()
+    assert [s.reasons for s in stopped.skipped] == [(INTERRUPTED,), (NOT_STARTED,), (NOT_STARTED,)]
+    assert seen == [(stopped.skipped[0].subject, "habits", stopped.skipped[0].subject)]
+    versions = {s: app.load_checkpoint(Pseudonym(s), "habits").version for s in (ada, bob, cy)}
+    assert versions == {ada: 2, bob: 1, cy: 1}
+    failed = [e.fields["error"] for e in app.audit_log.entries() if e.action == "training.failed"]
+    assert failed.count("BudgetExceeded") == 4 and failed.count("Interrupted") == 1
+    assert app.verify_audit_log().ok
+
+
+def test_a_locked_model_is_skipped_and_shown_in_status(make_app):
+    app = make_app()
+    ada, bob = enrol(app, "ada"), enrol(app, "bob")
+    with ModelLock(app.config.data_dir, ada, "habits") as got:
+        assert got
+        summary = Runner(app).tick()
+        held = f"locked by another runner (pid {os.getpid()})"
+        assert [t.subject for t in summary.trained] == [bob]
+        assert by_subject(summary.skipped)[ada].reasons == (held,)
+        assert by_subject(Runner(app).status())[ada].reasons == (held,)
+    assert [t.subject for t in Runner(app).tick().trained] == [ada]
+
+
+def test_model_lock_is_exclusive_across_processes_and_recovered_after_a_kill(tmp_path):
+    pseudo = "0123456789abcdef" * 2
+    a, b = ModelLock(tmp_path, pseudo, "habits"), ModelLock(tmp_path, pseudo, "habits")
+    assert a.acquire() and not b.acquire() and b.holder() == os.getpid()
+    a.release()
+    assert a.holder() is None and b.acquire()
+    b.release()
+    holder = ("import pathlib, time\nfrom satchel.locks import ModelLock\n"
+              f"assert ModelLock(pathlib.Path({str(tmp_path)!r}), {pseudo!r}, 'habits').acquire()\n"
+              "print('held', flush=True)\ntime.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert not a.acquire() and a.holder() == proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+    assert a.path.read_text().strip() == str(proc.pid)  # the dead holder's pid is still written...
+    assert a.holder() is None and a.acquire()  # ...but the kernel released its lock
+    assert a.path.read_text().strip() == str(os.getpid())
+    a.release()
+    with pytest.raises(PrivacyError):
+        ModelLock(tmp_path, "ada", "habits")  # lock files are named by pseudonym only
+
+
+def test_host_device_state_wins_over_other_device_plugins(make_app):
+    from satchel_plugins import device
+
+    app = make_app()  # the built-in psutil plugin is registered too, but asked last (trylast)
+    assert app.registry.device_state() == GOOD_DEVICE
+    host = use_host_device_state(app, UNPLUGGED)
+    assert use_host_device_state(app) is host and app.registry.device_state() == UNPLUGGED
+    host.update(None)  # no host facts: the other plugins answer again (the fixture's, before psutil)
+    assert app.registry.device_state() == GOOD_DEVICE
+    assert "device" in [o.plugin for o in app.registry.implementations("satchel_device_state")]
+    measured = device.read_device_state(cpu_sample_s=0.05)
+    assert measured.source.startswith("psutil") and measured.unmetered_network is None
+    assert isinstance(measured.idle, bool) and measured.charging in (True, False, None)
+    assert measured.battery_percent is None or 0 <= measured.battery_percent <= 100
+
+
+def test_run_stops_after_the_given_passes(make_app, config_path):
+    app = make_app()
+    ada = enrol(app, "ada")
+    result = cli(run, app, config_path, "--interval", "0.1s", "--passes", "2", "--json")
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert result.exit_code == 0
+    assert [t["subject"] for t in first["trained"]] == [ada] and second["trained"] == []
+
+
+class TestDevicePlugin(PluginConformance):
+    @pytest.fixture
+    def plugin(self):
+        from satchel_plugins import device
+
+        return device
