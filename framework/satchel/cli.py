@@ -33,8 +33,8 @@ class _Cli(click.Group):
         names = set(super().list_commands(ctx)) | set(_LAZY_COMMANDS)
         try:
             names |= set(self._plugin_commands(ctx))
-        except SatchelError:
-            pass  # a broken plugin must not hide the built-in commands; `satchel plugins` reports it
+        except SatchelError as e:  # a broken plugin must not hide the built-in commands
+            logging.getLogger("satchel.cli").debug("plugin commands unavailable: %s", e)
         return sorted(names)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
