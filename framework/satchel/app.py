@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from satchel.checkpoint import Checkpoint
 from satchel.config import AppConfig, PipelineConfig, load_config
-from satchel.consent import ConsentLedger, make_grant
+from satchel.consent import ConsentLedger, active_purposes, make_grant
 from satchel.errors import ConfigError, ConsentError, EventError, IntegrityError, SchedulerError
 from satchel.event_store import EventStore, connect
 from satchel.events import Event
@@ -315,8 +315,7 @@ class App:
             previous = self._load_checkpoint(pseudo, p)
             base = task.base_params(featurizer.schema)
             if previous is not None and previous.spec_hash == spec.hash:
-                same_backend = previous.backend == p.backend.name
-                weights = previous.weights if same_backend else Weights(previous.weights.params)
+                weights = previous.weights_for(p.backend.name)
             else:
                 weights = Weights(dict(base) if base is not None else initial_params(spec))
             trainer = self.component(p.name, "backend").open(compiled, weights)
@@ -364,8 +363,7 @@ class App:
             return None, None
         featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
         compiled = self._compile(p.name, task.model_spec(featurizer.schema))
-        trainer = self.component(p.name, "backend").open(compiled, ckpt.weights if ckpt.backend == p.backend.name
-                                                         else type(ckpt.weights)(ckpt.weights.params))
+        trainer = self.component(p.name, "backend").open(compiled, ckpt.weights_for(p.backend.name))
         self._trainers[(pseudo, p.name)] = (ckpt.version, trainer)
         return trainer, ckpt.version
 
@@ -483,8 +481,6 @@ class ConsentAPI:
         app = self._app
         at = at or datetime.now(timezone.utc)
         pseudo = app.pseudonym(subject)
-        from satchel.consent import active_purposes
-
         current = active_purposes(app.ledger.history(pseudo), at)
         chosen = tuple(purposes) if purposes is not None else tuple(current)
         if not chosen:
@@ -497,8 +493,6 @@ class ConsentAPI:
         return entry
 
     def show(self, subject: str, *, at: datetime | None = None) -> ConsentStatus:
-        from satchel.consent import active_purposes
-
         history = self.history(subject)
         return ConsentStatus(active_purposes(history, at or datetime.now(timezone.utc)), history)
 

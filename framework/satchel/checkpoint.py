@@ -29,6 +29,10 @@ class Checkpoint:
     samples: int = 0
     version: int = 0
 
+    def weights_for(self, backend: str) -> Weights:
+        """The weights to resume on ``backend``: optimizer state only if it was written by it."""
+        return self.weights if backend == self.backend else Weights(self.weights.params)
+
     def to_bytes(self) -> bytes:
         arrays = {f"p/{k}": v for k, v in self.weights.params.items()}
         arrays.update({f"o/{k}": v for k, v in self.weights.optimizer.items()})

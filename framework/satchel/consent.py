@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 from satchel.errors import ConsentError, IntegrityError
+from satchel.event_store import transaction
 from satchel.privacy.envelope import Binding, open_sealed, seal
 from satchel.privacy.vault import Vault
 from satchel.records import Actor, ConsentEntry
@@ -88,19 +89,12 @@ class ConsentLedger:
     def append(self, subject: str, entry: ConsentEntry) -> int:
         """Append one change; returns its sequence number."""
         key = self._vault.subject_key(subject)
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                (last,) = self._conn.execute(
-                    "SELECT coalesce(max(seq), 0) FROM sealed_records WHERE subject=? AND kind=?",
-                    (subject, self.KIND)).fetchone()
-                seq = last + 1
-                blob = seal(_encode(entry), key, Binding(self._app_id, subject, "", self.KIND, seq))
-                self._conn.execute("INSERT INTO sealed_records VALUES (?, ?, ?, ?)", (subject, self.KIND, seq, blob))
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._conn) as conn:
+            (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM sealed_records WHERE subject=? AND kind=?",
+                                   (subject, self.KIND)).fetchone()
+            seq = last + 1
+            blob = seal(_encode(entry), key, Binding(self._app_id, subject, "", self.KIND, seq))
+            conn.execute("INSERT INTO sealed_records VALUES (?, ?, ?, ?)", (subject, self.KIND, seq, blob))
         return seq
 
     def delete(self, subject: str) -> None:

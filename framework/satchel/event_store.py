@@ -15,9 +15,10 @@ import hmac
 import json
 import sqlite3
 import threading
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Collection, Iterable, Sequence
+from typing import Collection, Iterable, Iterator, Sequence
 
 from satchel.errors import IntegrityError
 from satchel.events import Event
@@ -41,6 +42,18 @@ CREATE TABLE IF NOT EXISTS sealed_records (
     PRIMARY KEY (subject, kind, seq)
 ) WITHOUT ROWID;
 """
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction (taken at once, so concurrent writers queue) that commits or rolls back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -83,16 +96,10 @@ class EventStore:
                 blob = seal(_encode(event), key, self._binding(subject, id_tag))
                 rows.append((subject, id_tag, self._tag(subject, "type", event.type), blob))
         added: dict[str, int] = {}
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for row in rows:
-                    cur = self._conn.execute("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)", row)
-                    added[row[0]] = added.get(row[0], 0) + cur.rowcount
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        with self._lock, transaction(self._conn) as conn:
+            for row in rows:
+                cur = conn.execute("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)", row)
+                added[row[0]] = added.get(row[0], 0) + cur.rowcount
         return added
 
     def read(self, subject: str, types: Collection[str] | None = None) -> list[Event]:
@@ -101,7 +108,7 @@ class EventStore:
         rows = self._select(subject, "id_tag, blob", types)
         events = []
         for id_tag, blob in rows:
-            event = _decode(open_sealed(blob, key, self._binding(subject, id_tag)), subject)
+            event = _decode(open_sealed(blob, key, self._binding(subject, id_tag)))
             if self._tag(subject, "id", event.id) != id_tag:
                 raise IntegrityError(f"event row {id_tag} of subject {subject} holds another event",
                                      hint="the database was tampered with; restore it from a backup")
@@ -120,11 +127,8 @@ class EventStore:
 
     def delete_ids(self, subject: str, ids: Iterable[str]) -> int:
         tags = [(subject, self._tag(subject, "id", i)) for i in ids]
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            n = sum(self._conn.execute("DELETE FROM events WHERE subject=? AND id_tag=?", t).rowcount for t in tags)
-            self._conn.execute("COMMIT")
-        return n
+        with self._lock, transaction(self._conn) as conn:
+            return sum(conn.execute("DELETE FROM events WHERE subject=? AND id_tag=?", t).rowcount for t in tags)
 
     def subjects(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT DISTINCT subject FROM events")]
@@ -148,6 +152,6 @@ def _encode(event: Event) -> bytes:
                       separators=(",", ":")).encode()
 
 
-def _decode(raw: bytes, subject: str) -> Event:
+def _decode(raw: bytes) -> Event:
     d = json.loads(raw)
     return Event(id=d["id"], type=d["type"], time=datetime.fromisoformat(d["time"]), data=d["data"])
