@@ -1,43 +1,24 @@
-"""satchel's training backends against bare runtime loops on the same artifacts and data.
+"""satchel's trainers against bare runtime loops on the same artifacts and data, per step and per call.
 
-For each network (10-16-8-1 bce, 256-64-5 softmax_ce) and backend, measures in one process:
-
-- ``step``: time per training step inside ``fit(shuffle=False)`` (5 epochs of 2048 rows) versus a
-  bare loop calling the runtime on the same pre-cut batches: satchel's per-step overhead;
-- ``fit 2048`` / ``fit 250``: one shuffled epoch (250 rows: a padded partial batch) versus a bare
-  loop that shuffles, pads, masks and steps itself;
-- ``predict 1`` / ``predict 256``: ``Trainer.predict`` versus the runtime's own call
-  (``SignatureRunner`` / ``InferenceSession.run`` on the exported model).
-
-Bare loops use ``ai_edge_litert`` and ``onnxruntime.training.api`` directly, on the artifacts
-satchel exported. Each figure is the best of several rounds, satchel and bare alternating.
-Targets: fit <= 1.2x, single predict <= 2x.
-
-Run: ``python -m benchmarks.bench_backends [--cache DIR] [--rounds N]``.
+For each network and backend, in one process: ``step`` (per training step inside ``fit`` without
+shuffling vs a bare loop over the same pre-cut batches), ``fit`` (one shuffled epoch of 2,048 and of
+250 rows — a padded partial batch — vs a bare loop that shuffles, pads and masks itself), single-row
+prediction latency p50/p99 (``Trainer.predict`` vs the runtime's own call) and batch throughput.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
-import time
-from pathlib import Path
-from typing import Any, Callable
-
 import numpy as np
 
+from benchmarks.bare import Bare, bare_from, batches
+from benchmarks.report import Context, Section, TableBuilder, latencies, paired, percentile, ratio
 from satchel.dataset import Dataset
 from satchel.model_spec import Loss, ModelSpec, mlp
-from satchel_plugins.backends import LiteRTOptions, OnnxOptions
-from satchel_plugins.backends.litert import LiteRTBackend
-from satchel_plugins.backends.onnx_training import OnnxBackend
 
 NETWORKS: dict[str, ModelSpec] = {
-    "10-16-8-1 bce": mlp(10, (16, 8), 1, seed=1),
+    "12-16-8-1 bce (habit)": mlp(12, (16, 8), 1, seed=1),
     "256-64-5 softmax": mlp(256, (64,), 5, loss=Loss.softmax_ce(), seed=2),
 }
-TARGETS = {"step": 1.2, "fit 2048": 1.2, "fit 250": 1.2, "predict 1": 2.0}
 
 
 def _data(spec: ModelSpec, n: int, seed: int) -> Dataset:
@@ -50,84 +31,41 @@ def _data(spec: ModelSpec, n: int, seed: int) -> Dataset:
     return Dataset.of(x, y, rng.uniform(0.5, 1.5, n).astype(np.float32))
 
 
-def _pair(ours: Callable[[], object], theirs: Callable[[], object], repeat: int,
-          rounds: int) -> tuple[float, float]:
-    """Best mean seconds per call of each function, alternating rounds of ``repeat`` calls."""
-    best = [float("inf"), float("inf")]
-    for fn in (ours, theirs):
-        fn()
-    for _ in range(rounds):
-        for i, fn in enumerate((ours, theirs)):
-            t0 = time.perf_counter()
-            for _ in range(repeat):
-                fn()
-            best[i] = min(best[i], (time.perf_counter() - t0) / repeat)
-    return best[0], best[1]
+def backends() -> dict[str, object]:
+    from satchel_plugins.backends.litert import LiteRTBackend
+    from satchel_plugins.backends.onnx_training import OnnxBackend
+
+    return {"litert": LiteRTBackend(), "onnx": OnnxBackend()}
 
 
-def _batches(data: Dataset, bsz: int, order: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """What a hand-written loop does: gather in ``order``, pad the last batch, mask it."""
-    nb = -(-len(order) // bsz)
-    idx = np.resize(order, nb * bsz)
-    x, y, w = data.x[idx], data.y[idx], data.weights[idx]
-    w[len(order):] = 0.0
-    return [(x[i:i + bsz], y[i:i + bsz], w[i:i + bsz]) for i in range(0, nb * bsz, bsz)]
+def run(ctx: Context) -> Section:
+    rounds = ctx.size(7, 2)
+    train = TableBuilder("Training: satchel Trainer vs bare runtime loop (µs, best of rounds)",
+                         ("network", "backend", "metric", "satchel µs", "bare µs", "ratio"))
+    predict = TableBuilder("Prediction: latency of one row and batch throughput",
+                           ("network", "backend", "metric", "satchel", "bare", "ratio"))
+    for net, spec in NETWORKS.items():
+        for name, backend in backends().items():
+            trainer = backend.open(backend.compile(spec, ctx.cache_dir))  # type: ignore[attr-defined]
+            bare = bare_from(trainer, name)
+            _training(train, net, name, spec, trainer, bare, rounds)
+            _prediction(predict, net, name, spec, trainer, bare, ctx)
+    train.notes += ["`step`: per step inside `fit(shuffle=False)`, 5 epochs of 2,048 rows, vs the bare loop over "
+                    "the same pre-cut batches. `fit N`: one shuffled epoch incl. padding and masking on both sides.",
+                    "Target: ≤ 1.2x. satchel can beat the bare loop: it calls the interpreter with cached "
+                    "tensor indices instead of the signature runner's per-call lookups."]
+    predict.notes += ["Single row: `Trainer.predict(x[:1])` vs `SignatureRunner`/`InferenceSession.run`; "
+                      "p50/p99 of individual calls. Target: ≤ 2x at p50.",
+                      "Throughput: rows per second of one `predict` call on a batch.",
+                      "ratio is always satchel time / bare time: lower is better."]
+    return Section("backends", "Training backends vs bare runtimes", __doc__ or "", (train.build(), predict.build()))
 
 
-class _BareLiteRT:
-    def __init__(self, export: Path) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=str(export / "model.tflite"), num_threads=1)
-        self.train = interpreter.get_signature_runner("train")
-        self.infer = interpreter.get_signature_runner("infer")
-
-    def step(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
-        return self.train(x=x, y=y, w=w)["loss"]
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.infer(x=x)["output"]
-
-
-class _BareOnnx:
-    def __init__(self, export: Path) -> None:
-        import onnxruntime as ort
-
-        from satchel_plugins.backends._ort import ort_training
-
-        api = ort_training("api")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = so.inter_op_num_threads = 1
-        self.state = api.CheckpointState.load_checkpoint(str(export / "checkpoint"))
-        self.module = api.Module(str(export / "training_model.onnx"), self.state, session_options=so)
-        self.optimizer = api.Optimizer(str(export / "optimizer_model.onnx"), self.module)
-        manifest = json.loads((export / "manifest.json").read_text())
-        self.optimizer.set_learning_rate(manifest["spec"]["optimizer"]["learning_rate"])
-        self.session = ort.InferenceSession(str(export / "model.onnx"), so,
-                                            providers=["CPUExecutionProvider"])
-
-    def step(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
-        loss = self.module(x, y, w)
-        self.optimizer.step()
-        self.module.lazy_reset_grad()
-        return loss
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(["output"], {"x": x})[0]
-
-
-def measure(backend: Any, bare_cls: type, spec: ModelSpec, cache: Path,
-            rounds: int) -> dict[str, tuple[float, float]]:
-    """``{metric: (satchel seconds, bare seconds)}`` for one backend and network."""
-    compiled = backend.compile(spec, cache)
-    trainer = backend.open(compiled)
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer.export(Path(tmp), feature_names=tuple(f"f{i}" for i in range(spec.input_dim)),
-                       feature_schema_hash="bench")
-        bare = bare_cls(Path(tmp))
+def _training(table: TableBuilder, net: str, name: str, spec: ModelSpec, trainer: object, bare: Bare,
+              rounds: int) -> None:
     big, small = _data(spec, 2048, 0), _data(spec, 250, 1)
     bsz, epochs = spec.batch_size, 5
-    pre_cut = _batches(big, bsz, np.arange(len(big)))
+    pre_cut = batches(big, bsz, np.arange(len(big)))
     steps = len(pre_cut) * epochs
     rng = np.random.default_rng(0)
 
@@ -136,47 +74,32 @@ def measure(backend: Any, bare_cls: type, spec: ModelSpec, cache: Path,
             for x, y, w in pre_cut:
                 bare.step(x, y, w)
 
-    def bare_fit(data: Dataset) -> None:
-        losses = [bare.step(x, y, w) for x, y, w in _batches(data, bsz, rng.permutation(len(data)))]
-        float(np.mean(losses))
+    def bare_epoch(data: Dataset) -> None:
+        float(np.mean([bare.step(x, y, w) for x, y, w in batches(data, bsz, rng.permutation(len(data)))]))
 
-    x1, xb = big.x[:1].copy(), big.x[:256].copy()
-    out: dict[str, tuple[float, float]] = {}
-    ours, theirs = _pair(lambda: trainer.fit(big, epochs, shuffle=False), bare_steps, 1, 2 * rounds)
-    out["step"] = (ours / steps, theirs / steps)
-    out["fit 2048"] = _pair(lambda: trainer.fit(big, 1, seed=1), lambda: bare_fit(big), 3, rounds)
-    out["fit 250"] = _pair(lambda: trainer.fit(small, 1, seed=1), lambda: bare_fit(small), 20, rounds)
-    out["predict 1"] = _pair(lambda: trainer.predict(x1), lambda: bare.predict(x1), 2000, rounds)
-    out["predict 256"] = _pair(lambda: trainer.predict(xb), lambda: bare.predict(xb), 200, rounds)
-    return out
+    fit = trainer.fit  # type: ignore[attr-defined]
+    ours, theirs = paired(lambda: fit(big, epochs, shuffle=False), bare_steps, 1, 2 * rounds)
+    rows = {"step": (ours / steps, theirs / steps),
+            "fit 2048": paired(lambda: fit(big, 1, seed=1), lambda: bare_epoch(big), 3, rounds),
+            "fit 250": paired(lambda: fit(small, 1, seed=1), lambda: bare_epoch(small), 20, rounds)}
+    for metric, (a, b) in rows.items():
+        table.add(net, name, metric, a * 1e6, b * 1e6, ratio(a, b, 1.2))
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=None, help="compile cache (default: a temp dir)")
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per figure")
-    args = parser.parse_args(argv)
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="satchel vs bare runtime (µs; best of rounds; lower ratio is better)")
-    for column in ("network", "backend", "metric", "satchel µs", "bare µs", "ratio", "target"):
-        table.add_column(column, no_wrap=True,
-                         justify="right" if "µs" in column or column in ("ratio", "target") else "left")
-    with tempfile.TemporaryDirectory() as tmp:
-        cache = args.cache or Path(tmp)
-        backends = [(LiteRTBackend(LiteRTOptions().threads), _BareLiteRT),
-                    (OnnxBackend(OnnxOptions().threads), _BareOnnx)]
-        for net, spec in NETWORKS.items():
-            for backend, bare_cls in backends:
-                for metric, (ours, theirs) in measure(backend, bare_cls, spec, cache, args.rounds).items():
-                    ratio = ours / theirs
-                    target = TARGETS.get(metric)
-                    mark = "" if target is None else f"≤{target} " + ("✓" if ratio <= target else "✗")
-                    table.add_row(net, backend.name, metric, f"{ours * 1e6:.1f}", f"{theirs * 1e6:.1f}",
-                                  f"{ratio:.2f}", mark)
-    Console(width=100).print(table)
-
-
-if __name__ == "__main__":
-    main()
+def _prediction(table: TableBuilder, net: str, name: str, spec: ModelSpec, trainer: object, bare: Bare,
+                ctx: Context) -> None:
+    predict = trainer.predict  # type: ignore[attr-defined]
+    x = _data(spec, 4096, 2).x
+    one = x[:1].copy()
+    n = ctx.size(20_000, 2_000)
+    ours, theirs = [], []
+    for _ in range(4):  # alternate blocks so both see the same load
+        ours += latencies(lambda: predict(one), n // 4)
+        theirs += latencies(lambda: bare.predict(one), n // 4)
+    for q in (50, 99):
+        a, b = percentile(ours, q), percentile(theirs, q)
+        table.add(net, name, f"1 row p{q} (µs)", a * 1e6, b * 1e6, ratio(a, b, 2.0 if q == 50 else None))
+    for rows in (256, 4096):
+        xb = x[:rows].copy()
+        a, b = paired(lambda: predict(xb), lambda: bare.predict(xb), ctx.size(50, 10), ctx.size(5, 2))
+        table.add(net, name, f"{rows} rows (rows/s)", rows / a, rows / b, ratio(a, b))

@@ -15,14 +15,14 @@ def frame(*parts: bytes | str | int) -> bytes:
     ``bytes``/``str`` (UTF-8) are length-prefixed (u32); ``int`` is an unsigned 64-bit value with a
     distinct type tag.
     """
-    out = bytearray()
+    out = []
     for part in parts:
         if isinstance(part, int) and not isinstance(part, bool):
-            out += b"i" + _U64.pack(part)
+            out.append(b"i" + _U64.pack(part))
         else:
             raw = part.encode("utf-8") if isinstance(part, str) else bytes(part)
-            out += b"b" + _U32.pack(len(raw)) + raw
-    return bytes(out)
+            out.append(b"b" + _U32.pack(len(raw)) + raw)
+    return b"".join(out)
 
 
 def key_id(secret: bytes) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -91,6 +92,11 @@ class SubjectKey:
             raise ValueError(f"subject key id {self.key_id!r} does not match its secret")
         object.__setattr__(self, "key_id", expected)
 
+    @cached_property
+    def _cipher(self) -> AESGCM:
+        """The key's AES-GCM context, built once: reading a learner's events opens many blobs."""
+        return AESGCM(self.secret)
+
 
 def seal(plaintext: bytes, key: SubjectKey, aad: Binding) -> bytes:
     """Encrypt ``plaintext`` for ``aad`` under a fresh data key wrapped by ``key``."""
@@ -98,7 +104,7 @@ def seal(plaintext: bytes, key: SubjectKey, aad: Binding) -> bytes:
     binding = aad._encode(key.key_id)
     dek = AESGCM.generate_key(bit_length=256)
     wrap_nonce = os.urandom(_NONCE)
-    wrapped = AESGCM(key.secret).encrypt(wrap_nonce, dek, b"satchel/dek\x00" + binding)
+    wrapped = key._cipher.encrypt(wrap_nonce, dek, b"satchel/dek\x00" + binding)
     nonce = os.urandom(_NONCE)
     header = MAGIC + bytes([FORMAT_VERSION]) + bytes.fromhex(key.key_id) + wrap_nonce + wrapped + nonce
     return header + AESGCM(dek).encrypt(nonce, plaintext, header + binding)
@@ -107,27 +113,26 @@ def seal(plaintext: bytes, key: SubjectKey, aad: Binding) -> bytes:
 def open_sealed(blob: bytes, key: SubjectKey, aad: Binding) -> bytes:
     """Decrypt a blob made by :func:`seal`; raises :class:`IntegrityError` on any mismatch."""
     _check_subject(key, aad, "open")
-    where = aad.describe()
     if len(blob) < OVERHEAD:
         raise IntegrityError(
-            f"sealed object {where} is truncated ({len(blob)} bytes, a sealed blob has at least {OVERHEAD})",
+            f"sealed object {aad.describe()} is truncated ({len(blob)} bytes, a sealed blob has at least {OVERHEAD})",
             hint="restore it from a backup or discard it",
         )
     if blob[:4] != MAGIC:
         raise IntegrityError(
-            f"object {where} is not a satchel sealed blob (bad magic {blob[:4]!r})",
+            f"object {aad.describe()} is not a satchel sealed blob (bad magic {blob[:4]!r})",
             hint="the file was overwritten or is not satchel data; restore it from a backup or discard it",
         )
     if blob[4] != FORMAT_VERSION:
         raise IntegrityError(
-            f"sealed object {where} has format version {blob[4]}, this satchel reads {FORMAT_VERSION}",
+            f"sealed object {aad.describe()} has format version {blob[4]}, this satchel reads {FORMAT_VERSION}",
             hint="upgrade satchel if the file is newer, otherwise it was tampered with",
         )
     pos = 5
     blob_key_id = blob[pos : pos + _KEY_ID_LEN].hex()
     if blob_key_id != key.key_id:
         raise IntegrityError(
-            f"sealed object {where} was sealed under subject key {blob_key_id}, not {key.key_id}",
+            f"sealed object {aad.describe()} was sealed under subject key {blob_key_id}, not {key.key_id}",
             hint="it belongs to another learner (swapped file) or was tampered with; discard it",
         )
     pos += _KEY_ID_LEN
@@ -138,11 +143,11 @@ def open_sealed(blob: bytes, key: SubjectKey, aad: Binding) -> bytes:
     nonce = blob[pos - _NONCE : pos]
     binding = aad._encode(key.key_id)
     try:
-        dek = AESGCM(key.secret).decrypt(wrap_nonce, wrapped, b"satchel/dek\x00" + binding)
+        dek = key._cipher.decrypt(wrap_nonce, wrapped, b"satchel/dek\x00" + binding)
         return AESGCM(dek).decrypt(nonce, blob[pos:], blob[:pos] + binding)
     except InvalidTag:
         raise IntegrityError(
-            f"sealed object {where} failed authentication: it was tampered with, truncated, or "
+            f"sealed object {aad.describe()} failed authentication: it was tampered with, truncated, or "
             "belongs to another app, learner, pipeline, kind or version",
             hint="restore it from a backup or discard it; never trust its content",
         ) from None
