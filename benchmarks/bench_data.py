@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import tempfile
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -20,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from benchmarks.apps import enroll, open_app
+from benchmarks.apps import PlaintextStore, enroll, open_app
 from benchmarks.report import SEMEVAL_CSV, Context, Section, TableBuilder, best_of, paired, ratio
 from satchel.events import Event
 
@@ -47,35 +46,11 @@ def run(ctx: Context) -> Section:
                    (io.build(), featurize.build(), checkpoints.build()))
 
 
-class _Plaintext:
-    """The peer store: one JSON row per event, same journal settings, no encryption, no tags."""
-
-    def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL"):
-            self.conn.execute(f"PRAGMA {pragma}")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS events (subject TEXT, id TEXT, type TEXT, json TEXT, "
-                          "PRIMARY KEY (subject, id)) WITHOUT ROWID")
-
-    def add(self, subject: str, events: Sequence[Event]) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
-                              [(subject, e.id, e.type, e.model_dump_json()) for e in events])
-        self.conn.execute("COMMIT")
-
-    def read(self, subject: str) -> list[Event]:
-        rows = self.conn.execute("SELECT json FROM events WHERE subject = ?", (subject,)).fetchall()
-        return sorted((Event.model_validate_json(r[0]) for r in rows), key=lambda e: (e.time, e.id))
-
-    def clear(self) -> None:
-        self.conn.execute("DELETE FROM events")
-
-
 def _ingest_year(table: TableBuilder, root: Path, events: list[Event], ctx: Context) -> None:
     """``App.record`` of one learner's year, then reading it back, against the plaintext store."""
     app = open_app(root / "year", {"habits": HABIT})
     enroll(app, "ada", ("habit_reminders",))
-    plain = _Plaintext(root / "plain.db")
+    plain = PlaintextStore(root / "plain.db")
     as_dicts = [e.model_dump(mode="json") for e in events]
     rounds = ctx.size(5, 2)
 
@@ -113,7 +88,7 @@ def _ingest_file(table: TableBuilder, root: Path, fleet: Sequence[Any]) -> None:
     t0 = time.perf_counter()
     app.ingest(path)
     ours = time.perf_counter() - t0
-    plain = _Plaintext(root / "plain-fleet.db")
+    plain = PlaintextStore(root / "plain-fleet.db")
     t0 = time.perf_counter()
     by_subject: dict[str, list[Event]] = {}
     with path.open(encoding="utf-8") as f:

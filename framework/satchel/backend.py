@@ -116,3 +116,7 @@ class TrainerBackend(Protocol):
     def compile(self, spec: ModelSpec, cache_dir: Path) -> CompiledModel: ...
 
     def open(self, compiled: CompiledModel, weights: Weights | None = None) -> Trainer: ...
+
+
+#: Opens a trainer for a spec, optionally from given parameters (what evaluation helpers are handed).
+OpenTrainer = Callable[[ModelSpec, "Mapping[str, np.ndarray] | None"], Trainer]

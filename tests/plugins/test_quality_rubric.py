@@ -7,16 +7,14 @@ import pytest
 from shared_data import SEMEVAL_CSV, needs
 
 from satchel import reference
-from satchel.dataset import Dataset
-from satchel.metrics import accuracy, quadratic_weighted_kappa
-from satchel_plugins.rubric import BASE_WEIGHTS, RUBRICS, RubricTask, load_semeval, simulate_teacher
-from satchel_plugins.rubric.features import SCHEMA, featurize
+from satchel.metrics import accuracy
+from satchel_plugins.rubric.evaluate import SEMEVAL_TEACHER, SPEC, TASK, adaptation_curve, features, teacher
+from satchel_plugins.rubric.features import SCHEMA
+from satchel_plugins.rubric.semeval import load_semeval
+from satchel_plugins.rubric.simulate import RUBRICS, synthetic_answers
+from satchel_plugins.rubric.task import BASE_WEIGHTS
 
-CURVE = (0, 10, 25, 50, 100)
-EPOCHS = 50
 HELD_OUT = 350
-TASK = RubricTask()
-SPEC = TASK.model_spec(SCHEMA)
 
 
 @needs(SEMEVAL_CSV)
@@ -27,7 +25,7 @@ def test_shipped_base_weights_reproduce_their_recorded_test_scores():
     for split in ("test_ua", "test_uq", "test_ud"):
         answers = load_semeval(splits=(split,))
         y = np.array([a.label for a in answers])
-        p = reference.predict(SPEC, base, featurize([(a.reference, a.text, a.question_text) for a in answers]))[:, 0]
+        p = reference.predict(SPEC, base, features(answers))[:, 0]
         acc = accuracy(y, p >= 0.5)
         print(f"\nrubric base, SemEval {split}: accuracy {acc:.3f} (majority {max(y.mean(), 1 - y.mean()):.3f})")
         assert acc == pytest.approx(meta["scores"][f"{split}/all"]["accuracy"], abs=5e-3)  # float32 ties at 0.5
@@ -36,33 +34,29 @@ def test_shipped_base_weights_reproduce_their_recorded_test_scores():
 
 @needs(SEMEVAL_CSV)
 def test_qwk_rises_with_corrections_for_teachers_whose_rubric_differs(open_trainer):
-    base = TASK.base_params(SCHEMA)
     answers = load_semeval(splits=("test_ua",))
+    x = features(answers)
     curves = {}
-    for rubric, k in RUBRICS.items():
-        runs = []
-        for seed in (0, 1):
-            teacher = simulate_teacher(answers, rubric, seed=seed)
-            x = featurize([(a.reference, a.text, a.question_text) for a in teacher.answers])
-            y = teacher.scores / k
-            test_x, truth = x[-HELD_OUT:], teacher.scores[-HELD_OUT:]
-            run = []
-            for n in CURVE:
-                trainer = open_trainer(SPEC, base)
-                trainer.set_reference(base)
-                if n:
-                    trainer.fit(Dataset.of(x[:n], y[:n], schema=SCHEMA), epochs=EPOCHS, seed=seed)
-                suggested = np.rint(np.clip(trainer.predict(test_x)[:, 0], 0, 1) * k)
-                run.append(quadratic_weighted_kappa(truth, suggested, 0, k))
-            runs.append(run)
-        curves[rubric] = np.mean(runs, axis=0)
-        print(f"\nrubric QWK vs corrections {CURVE}, teacher '{rubric}' (0..{k}): "
-              + " ".join(f"{v:.3f}" for v in curves[rubric]))
+    for rubric in RUBRICS:
+        curve = adaptation_curve(open_trainer, answers, x, rubric, seeds=(0, 1), held_out=HELD_OUT)
+        curves[rubric] = np.array(curve.qwk)
+        print(f"\nrubric QWK vs corrections {curve.corrections}, teacher '{rubric}' (0..{RUBRICS[rubric]}): "
+              + " ".join(f"{v:.3f}" for v in curve.qwk))
     mean_curve = np.mean(list(curves.values()), axis=0)
     print("mean QWK curve: " + " ".join(f"{v:.3f}" for v in mean_curve))
     assert mean_curve[-1] > mean_curve[0] + 0.03
     assert mean_curve[3] > mean_curve[0]
     assert all(later >= earlier - 0.03 for earlier, later in zip(mean_curve, mean_curve[1:]))
+    assert all(curve[-1] > curve[0] for curve in curves.values())
+
+
+def test_the_semeval_teacher_grades_with_the_gold_labels_in_a_seeded_order():
+    answers = synthetic_answers(10, seed=0)
+    graded = teacher(answers, SEMEVAL_TEACHER, seed=3)
+    assert graded.scale_max == 1 and sorted(a.answer_id for a in graded.answers) == sorted(a.answer_id for a in answers)
+    assert [a.answer_id for a in graded.answers] != [a.answer_id for a in answers]
+    assert graded.scores.tolist() == [a.label for a in graded.answers]
+    assert teacher(answers, SEMEVAL_TEACHER, seed=3).answers == graded.answers
 
 
 def test_base_weights_on_the_backend_match_the_numpy_reference(open_trainer):
