@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict
+if TYPE_CHECKING:  # pydantic loads with the first component record, not with this module (CLI start-up)
+    from pydantic import BaseModel
+
 
 #: Data categories an event type may declare (what a privacy officer reads in the audit).
 DATA_CATEGORIES: dict[str, str] = {
@@ -23,10 +25,12 @@ DATA_CATEGORIES: dict[str, str] = {
 }
 
 
-class NoOptions(BaseModel):
-    """Options model for components that take none."""
+def __getattr__(name: str) -> Any:
+    if name == "NoOptions":  # PEP 562: built on first use
+        from satchel._no_options import NoOptions
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+        return NoOptions
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,14 @@ class ComponentSpec:
     kind: ClassVar[str] = "component"
     name: str
     factory: Callable[..., Any]
-    options: type[BaseModel] = NoOptions
+    options: type[BaseModel] = None  # type: ignore[assignment]  # None: NoOptions
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.options is None:
+            from satchel._no_options import NoOptions
+
+            object.__setattr__(self, "options", NoOptions)
 
     def create(self, options: BaseModel | None = None, **context: Any) -> Any:
         """Build the component from validated options (defaults when ``None``)."""

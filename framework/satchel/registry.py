@@ -1,9 +1,10 @@
 """The plugin registry: a typed facade over pluggy.
 
 Core code never calls ``pm.hook`` directly. The registry loads plugins lazily (once), collects
-every registration hook's records plugin by plugin, validates them at one choke point, and
-remembers which distribution contributed each record so a conflict or a failed lookup can say
-exactly what is installed.
+each registration hook's records plugin by plugin when that kind is first asked for, validates
+them at one choke point, and remembers which distribution contributed each record so a
+conflict or a failed lookup can say exactly what is installed. Plugin modules should be cheap to
+import: heavy code belongs in the hook functions or the components' own modules.
 
 Environment switches:
 
@@ -23,7 +24,6 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
 
 import pluggy
-from pydantic import BaseModel
 
 from satchel import hookspecs
 from satchel.errors import PluginError
@@ -116,6 +116,17 @@ class Registered(Generic[S]):
     origin: Origin
 
 
+def _describe(dist: metadata.Distribution | None, seen: dict[int, tuple[str, str]]) -> tuple[str, str]:
+    """``(name, version)`` of an entry point's distribution (``Distribution.name`` and ``.version``
+    each parse its METADATA file again)."""
+    if dist is None:
+        return "(unknown)", ""
+    if id(dist) not in seen:
+        meta = dist.metadata
+        seen[id(dist)] = (meta["Name"], meta["Version"])
+    return seen[id(dist)]
+
+
 def _csv_env(env: Mapping[str, str], key: str) -> frozenset[str] | None:
     raw = env.get(key, "").strip()
     return frozenset(p.strip() for p in raw.split(",") if p.strip()) if raw else None
@@ -141,7 +152,7 @@ class Registry:
         self._explicit = dict(plugins or {})
         self._use_entry_points = entry_points
         self._origins: dict[str, Origin] = {}
-        self._records: dict[str, dict[str, Registered[Any]]] | None = None
+        self._records: dict[str, dict[str, Registered[Any]]] = {}  # kind -> name -> record
         self._loaded = False
         self._trace = self._env.get("SATCHEL_TRACE", "") not in ("", "0")
         if self._trace:
@@ -161,12 +172,12 @@ class Registry:
             raise PluginError(f"plugin '{name}' does not match satchel's hooks: {e}",
                               hint="check the hook names and arguments against docs/hooks.md") from e
         self._origins[name] = Origin(name, distribution, version)
-        self._records = None
+        self._records = {}
 
     def unregister(self, name: str) -> None:
         self._pm.unregister(name=name)
         self._origins.pop(name, None)
-        self._records = None
+        self._records = {}
 
     def load(self) -> Registry:
         """Load explicit plugins, then entry points (once). Idempotent."""
@@ -179,12 +190,12 @@ class Registry:
             if name not in disabled and (only is None or name in only):
                 self.register(plugin, name)
         if self._use_entry_points:
+            described: dict[int, tuple[str, str]] = {}  # one METADATA parse per distribution, not two per plugin
             for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
                 if ep.name in disabled or (only is not None and ep.name not in only):
                     log.debug("plugin %s skipped by environment", ep.name)
                     continue
-                dist = ep.dist.name if ep.dist else "(unknown)"
-                version = ep.dist.version if ep.dist else ""
+                dist, version = _describe(ep.dist, described)
                 try:
                     plugin = ep.load()
                 except Exception as e:  # a broken third-party plugin must be named, not crash opaquely
@@ -211,37 +222,51 @@ class Registry:
 
     # ------------------------------------------------------------------ records
 
-    def _collect(self) -> dict[str, dict[str, Registered[Any]]]:
-        if self._records is not None:
-            return self._records
+    def _collect(self, kind: str) -> dict[str, Registered[Any]]:
+        """Call one registration hook on every plugin (once) and validate what it yields.
+
+        Kinds are collected independently, on first use: ``satchel --help`` asks only for CLI
+        commands, so it never imports the plugins' models, featurizers or backends.
+        """
+        if kind in self._records:
+            return self._records[kind]
+        hook_kind = self._kind(kind)
         self.load()
-        records: dict[str, dict[str, Registered[Any]]] = {k.record.kind: {} for k in HOOK_KINDS}  # type: ignore[attr-defined]
-        for kind in HOOK_KINDS:
-            caller = getattr(self._pm.hook, kind.hook)
-            for impl in caller.get_hookimpls():
-                origin = self._origins.get(impl.plugin_name, Origin(impl.plugin_name, "(unknown)", ""))
-                try:
-                    produced = impl.function()
-                    items = list(produced or ())
-                except Exception as e:
-                    raise PluginError(f"{origin.describe()} failed in {kind.hook}: {type(e).__name__}: {e}",
-                                      hint="this is a bug in that plugin; report it to its authors") from e
-                if self._trace:
-                    trace_log.info("%s [%s] -> %s", kind.hook, impl.plugin_name,
-                                   ", ".join(getattr(i, "name", "?") for i in items) or "nothing")
-                for item in items:
-                    self._validate(kind, item, origin)
-                    bucket = records[kind.record.kind]  # type: ignore[attr-defined]
-                    if item.name in bucket:
-                        first = bucket[item.name].origin
-                        raise PluginError(
-                            f"{kind.label} '{item.name}' is registered twice: by {first.describe()} "
-                            f"and by {origin.describe()}",
-                            hint=f"uninstall one, or disable it with SATCHEL_DISABLE_PLUGINS={origin.plugin}",
-                        )
-                    bucket[item.name] = Registered(item, origin)
-        self._records = records
-        return records
+        bucket: dict[str, Registered[Any]] = {}
+        caller = getattr(self._pm.hook, hook_kind.hook)
+        for impl in caller.get_hookimpls():
+            origin = self._origins.get(impl.plugin_name, Origin(impl.plugin_name, "(unknown)", ""))
+            try:
+                produced = impl.function()
+                items = list(produced or ())
+            except ImportError as e:  # plugins import their components in the hook, not at the top
+                raise PluginError(f"{origin.describe()} failed in {hook_kind.hook}: {type(e).__name__}: {e}",
+                                  hint=f"install what it needs, fix or uninstall {origin.distribution}, "
+                                       f"or set SATCHEL_DISABLE_PLUGINS={origin.plugin}") from e
+            except Exception as e:
+                raise PluginError(f"{origin.describe()} failed in {hook_kind.hook}: {type(e).__name__}: {e}",
+                                  hint="this is a bug in that plugin; report it to its authors") from e
+            if self._trace:
+                trace_log.info("%s [%s] -> %s", hook_kind.hook, impl.plugin_name,
+                               ", ".join(getattr(i, "name", "?") for i in items) or "nothing")
+            for item in items:
+                self._validate(hook_kind, item, origin)
+                if item.name in bucket:
+                    first = bucket[item.name].origin
+                    raise PluginError(
+                        f"{hook_kind.label} '{item.name}' is registered twice: by {first.describe()} "
+                        f"and by {origin.describe()}",
+                        hint=f"uninstall one, or disable it with SATCHEL_DISABLE_PLUGINS={origin.plugin}",
+                    )
+                bucket[item.name] = Registered(item, origin)
+        self._records[kind] = bucket
+        return bucket
+
+    @staticmethod
+    def _kind(kind: str) -> HookKind:
+        if kind not in _BY_KIND:
+            raise PluginError(f"unknown plugin kind '{kind}'", hint=f"choose one of: {', '.join(_BY_KIND)}")
+        return _BY_KIND[kind]
 
     @staticmethod
     def _validate(kind: HookKind, item: object, origin: Origin) -> None:
@@ -254,6 +279,8 @@ class Registry:
             raise PluginError(f"{where} registered a {kind.label} with invalid name {name!r}",
                               hint="names are lowercase letters, digits and underscores, starting with a letter")
         if isinstance(item, ComponentSpec):
+            from pydantic import BaseModel  # components only: listing CLI commands needs no pydantic
+
             if not callable(item.factory):
                 raise PluginError(f"{where}: {kind.label} '{name}' has a factory that is not callable")
             opts = item.options
@@ -272,19 +299,17 @@ class Registry:
 
     def all(self, kind: str) -> Mapping[str, Registered[Any]]:
         """Every registered record of ``kind`` (``"backend"``, ``"model"``, ...) by name."""
-        if kind not in _BY_KIND:
-            raise PluginError(f"unknown plugin kind '{kind}'", hint=f"choose one of: {', '.join(_BY_KIND)}")
-        return dict(self._collect()[kind])
+        return dict(self._collect(kind))
 
     def get(self, kind: str, name: str) -> Any:
         """The record named ``name``; a failed lookup lists the choices (and a close match)."""
-        found = self._collect().get(kind, {})
+        found = self._collect(kind)
         if name in found:
             return found[name].spec
         raise PluginError(unknown_choice(_BY_KIND[kind].label, name, found))
 
     def origin(self, kind: str, name: str) -> Origin:
-        return self._collect()[kind][name].origin
+        return self._collect(kind)[name].origin
 
     def event_type(self, name: str) -> EventTypeSpec:
         return self.get("event_type", name)  # type: ignore[no-any-return]

@@ -1,76 +1,39 @@
-"""``encrypted_checkpoints``: versioned, sealed checkpoints with rollback protection.
+"""Registers ``encrypted_checkpoints`` (:mod:`satchel_plugins.checkpoint_store`): versioned, sealed
+checkpoints with rollback protection.
 
-Each save writes ``v00000042.ckpt`` (sealed for subject, pipeline, kind and version), then commits
-the version and a hash of the sealed bytes to the key vault's authenticated counter. Loading the
-latest version checks both, so restoring an older valid file — or an older data directory — is
-refused. A crash before the commit leaves the previous version in force. Purging commits an
-empty marker as a new version, so a purged pipeline cannot be brought back from a copy either.
+This is the ``checkpoints`` entry point, imported whenever satchel loads its plugins (even for
+``satchel --help``), so the store — numpy, the key vault, cryptography — loads only when the hook
+runs. ``EncryptedCheckpointStore`` and ``StoreOptions`` are importable from here too.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
+import importlib
+from typing import TYPE_CHECKING, Any, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from satchel.checkpoint import Checkpoint
-from satchel.errors import IntegrityError
 from satchel.hookspecs import hookimpl
-from satchel.records import StoreSpec
-from satchel.sealed_files import SealedFiles
 
-KIND = "checkpoint"
-_FILE = re.compile(r"^v(\d{8})\.ckpt$")
+if TYPE_CHECKING:
+    from satchel.records import StoreSpec
+    from satchel_plugins.checkpoint_store import EncryptedCheckpointStore, StoreOptions
 
-
-class StoreOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    keep_last: int = Field(3, ge=1, le=100, description="versions kept per subject and pipeline")
-
-
-class EncryptedCheckpointStore:
-    def __init__(self, options: StoreOptions) -> None:
-        self.options = options
-
-    def save(self, files: SealedFiles, checkpoint: Checkpoint) -> int:
-        version = files.latest().value + 1
-        blob = files.write(_name(version), KIND, version, checkpoint.to_bytes())
-        files.commit(version, hashlib.sha256(blob).digest())
-        for old in self.versions(files)[: -self.options.keep_last]:
-            files.delete(_name(old))
-        return version
-
-    def load(self, files: SealedFiles, version: int | None = None) -> Checkpoint | None:
-        latest = files.latest()
-        if latest.value == 0 or not latest.tag:  # never saved, or purged
-            return None
-        wanted = latest.value if version is None else version
-        if not 1 <= wanted <= latest.value:
-            raise IntegrityError(f"no checkpoint v{wanted} for {files.pipeline}; versions 1..{latest.value} exist",
-                                 hint=f"kept versions: {self.versions(files)}")
-        raw, blob = files.read(_name(wanted), KIND, wanted)
-        if wanted == latest.value and hashlib.sha256(blob).digest() != latest.tag:
-            raise IntegrityError(f"checkpoint v{wanted} of {files.pipeline} is not the one last committed",
-                                 hint="an older copy was restored over it; restore the latest backup")
-        return Checkpoint.from_bytes(raw, wanted)
-
-    def versions(self, files: SealedFiles) -> list[int]:
-        return sorted(int(m.group(1)) for n in files.names() if (m := _FILE.match(n)))
-
-    def delete_all(self, files: SealedFiles) -> None:
-        """Delete every version and commit an empty marker, so nothing older can be restored."""
-        for v in self.versions(files):
-            files.delete(_name(v))
-        files.commit(files.latest().value + 1, b"")
-
-
-def _name(version: int) -> str:
-    return f"v{version:08d}.ckpt"
+_EXPORTS = ("EncryptedCheckpointStore", "StoreOptions")
 
 
 @hookimpl
-def satchel_checkpoint_stores():  # noqa: ANN201 - hook
+def satchel_checkpoint_stores() -> Iterator[StoreSpec]:
+    from satchel.records import StoreSpec
+    from satchel_plugins.checkpoint_store import EncryptedCheckpointStore, StoreOptions
+
     yield StoreSpec(name="encrypted_checkpoints", factory=EncryptedCheckpointStore, options=StoreOptions,
                     description="sealed, versioned checkpoints; rollback-protected by the key vault")
+
+
+def __getattr__(name: str) -> Any:
+    """The store's public names, imported on first use (PEP 562)."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module("satchel_plugins.checkpoint_store"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["EncryptedCheckpointStore", "StoreOptions", "satchel_checkpoint_stores"]

@@ -7,15 +7,21 @@ only for the purposes the app lists as educational. Anything else is a deny, wit
 
 from __future__ import annotations
 
-from satchel.consent import active_purposes, may_self_consent
+from typing import TYPE_CHECKING
+
 from satchel.hookspecs import hookimpl
-from satchel.records import ConsentRequest, ConsentVerdict
+
+if TYPE_CHECKING:
+    from satchel.records import ConsentRequest, ConsentVerdict
 
 SOURCE = "opt_in_consent"
 
 
 def verdict(request: ConsentRequest) -> ConsentVerdict:
     """Decide ``request`` from the subject's consent history."""
+    from satchel.consent import active_purposes, may_self_consent  # here: keeps the entry point light
+    from satchel.records import ConsentVerdict
+
     active = active_purposes(request.history, request.at)
     missing = [p for p in request.purposes if p not in active]
     if missing:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import click
 
 from satchel.hookspecs import hookimpl
-from satchel.records import CliCommandSpec
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from satchel.app import App
+    from satchel.records import CliCommandSpec
 
 KEY_VARIABLE = "SATCHEL_DEMO_KEY"
 POLICY = "2026-01"
@@ -121,6 +121,8 @@ def demo(data_dir: Path | None, full_report: bool) -> None:
 
 @hookimpl
 def satchel_cli_commands() -> Iterator[CliCommandSpec]:
+    from satchel.records import CliCommandSpec
+
     yield CliCommandSpec("demo", command=demo, description="simulated learners in three apps, end to end")
 
 

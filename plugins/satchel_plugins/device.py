@@ -9,8 +9,12 @@ app to report it (``satchel.runner.use_host_device_state``), which takes precede
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from satchel.hookspecs import hookimpl
-from satchel.records import DeviceState
+
+if TYPE_CHECKING:
+    from satchel.records import DeviceState
 
 IDLE_CPU_PERCENT = 25.0
 CPU_SAMPLE_S = 0.2
@@ -19,6 +23,8 @@ CPU_SAMPLE_S = 0.2
 def read_device_state(cpu_sample_s: float = CPU_SAMPLE_S) -> DeviceState:
     """The state of this machine now (takes ``cpu_sample_s`` seconds to measure CPU use)."""
     import psutil
+
+    from satchel.records import DeviceState
 
     battery = psutil.sensors_battery()
     if battery is None:

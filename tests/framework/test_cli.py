@@ -70,3 +70,30 @@ def test_errors_are_one_line_without_traceback_and_debug_shows_it(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "satchel", "--debug", "init", str(target)],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+
+def test_plugin_commands_are_listed_and_run_without_collecting_other_kinds():
+    import types
+
+    import click
+
+    from satchel import hookimpl
+    from satchel.records import CliCommandSpec
+
+    @click.command()
+    def hello():
+        """Say hello."""
+        click.echo("hello from a plugin")
+
+    def broken_models():
+        raise RuntimeError("kaput")
+
+    plugin = types.SimpleNamespace(
+        satchel_cli_commands=hookimpl(lambda: [CliCommandSpec("hello", command=hello)]),
+        satchel_models=hookimpl(broken_models),
+    )
+    reg = isolated_registry({"greeter": plugin}, builtins=False)
+    assert "Say hello." in run("--help", registry=reg).output
+    assert run("hello", registry=reg).output == "hello from a plugin\n"
+    result = CliRunner().invoke(cli, ["plugins"], obj={"registry": reg})  # lists every kind: names the culprit
+    assert result.exit_code == 1 and "plugin 'greeter'" in result.output and "kaput" in result.output

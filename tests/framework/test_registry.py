@@ -105,3 +105,36 @@ def test_progress_callback_is_free_without_listeners():
     cb = isolated_registry({"l": listener}, builtins=False).progress_callback()
     cb("tick")
     assert seen == ["tick"]
+
+
+def test_kinds_are_collected_independently_and_on_first_use():
+    calls = []
+
+    def models():
+        calls.append("models")
+        raise RuntimeError("kaput")
+
+    def schedulers():
+        calls.append("schedulers")
+        return [SchedulerSpec(name="s", factory=object)]
+
+    reg = isolated_registry({"p": _plugin(satchel_models=models, satchel_schedulers=schedulers)}, builtins=False)
+    assert set(reg.all("scheduler")) == {"s"} and calls == ["schedulers"]  # models not asked for yet
+    reg.all("scheduler")
+    assert calls == ["schedulers"]  # collected once
+    with pytest.raises(PluginError, match="plugin 'p'.*satchel_models.*kaput"):
+        reg.all("model")
+    with pytest.raises(PluginError, match="unknown plugin kind 'modle'"):
+        reg.get("modle", "x")
+
+
+def test_a_plugin_missing_a_dependency_in_its_hook_says_how_to_get_past_it():
+    def schedulers():
+        import satchel_no_such_module  # noqa: F401 - a component module whose dependency is missing
+
+    reg = isolated_registry({"needy": _plugin(satchel_schedulers=schedulers)}, builtins=False)
+    with pytest.raises(PluginError) as e:
+        reg.all("scheduler")
+    message = str(e.value)
+    assert "plugin 'needy'" in message and "satchel_no_such_module" in message
+    assert "SATCHEL_DISABLE_PLUGINS=needy" in message

@@ -3,35 +3,23 @@
 
 Both train the same :class:`~satchel.model_spec.ModelSpec` from the same initial weights and
 minimise the objective of :mod:`satchel.reference`; their Adam state shares one layout, so
-weights and optimizer state move between them. Importing this package is light: TensorFlow,
-``ai_edge_litert``, ``onnx`` and ``onnxruntime`` load only when a backend compiles or opens.
+weights and optimizer state move between them. Importing this package is light — it is the
+``backends`` entry point, loaded even for ``satchel --help`` — so the options load when the hook
+runs, and TensorFlow, ``ai_edge_litert``, ``onnx`` and ``onnxruntime`` only when a backend
+compiles or opens.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import importlib
+from typing import TYPE_CHECKING, Any, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from satchel.backend import TrainerBackend
 from satchel.hookspecs import hookimpl
-from satchel.records import BackendSpec
 
-
-class LiteRTOptions(BaseModel):
-    """Options of the ``litert`` backend."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    threads: int = Field(1, ge=1, le=64, description="interpreter threads (1 is fastest for small MLPs)")
-
-
-class OnnxOptions(BaseModel):
-    """Options of the ``onnx`` backend."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    threads: int = Field(1, ge=1, le=64, description="intra-op threads of every ORT session")
+if TYPE_CHECKING:
+    from satchel.backend import TrainerBackend
+    from satchel.records import BackendSpec
+    from satchel_plugins.backends.options import LiteRTOptions, OnnxOptions
 
 
 def _litert(options: LiteRTOptions, **_context: Any) -> TrainerBackend:
@@ -48,10 +36,20 @@ def _onnx(options: OnnxOptions, **_context: Any) -> TrainerBackend:
 
 @hookimpl
 def satchel_trainer_backends() -> Iterator[BackendSpec]:
+    from satchel.records import BackendSpec
+    from satchel_plugins.backends.options import LiteRTOptions, OnnxOptions
+
     yield BackendSpec("litert", factory=_litert, options=LiteRTOptions,
                       description="TensorFlow Lite / LiteRT: builtin-op .tflite with train/infer signatures")
     yield BackendSpec("onnx", factory=_onnx, options=OnnxOptions,
                       description="ONNX Runtime training 1.19: training, optimizer and inference ONNX models")
+
+
+def __getattr__(name: str) -> Any:
+    """``LiteRTOptions`` and ``OnnxOptions``, imported on first use (PEP 562)."""
+    if name in ("LiteRTOptions", "OnnxOptions"):
+        return getattr(importlib.import_module(f"{__name__}.options"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["LiteRTOptions", "OnnxOptions", "satchel_trainer_backends"]

@@ -1,24 +1,32 @@
-"""Registrations of the language plugin: ``word_reviewed``, the Anki importer, featurizer and task."""
+"""Registrations of the language plugin: ``word_reviewed``, the Anki importer, featurizer and task.
+
+This is the ``language`` entry point, imported whenever satchel loads its plugins (even for
+``satchel --help``), so it imports nothing at the top: each hook imports what it registers.
+"""
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from satchel.hookspecs import hookimpl
-from satchel.records import EventSourceSpec, EventTypeSpec, FeaturizerSpec, ModelTaskSpec
-from satchel_plugins.language.anki import AnkiImportOptions, AnkiReviewImporter
-from satchel_plugins.language.events import WORD_REVIEWED, event_type_specs
-from satchel_plugins.language.features import ReviewFeaturizer, ReviewFeaturizerOptions
-from satchel_plugins.language.task import METRICS, PURPOSE, LanguageTask, LanguageTaskOptions
+
+if TYPE_CHECKING:
+    from satchel.records import EventSourceSpec, EventTypeSpec, FeaturizerSpec, ModelTaskSpec
 
 
 @hookimpl
 def satchel_event_types() -> Iterator[EventTypeSpec]:
+    from satchel_plugins.language.events import event_type_specs
+
     yield from event_type_specs()
 
 
 @hookimpl
 def satchel_event_sources() -> Iterator[EventSourceSpec]:
+    from satchel.records import EventSourceSpec
+    from satchel_plugins.language.anki import AnkiImportOptions, AnkiReviewImporter
+    from satchel_plugins.language.events import WORD_REVIEWED
+
     yield EventSourceSpec(
         name="anki_revlog_csv", factory=AnkiReviewImporter, options=AnkiImportOptions,
         description="Anki-style review log CSV (card id, rating 1-4, review time, duration)", produces=(WORD_REVIEWED,),
@@ -27,6 +35,10 @@ def satchel_event_sources() -> Iterator[EventSourceSpec]:
 
 @hookimpl
 def satchel_featurizers() -> Iterator[FeaturizerSpec]:
+    from satchel.records import FeaturizerSpec
+    from satchel_plugins.language.events import WORD_REVIEWED
+    from satchel_plugins.language.features import ReviewFeaturizer, ReviewFeaturizerOptions
+
     yield FeaturizerSpec(
         name="review_history", factory=ReviewFeaturizer, options=ReviewFeaturizerOptions,
         description="one sample per review of a known item: its history, the outcome and elapsed days",
@@ -36,6 +48,9 @@ def satchel_featurizers() -> Iterator[FeaturizerSpec]:
 
 @hookimpl
 def satchel_models() -> Iterator[ModelTaskSpec]:
+    from satchel.records import ModelTaskSpec
+    from satchel_plugins.language.task import METRICS, PURPOSE, LanguageTask, LanguageTaskOptions
+
     yield ModelTaskSpec(
         name="language", factory=LanguageTask, options=LanguageTaskOptions,
         description="learns this learner's forgetting (half-life regression) and schedules reviews",

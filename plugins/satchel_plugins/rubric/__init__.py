@@ -1,10 +1,49 @@
 """Grading assistant: on-device answer features, a SemEval base grader fine-tuned to a teacher's rubric."""
 
-from satchel_plugins.rubric.features import FEATURES, AnswerFeaturizer, AnswerFeaturizerOptions, AnswerSamples
-from satchel_plugins.rubric.gradebook import GradebookImporter, GradebookImportOptions
-from satchel_plugins.rubric.semeval import SEMEVAL_CSV, GradedAnswer, answer_events, load_semeval
-from satchel_plugins.rubric.simulate import RUBRICS, SimulatedTeacher, rubric_score, simulate_teacher, synthetic_answers
-from satchel_plugins.rubric.task import BASE_WEIGHTS, RubricTask, RubricTaskOptions
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from satchel_plugins.rubric.features import (
+        FEATURES,
+        AnswerFeaturizer,
+        AnswerFeaturizerOptions,
+        AnswerSamples,
+    )
+    from satchel_plugins.rubric.gradebook import GradebookImporter, GradebookImportOptions
+    from satchel_plugins.rubric.semeval import SEMEVAL_CSV, GradedAnswer, answer_events, load_semeval
+    from satchel_plugins.rubric.simulate import (
+        RUBRICS,
+        SimulatedTeacher,
+        rubric_score,
+        simulate_teacher,
+        synthetic_answers,
+    )
+    from satchel_plugins.rubric.task import BASE_WEIGHTS, RubricTask, RubricTaskOptions
+
+#: public name -> the submodule defining it
+_EXPORTS = {
+    "AnswerFeaturizer": "features",
+    "AnswerFeaturizerOptions": "features",
+    "AnswerSamples": "features",
+    "FEATURES": "features",
+    "GradebookImportOptions": "gradebook",
+    "GradebookImporter": "gradebook",
+    "GradedAnswer": "semeval",
+    "SEMEVAL_CSV": "semeval",
+    "answer_events": "semeval",
+    "load_semeval": "semeval",
+    "RUBRICS": "simulate",
+    "SimulatedTeacher": "simulate",
+    "rubric_score": "simulate",
+    "simulate_teacher": "simulate",
+    "synthetic_answers": "simulate",
+    "BASE_WEIGHTS": "task",
+    "RubricTask": "task",
+    "RubricTaskOptions": "task",
+}
 
 __all__ = [
     "BASE_WEIGHTS",
@@ -26,3 +65,18 @@ __all__ = [
     "simulate_teacher",
     "synthetic_answers",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first use (PEP 562): the registration module
+    ``satchel_plugins.rubric.plugin`` imports this package, and must not pay for numpy and the models."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
