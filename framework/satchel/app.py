@@ -14,6 +14,7 @@ asks the consent gate, reads or writes sealed records, and appends to the audit 
 from __future__ import annotations
 
 import shutil
+from collections import OrderedDict
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -40,6 +41,8 @@ from satchel.task import Decision
 
 DB_FILE = "satchel.db"
 AUDIT_FILE = "audit.jsonl"
+#: trainers kept in memory for predict() (a LiteRT interpreter is ~1 MB); the rest reload from checkpoints
+TRAINER_CACHE_SIZE = 16
 
 
 class Pseudonym(str):
@@ -93,7 +96,7 @@ class App:
         self._pseudonym = Pseudonymizer.from_vault(self.vault)
         self._components: dict[tuple[str, str], Any] = {}
         self._compiled: dict[str, Any] = {}
-        self._trainers: dict[tuple[str, str], tuple[int, Any]] = {}
+        self._trainers: OrderedDict[tuple[str, str], tuple[int, Any]] = OrderedDict()  # LRU, see _keep
         self.consent = ConsentAPI(self)
 
     # ------------------------------------------------------------------ basics
@@ -331,7 +334,7 @@ class App:
             self.registry.on_training_error(context, error)
             self.audit_log.append("training.failed", subject=pseudo, pipeline=p.name, error=type(error).__name__)
             raise
-        self._trainers[(pseudo, p.name)] = (version, trainer)
+        self._keep(pseudo, p.name, version, trainer)
         report = TrainingReport(context, metrics, version, time.perf_counter() - started)
         self.audit_log.append("training.completed", subject=pseudo, pipeline=p.name, samples=len(data),
                               epochs=epochs or p.epochs, version=version, backend=p.backend.name)
@@ -357,6 +360,7 @@ class App:
         latest = self._files(pseudo, p.name).latest()
         cached = self._trainers.get((pseudo, p.name))
         if cached is not None and cached[0] == latest.value:
+            self._trainers.move_to_end((pseudo, p.name))
             return cached[1], cached[0]
         ckpt = self._load_checkpoint(pseudo, p)
         if ckpt is None:
@@ -364,8 +368,15 @@ class App:
         featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
         compiled = self._compile(p.name, task.model_spec(featurizer.schema))
         trainer = self.component(p.name, "backend").open(compiled, ckpt.weights_for(p.backend.name))
-        self._trainers[(pseudo, p.name)] = (ckpt.version, trainer)
+        self._keep(pseudo, p.name, ckpt.version, trainer)
         return trainer, ckpt.version
+
+    def _keep(self, pseudo: str, pipeline: str, version: int, trainer: Any) -> None:
+        """Cache a trainer for predict(); only the most recent few, so a fleet does not grow memory."""
+        self._trainers[(pseudo, pipeline)] = (version, trainer)
+        self._trainers.move_to_end((pseudo, pipeline))
+        while len(self._trainers) > TRAINER_CACHE_SIZE:
+            self._trainers.popitem(last=False)
 
     def export_model(self, subject: str, pipeline: str, directory: str | Path) -> Path:
         """Write the learner's trained model as deployable artifacts + manifest for Android/iOS."""
@@ -417,7 +428,7 @@ class App:
         shutil.rmtree(self.config.data_dir / "checkpoints" / pseudo, ignore_errors=True)
         for lock in (self.config.data_dir / "locks").glob(f"{pseudo}.*"):
             lock.unlink(missing_ok=True)
-        self._trainers = {k: v for k, v in self._trainers.items() if k[0] != pseudo}
+        self._trainers = OrderedDict((k, v) for k, v in self._trainers.items() if k[0] != pseudo)
         self.vault.erase(pseudo)
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.audit_log.append("subject.erased", subject=pseudo, events=events)

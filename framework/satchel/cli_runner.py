@@ -57,12 +57,27 @@ class Duration(click.ParamType):
         return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+class Shard(click.ParamType):
+    """``K/N``: the K-th (from 1) of N disjoint shares of the learners."""
+
+    name = "shard"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> tuple[int, int]:
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(value))
+        if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+            self.fail(f"{value!r} is not a shard; write K/N with 1 <= K <= N, e.g. 1/2", param, ctx)
+        return int(m.group(1)) - 1, int(m.group(2))
+
+
 PIPELINE_OPTION = click.option("-p", "--pipeline", "pipelines", multiple=True,
                                help="only this pipeline (repeat for several; default: all)")
 EPOCHS_OPTION = click.option("--epochs", type=click.IntRange(min=1), help="default: each pipeline's epochs")
 BUDGET_OPTION = click.option("--budget", type=Duration(), help="time budget of a whole pass, e.g. 10m "
                                                                "(each training also keeps its scheduler's)")
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+SHARD_OPTION = click.option("--shard", type=Shard(), help="only the K-th of N shares of the learners, e.g. "
+                                                        "1/2: run one runner per core, each with its shard")
 VERBOSE_OPTION = click.option("-v", "--verbose", is_flag=True,
                               help="log every pass and training (logger satchel.runner)")
 
@@ -71,14 +86,16 @@ VERBOSE_OPTION = click.option("-v", "--verbose", is_flag=True,
 @PIPELINE_OPTION
 @EPOCHS_OPTION
 @BUDGET_OPTION
+@SHARD_OPTION
 @JSON_OPTION
 @VERBOSE_OPTION
 @CONFIG_OPTION
 @click.pass_context
 def tick(ctx: click.Context, pipelines: tuple[str, ...], epochs: int | None, budget: float | None,
-         as_json: bool, verbose: bool, config_path: Path) -> None:
+         shard: tuple[int, int] | None, as_json: bool, verbose: bool, config_path: Path) -> None:
     """One pass: train every learner's pipeline that is due now (for cron, systemd timers, app tasks)."""
-    summaries = _passes(ctx, config_path, pipelines, epochs, budget, verbose, as_json, interval=None, limit=1)
+    summaries = _passes(ctx, config_path, pipelines, epochs, budget, shard, verbose, as_json, interval=None,
+                        limit=1)
     ctx.exit(summaries[0].exit_code if summaries else 130)  # none: stopped before the pass began
 
 
@@ -89,16 +106,18 @@ def tick(ctx: click.Context, pipelines: tuple[str, ...], epochs: int | None, bud
 @PIPELINE_OPTION
 @EPOCHS_OPTION
 @BUDGET_OPTION
+@SHARD_OPTION
 @JSON_OPTION
 @VERBOSE_OPTION
 @CONFIG_OPTION
 @click.pass_context
 def run(ctx: click.Context, interval: float, limit: int | None, pipelines: tuple[str, ...],
-        epochs: int | None, budget: float | None, as_json: bool, verbose: bool, config_path: Path) -> None:
+        epochs: int | None, budget: float | None, shard: tuple[int, int] | None, as_json: bool, verbose: bool,
+        config_path: Path) -> None:
     """Run a pass every --interval until SIGTERM/SIGINT. A signal between passes exits 0; during a pass,
     130. Otherwise exits 3 if any pass had failed learners."""
-    summaries = _passes(ctx, config_path, pipelines, epochs, budget, verbose, as_json, interval=interval,
-                        limit=limit)
+    summaries = _passes(ctx, config_path, pipelines, epochs, budget, shard, verbose, as_json,
+                        interval=interval, limit=limit)
     ctx.exit(max((s.exit_code for s in summaries), default=0))  # only the last pass can be interrupted (130)
 
 
@@ -129,8 +148,8 @@ def status(ctx: click.Context, pipelines: tuple[str, ...], as_json: bool, config
 
 
 def _passes(ctx: click.Context, config_path: Path, pipelines: tuple[str, ...], epochs: int | None,
-            budget: float | None, verbose: bool, as_json: bool, *, interval: float | None,
-            limit: int | None) -> list[PassSummary]:
+            budget: float | None, shard: tuple[int, int] | None, verbose: bool, as_json: bool, *,
+            interval: float | None, limit: int | None) -> list[PassSummary]:
     from satchel.runner import Runner, handle_signals
 
     if verbose:
@@ -139,7 +158,7 @@ def _passes(ctx: click.Context, config_path: Path, pipelines: tuple[str, ...], e
     done: list[PassSummary] = []
     with handle_signals(stop), _open_app(ctx, config_path) as app, _progress_bars() as observer:
         runner = Runner(app, pipelines=pipelines or None, epochs=epochs, pass_budget_s=budget,
-                        progress=observer, stop=stop)
+                        progress=observer, stop=stop, shard=shard)
         for summary in runner.passes(interval or 0.0, limit=limit):
             done.append(summary)
             _report(summary, as_json)

@@ -11,6 +11,10 @@ and re-checks the schedule under it, so two runners never train one model twice 
     summary = runner.tick()              # from cron, a systemd timer, or an app's background task
     summary.trained, summary.skipped, summary.failed
 
+To use several cores, run one runner per core, each with its own ``shard=(index, count)``: each
+plans and trains only its share of the learners (the locks still guard the models). Runners without
+shards cooperate too, through the locks, but each one assesses every learner.
+
 A stop request (:meth:`Runner.stop`, or SIGTERM/SIGINT inside :func:`handle_signals`) abandons the
 current training at its next batch — nothing is saved, the previous checkpoint stays in force — and
 ends the pass. A learner that fails is logged and reported; the others go on.
@@ -172,17 +176,21 @@ class Runner:
     """Trains due models of one app. ``pipelines`` limits which; ``pass_budget_s`` bounds a pass.
 
     ``stop`` is the event that ends a pass early (shared with :func:`handle_signals`); ``progress``
-    sees every training batch (the CLI draws progress bars with it).
+    sees every training batch (the CLI draws progress bars with it). ``shard=(index, count)`` limits
+    the runner to the learners of one of ``count`` disjoint shares (``0 <= index < count``).
     """
 
     def __init__(self, app: App, *, pipelines: Sequence[str] | None = None, epochs: int | None = None,
                  pass_budget_s: float | None = None, progress: ProgressObserver | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, shard: tuple[int, int] | None = None) -> None:
+        if shard is not None and not 0 <= shard[0] < shard[1]:
+            raise ValueError(f"shard {shard!r}: want (index, count) with 0 <= index < count")
         self.app = app
         self.pipelines = tuple(app.pipeline(n) for n in (pipelines or app.pipelines))
         self.epochs = epochs
         self.pass_budget_s = pass_budget_s
         self.progress = progress
+        self.shard = shard
         self._stop = stop or threading.Event()
         self._device_seen: tuple[float, DeviceState] | None = None
 
@@ -194,6 +202,14 @@ class Runner:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    def subjects(self) -> tuple[Pseudonym, ...]:
+        """The learners this runner looks after: all of them, or its shard's."""
+        subjects = self.app.subjects()
+        if self.shard is None:
+            return subjects
+        index, count = self.shard
+        return tuple(s for s in subjects if int(s[:8], 16) % count == index)
+
     # ------------------------------------------------------------------ status
 
     def status(self, *, now: datetime | None = None) -> tuple[ModelStatus, ...]:
@@ -201,7 +217,7 @@ class Runner:
         now = now or _utcnow()
         device = self._device(fresh=True)
         out = []
-        for pseudo in self.app.subjects():
+        for pseudo in self.subjects():
             for p in self.pipelines:
                 try:
                     st = self._assess(pseudo, p, device, now)
@@ -241,7 +257,7 @@ class Runner:
     def _plan(self, at: datetime) -> tuple[list[Outcome], list[ModelStatus]]:
         """Assess every model: the outcomes of those not due, and the due ones (stops early on a stop)."""
         device = self._device(fresh=True)
-        subjects = self.app.subjects()
+        subjects = self.subjects()
         log.info("pass started: %d learners, pipelines %s, device %s", len(subjects),
                  ",".join(p.name for p in self.pipelines), _device_text(device))
         outcomes: list[Outcome] = []
@@ -282,15 +298,24 @@ class Runner:
             self._device_seen = (time.monotonic(), state)
         return self._device_seen[1]
 
-    def _assess(self, pseudo: str, p: PipelineConfig, device: DeviceState, now: datetime) -> ModelStatus:
-        """The schedule of one model; reads nothing of a learner whose consent does not cover it."""
+    def _assess(self, pseudo: str, p: PipelineConfig, device: DeviceState, now: datetime,
+                planned: ModelStatus | None = None) -> ModelStatus:
+        """The schedule of one model; reads nothing of a learner whose consent does not cover it.
+
+        With ``planned`` (this pass's earlier assessment) the learner's events are not read again
+        unless a checkpoint was saved since: until then the planned sample count stands.
+        """
         app = self.app
         allowed, why, _ = app._verdict(pseudo, p, "train", now)
         if not allowed:
             return ModelStatus(pseudo, p.name, False, (f"no consent: {why}",))
         subject = Pseudonym(pseudo)
         ckpt = app.load_checkpoint(subject, p.name)
-        total = app.samples(subject, p.name, now=now)
+        version = ckpt.version if ckpt is not None else None
+        if planned is not None and planned.samples is not None and planned.version == version:
+            total = planned.samples
+        else:
+            total = app.samples(subject, p.name, now=now)
         new = total if ckpt is None else max(0, total - ckpt.samples)
         last = ckpt.created_at if ckpt is not None else None
         decision = app.component(p.name, "scheduler").decide(ScheduleInput(now, device, last, new, total))
@@ -299,8 +324,8 @@ class Runner:
         if total < needed:
             reasons.append(f"{total} training sample{'s' if total != 1 else ''}, the model needs {needed}")
         due = not reasons
-        return ModelStatus(pseudo, p.name, due, tuple(reasons), last, ckpt.version if ckpt else None, total,
-                           new, now if due else decision.not_before, decision.time_budget_s)
+        return ModelStatus(pseudo, p.name, due, tuple(reasons), last, version, total, new,
+                           now if due else decision.not_before, decision.time_budget_s)
 
     def _train_one(self, planned: ModelStatus, remaining_s: float, now: datetime | None) -> Outcome:
         pseudo, name = planned.subject, planned.pipeline
@@ -308,7 +333,7 @@ class Runner:
         if not lock.acquire():
             return Skipped(pseudo, name, (_held(lock.holder()),))
         try:
-            st = self._assess(pseudo, self.app.pipeline(name), self._device(), now or _utcnow())
+            st = self._assess(pseudo, self.app.pipeline(name), self._device(), now or _utcnow(), planned)
             if not st.due:  # another runner trained it meanwhile, or the device changed
                 return Skipped(pseudo, name, st.reasons)
             budget = min(st.time_budget_s or math.inf, remaining_s)

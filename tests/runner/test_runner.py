@@ -133,6 +133,41 @@ def test_a_locked_model_is_skipped_and_shown_in_status(make_app):
     assert [t.subject for t in Runner(app).tick().trained] == [ada]
 
 
+def test_a_model_trained_elsewhere_since_the_plan_is_assessed_again_and_skipped(make_app):
+    app, elsewhere = make_app(), make_app()  # another process, say
+    ada, bob = enrol(app, "ada", days=40), enrol(app, "bob")  # ada first: more new samples
+    reads = []
+    read = app.events.read
+    app.events.read = lambda subject, types=None: reads.append(subject) or read(subject, types)
+
+    def train_bob_elsewhere(model, progress):
+        if elsewhere.load_checkpoint(Pseudonym(bob), "habits") is None:
+            elsewhere.train(Pseudonym(bob), "habits")
+
+    summary = Runner(app, progress=train_bob_elsewhere).tick()
+    assert [t.subject for t in summary.trained] == [ada]
+    assert any("minimum interval" in r for r in by_subject(summary.skipped)[bob].reasons)
+    assert app.load_checkpoint(Pseudonym(bob), "habits").version == 1
+    # ada: read to plan, then by App.train (the plan still held under the lock); bob: read to plan,
+    # then again under the lock, because a checkpoint was saved since the plan
+    assert sorted(reads) == sorted([ada, ada, bob, bob])
+
+
+def test_shards_split_the_learners_and_trainers_in_memory_stay_bounded(make_app, config_path, monkeypatch):
+    monkeypatch.setattr("satchel.app.TRAINER_CACHE_SIZE", 2)
+    app = make_app()
+    learners = {enrol(app, s) for s in ("ada", "bob", "cy", "dee", "eve", "fay")}
+    first, second = (set(Runner(app, shard=(i, 2)).subjects()) for i in range(2))
+    assert first | second == learners and not first & second
+    result = cli(tick, app, config_path, "--shard", "1/2", "--json")
+    assert result.exit_code == 0 and {t["subject"] for t in json.loads(result.stdout)["trained"]} == first
+    assert {t.subject for t in Runner(app, shard=(1, 2)).tick().trained} == second
+    assert len(app._trainers) == 2  # a fleet pass keeps only the most recent trainers in memory
+    assert "is not a shard" in cli(tick, app, config_path, "--shard", "3/2").output
+    with pytest.raises(ValueError, match="0 <= index < count"):
+        Runner(app, shard=(2, 2))
+
+
 def test_model_lock_is_exclusive_across_processes_and_recovered_after_a_kill(tmp_path):
     pseudo = "0123456789abcdef" * 2
     a, b = ModelLock(tmp_path, pseudo, "habits"), ModelLock(tmp_path, pseudo, "habits")
