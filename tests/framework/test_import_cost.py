@@ -72,7 +72,8 @@ def test_satchel_help_lists_plugin_commands_but_imports_only_registration_module
     assert _loaded(modules, NOT_FOR_HELP) == []
     assert _loaded(modules, SATCHEL_WORK) == []
     registration = set(_builtin_entry_points().values())
-    packages = {m.rsplit(".", 1)[0] for m in registration if m.count(".") > 1} | {"satchel_plugins"}
+    packages = {m.rsplit(".", 1)[0] for m in registration if m.count(".") > 1} | {"satchel_plugins",
+                                                                                 "satchel_plugins._lazy"}
     extra = [m for m in modules if m.split(".")[0] == "satchel_plugins" and m not in registration | packages]
     assert extra == [], "satchel --help imported plugin implementation modules"
 
