@@ -1,6 +1,7 @@
-"""Lazy package exports (PEP 562): a plugin package's names load their submodule on first use.
+"""Lazy module exports (PEP 562): a name loads the module that defines it on first use.
 
-Registration modules import their package; this keeps that import free of numpy and the models.
+Entry-point modules and plugin packages are imported whenever satchel loads its plugins (even for
+``satchel --help``); this keeps those imports free of numpy, pydantic and the models.
 """
 
 from __future__ import annotations
@@ -9,19 +10,27 @@ import importlib
 from typing import Any, Callable, Mapping
 
 
-def lazy_exports(package: str, namespace: dict[str, Any],
-                 exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package``, whose ``exports`` map each name to its submodule."""
+def lazy_exports(namespace: dict[str, Any], exports: Mapping[str, str]) -> Callable[[str], Any]:
+    """``__getattr__`` for the module of ``namespace`` (its ``globals()``).
+
+    ``exports`` maps each public name to the module defining it: absolute, or relative to this
+    module's package (``".features"``). A loaded name is kept in ``namespace``.
+    """
+    module_name = namespace["__name__"]
+    package = namespace.get("__package__") or module_name
 
     def getattr_(name: str) -> Any:
         module = exports.get(name)
         if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, package), name)
         namespace[name] = value
         return value
 
-    def dir_() -> list[str]:
-        return sorted(set(namespace) | set(exports))
+    return getattr_
 
-    return getattr_, dir_
+
+def listing(namespace: dict[str, Any], exports: Mapping[str, str]) -> Callable[[], list[str]]:
+    """``__dir__`` that lists the lazy names too. Not for entry-point modules: pluggy reads every
+    name ``dir()`` lists while looking for hooks, which would load them all."""
+    return lambda: sorted(set(namespace) | set(exports))

@@ -8,16 +8,16 @@ runs. ``EncryptedCheckpointStore`` and ``StoreOptions`` are importable from here
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from satchel.hookspecs import hookimpl
+from satchel_plugins._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from satchel.records import StoreSpec
     from satchel_plugins.checkpoint_store import EncryptedCheckpointStore, StoreOptions
 
-_EXPORTS = ("EncryptedCheckpointStore", "StoreOptions")
+_EXPORTS = dict.fromkeys(("EncryptedCheckpointStore", "StoreOptions"), "satchel_plugins.checkpoint_store")
 
 
 @hookimpl
@@ -29,11 +29,7 @@ def satchel_checkpoint_stores() -> Iterator[StoreSpec]:
                     description="sealed, versioned checkpoints; rollback-protected by the key vault")
 
 
-def __getattr__(name: str) -> Any:
-    """The store's public names, imported on first use (PEP 562)."""
-    if name in _EXPORTS:
-        return getattr(importlib.import_module("satchel_plugins.checkpoint_store"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(globals(), _EXPORTS)
 
 
 __all__ = ["EncryptedCheckpointStore", "StoreOptions", "satchel_checkpoint_stores"]

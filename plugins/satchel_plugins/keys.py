@@ -8,10 +8,10 @@ hook runs. The providers and their options are importable from here too.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from satchel.hookspecs import hookimpl
+from satchel_plugins._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from satchel.records import KeyProviderSpec
@@ -30,7 +30,20 @@ if TYPE_CHECKING:
         decode_key,
     )
 
-_IMPLEMENTATION = "satchel_plugins.key_providers"
+_EXPORTS = dict.fromkeys((
+    "GENERATE_HINT",
+    "Argon2Params",
+    "EnvKeyOptions",
+    "EnvKeyProvider",
+    "InsecureFileKeyProvider",
+    "InsecureFileOptions",
+    "KeyringKeyProvider",
+    "KeyringOptions",
+    "PassphraseKeyProvider",
+    "PassphraseOptions",
+    "Prompt",
+    "decode_key",
+), "satchel_plugins.key_providers")
 
 
 @hookimpl
@@ -57,11 +70,7 @@ def satchel_key_providers() -> Iterator[KeyProviderSpec]:
                           "INSECURE: plaintext key file, for demos only", insecure=True)
 
 
-def __getattr__(name: str) -> Any:
-    """The providers' public names, imported on first use (PEP 562)."""
-    if name in __all__:
-        return getattr(importlib.import_module(_IMPLEMENTATION), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(globals(), _EXPORTS)
 
 
 __all__ = [

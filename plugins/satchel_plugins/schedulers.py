@@ -8,16 +8,16 @@ This is the ``schedulers`` entry point, imported whenever satchel loads its plug
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from satchel.hookspecs import hookimpl
+from satchel_plugins._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from satchel.records import SchedulerSpec
     from satchel_plugins.conditions import ConditionsOptions, ConditionsScheduler, parse_duration
 
-_EXPORTS = ("ConditionsOptions", "ConditionsScheduler", "parse_duration")
+_EXPORTS = dict.fromkeys(("ConditionsOptions", "ConditionsScheduler", "parse_duration"), "satchel_plugins.conditions")
 
 
 @hookimpl
@@ -33,11 +33,7 @@ def satchel_schedulers() -> Iterator[SchedulerSpec]:
     )
 
 
-def __getattr__(name: str) -> Any:
-    """The scheduler's public names, imported on first use (PEP 562)."""
-    if name in _EXPORTS:
-        return getattr(importlib.import_module("satchel_plugins.conditions"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(globals(), _EXPORTS)
 
 
 __all__ = ["ConditionsOptions", "ConditionsScheduler", "parse_duration", "satchel_schedulers"]

@@ -11,15 +11,17 @@ compiles or opens.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any, Iterator
 
 from satchel.hookspecs import hookimpl
+from satchel_plugins._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from satchel.backend import TrainerBackend
     from satchel.records import BackendSpec
     from satchel_plugins.backends.options import LiteRTOptions, OnnxOptions
+
+_EXPORTS = dict.fromkeys(("LiteRTOptions", "OnnxOptions"), ".options")
 
 
 def _litert(options: LiteRTOptions, **_context: Any) -> TrainerBackend:
@@ -45,11 +47,7 @@ def satchel_trainer_backends() -> Iterator[BackendSpec]:
                       description="ONNX Runtime training 1.19: training, optimizer and inference ONNX models")
 
 
-def __getattr__(name: str) -> Any:
-    """``LiteRTOptions`` and ``OnnxOptions``, imported on first use (PEP 562)."""
-    if name in ("LiteRTOptions", "OnnxOptions"):
-        return getattr(importlib.import_module(f"{__name__}.options"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(globals(), _EXPORTS)
 
 
 __all__ = ["LiteRTOptions", "OnnxOptions", "satchel_trainer_backends"]

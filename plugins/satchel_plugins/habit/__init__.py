@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from satchel_plugins._lazy import lazy_exports
+from satchel_plugins._lazy import lazy_exports, listing
 
 if TYPE_CHECKING:
     from satchel_plugins.habit.features import FEATURES, HabitFeaturizer, HabitFeaturizerOptions, HabitSamples
@@ -14,17 +14,17 @@ if TYPE_CHECKING:
 
 #: public name -> the submodule defining it
 _EXPORTS = {
-    "FEATURES": "features",
-    "HabitFeaturizer": "features",
-    "HabitFeaturizerOptions": "features",
-    "HabitSamples": "features",
-    "LoopHabitsImporter": "loop_import",
-    "LoopImportOptions": "loop_import",
-    "RHYTHMS": "simulate",
-    "SimulatedHabitLearner": "simulate",
-    "simulate_habit_learners": "simulate",
-    "HabitTask": "task",
-    "HabitTaskOptions": "task",
+    "FEATURES": ".features",
+    "HabitFeaturizer": ".features",
+    "HabitFeaturizerOptions": ".features",
+    "HabitSamples": ".features",
+    "LoopHabitsImporter": ".loop_import",
+    "LoopImportOptions": ".loop_import",
+    "RHYTHMS": ".simulate",
+    "SimulatedHabitLearner": ".simulate",
+    "simulate_habit_learners": ".simulate",
+    "HabitTask": ".task",
+    "HabitTaskOptions": ".task",
 }
 
 __all__ = [
@@ -42,4 +42,5 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+__getattr__ = lazy_exports(globals(), _EXPORTS)
+__dir__ = listing(globals(), _EXPORTS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from satchel_plugins._lazy import lazy_exports
+from satchel_plugins._lazy import lazy_exports, listing
 
 if TYPE_CHECKING:
     from satchel_plugins.language.anki import AnkiImportOptions, AnkiReviewImporter, write_anki_csv
@@ -29,21 +29,21 @@ if TYPE_CHECKING:
 
 #: public name -> the submodule defining it
 _EXPORTS = {
-    "AnkiImportOptions": "anki",
-    "AnkiReviewImporter": "anki",
-    "write_anki_csv": "anki",
-    "FEATURES": "features",
-    "ReviewFeaturizer": "features",
-    "ReviewFeaturizerOptions": "features",
-    "ReviewSamples": "features",
-    "LearnerMemory": "simulate",
-    "SimulatedVocabularyLearner": "simulate",
-    "simulate_vocabulary_learners": "simulate",
-    "LanguageTask": "task",
-    "LanguageTaskOptions": "task",
-    "due_now": "task",
-    "half_life_loss": "task",
-    "recall_probability": "task",
+    "AnkiImportOptions": ".anki",
+    "AnkiReviewImporter": ".anki",
+    "write_anki_csv": ".anki",
+    "FEATURES": ".features",
+    "ReviewFeaturizer": ".features",
+    "ReviewFeaturizerOptions": ".features",
+    "ReviewSamples": ".features",
+    "LearnerMemory": ".simulate",
+    "SimulatedVocabularyLearner": ".simulate",
+    "simulate_vocabulary_learners": ".simulate",
+    "LanguageTask": ".task",
+    "LanguageTaskOptions": ".task",
+    "due_now": ".task",
+    "half_life_loss": ".task",
+    "recall_probability": ".task",
 }
 
 __all__ = [
@@ -65,4 +65,5 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+__getattr__ = lazy_exports(globals(), _EXPORTS)
+__dir__ = listing(globals(), _EXPORTS)

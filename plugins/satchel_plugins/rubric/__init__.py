@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from satchel_plugins._lazy import lazy_exports
+from satchel_plugins._lazy import lazy_exports, listing
 
 if TYPE_CHECKING:
     from satchel_plugins.rubric.features import (
@@ -26,24 +26,24 @@ if TYPE_CHECKING:
 
 #: public name -> the submodule defining it
 _EXPORTS = {
-    "AnswerFeaturizer": "features",
-    "AnswerFeaturizerOptions": "features",
-    "AnswerSamples": "features",
-    "FEATURES": "features",
-    "GradebookImportOptions": "gradebook",
-    "GradebookImporter": "gradebook",
-    "GradedAnswer": "semeval",
-    "SEMEVAL_CSV": "semeval",
-    "answer_events": "semeval",
-    "load_semeval": "semeval",
-    "RUBRICS": "simulate",
-    "SimulatedTeacher": "simulate",
-    "rubric_score": "simulate",
-    "simulate_teacher": "simulate",
-    "synthetic_answers": "simulate",
-    "BASE_WEIGHTS": "task",
-    "RubricTask": "task",
-    "RubricTaskOptions": "task",
+    "AnswerFeaturizer": ".features",
+    "AnswerFeaturizerOptions": ".features",
+    "AnswerSamples": ".features",
+    "FEATURES": ".features",
+    "GradebookImportOptions": ".gradebook",
+    "GradebookImporter": ".gradebook",
+    "GradedAnswer": ".semeval",
+    "SEMEVAL_CSV": ".semeval",
+    "answer_events": ".semeval",
+    "load_semeval": ".semeval",
+    "RUBRICS": ".simulate",
+    "SimulatedTeacher": ".simulate",
+    "rubric_score": ".simulate",
+    "simulate_teacher": ".simulate",
+    "synthetic_answers": ".simulate",
+    "BASE_WEIGHTS": ".task",
+    "RubricTask": ".task",
+    "RubricTaskOptions": ".task",
 }
 
 __all__ = [
@@ -68,4 +68,5 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+__getattr__ = lazy_exports(globals(), _EXPORTS)
+__dir__ = listing(globals(), _EXPORTS)
