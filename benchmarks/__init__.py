@@ -1,1 +1,1 @@
-"""Performance and quality benchmarks (not timed tests); each module prints a table."""
+"""Performance and quality benchmarks, run by ``python -m benchmarks``: each section module returns tables."""

@@ -21,9 +21,15 @@ KEY_VARIABLE = "SATCHEL_BENCH_KEY"
 NOTICE = "Benchmark: simulated learners only."
 
 
+def master_key_variable() -> str:
+    """The environment variable holding this process's throwaway master key (set on first call)."""
+    os.environ.setdefault(KEY_VARIABLE, base64.b64encode(secrets.token_bytes(32)).decode())
+    return KEY_VARIABLE
+
+
 def open_app(root: Path, pipelines: Mapping[str, Mapping[str, Any]], *, app_id: str = "bench") -> satchel.App:
     """An app under ``root`` with ``pipelines`` (TOML-shaped mappings); keys from an env variable."""
-    os.environ.setdefault(KEY_VARIABLE, base64.b64encode(secrets.token_bytes(32)).decode())
+    master_key_variable()
     return satchel.open({
         "app": {"id": app_id, "data_dir": str(root / "data"), "key_dir": str(root / "keys")},
         "privacy": {"key_provider": {"name": "env", "options": {"variable": KEY_VARIABLE}}},
@@ -47,10 +53,12 @@ class PlaintextStore:
         self.conn.execute("CREATE TABLE IF NOT EXISTS events (subject TEXT, id TEXT, type TEXT, json TEXT, "
                           "PRIMARY KEY (subject, id)) WITHOUT ROWID")
 
-    def add(self, subject: str, events: Sequence[Event]) -> None:
+    def add(self, batches: Mapping[str, Sequence[Event]]) -> None:
+        """Store events of several subjects in one transaction."""
         self.conn.execute("BEGIN IMMEDIATE")
-        self.conn.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
-                              [(subject, e.id, e.type, e.model_dump_json()) for e in events])
+        for subject, events in batches.items():
+            self.conn.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
+                                  [(subject, e.id, e.type, e.model_dump_json()) for e in events])
         self.conn.execute("COMMIT")
 
     def read(self, subject: str) -> list[Event]:

@@ -60,7 +60,7 @@ def _ingest_year(table: TableBuilder, root: Path, events: list[Event], ctx: Cont
 
     def plain_record() -> None:
         plain.clear()
-        plain.add("ada", [Event.model_validate(d) for d in as_dicts])
+        plain.add({"ada": [Event.model_validate(d) for d in as_dicts]})
 
     ours, theirs = paired(satchel_record, plain_record, 1, rounds)
     table.add("record a year of one learner (API, validated)", len(events), len(events) / ours,
@@ -95,11 +95,7 @@ def _ingest_file(table: TableBuilder, root: Path, fleet: Sequence[Any]) -> None:
         for line in f:
             raw = json.loads(line)
             by_subject.setdefault(raw.pop("subject"), []).append(Event.model_validate(raw))
-    plain.conn.execute("BEGIN IMMEDIATE")
-    for subject, events in by_subject.items():
-        plain.conn.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)",
-                               [(subject, e.id, e.type, e.model_dump_json()) for e in events])
-    plain.conn.execute("COMMIT")
+    plain.add(by_subject)
     theirs = time.perf_counter() - t0
     table.add(f"ingest one JSONL file, {len(fleet)} learners (all or nothing)", total, total / ours,
               total / theirs, ratio(ours, theirs))

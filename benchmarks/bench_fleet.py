@@ -26,13 +26,11 @@ timing probes around a dozen satchel methods (microseconds each) show where the 
 from __future__ import annotations
 
 import atexit
-import base64
 import functools
 import importlib
 import json
 import multiprocessing
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -47,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import satchel
-from benchmarks.apps import KEY_VARIABLE, NOTICE
+from benchmarks.apps import KEY_VARIABLE, NOTICE, master_key_variable
 from benchmarks.report import ROOT, Context, Section, Table, TableBuilder, pyplot, save_plot
 from satchel.events import Event
 
@@ -136,7 +134,7 @@ def run(ctx: Context) -> Section:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     workers = max(2, cores)
     histories = min(HISTORIES, sizes[-1])
-    os.environ.setdefault(KEY_VARIABLE, base64.b64encode(secrets.token_bytes(32)).decode())
+    master_key_variable()
     ram = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     passes: list[Pass] = []
     scaling: list[Pass] = []

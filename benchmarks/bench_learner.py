@@ -49,7 +49,7 @@ def run(ctx: Context) -> Section:
         app.record("ada", list(learner.events))
         events = list(learner.events)
         plain = PlaintextStore(Path(tmp) / "plain.db")
-        plain.add("ada", events)
+        plain.add({"ada": events})
         for name in pipelines:
             app.train("ada", name, now=now)  # compile and first checkpoint
             times = _stages(app, "ada", name, now, rounds)
@@ -122,13 +122,9 @@ def _stages(app: object, subject: str, pipeline: str, now: datetime, rounds: int
                          datetime.now(timezone.utc), metrics, len(data))
         timed("seal + save", lambda: store.save(a._files(pseudo, pipeline), new))  # type: ignore[attr-defined]
         timed("audit log", lambda: a.audit_log.append("bench.stage", subject=pseudo, pipeline=pipeline))
-        bare = _bare_trainer(trainer, p.backend.name)
+        bare = bare_from(trainer, p.backend.name)
         timed("bare fit", lambda: bare_fit(bare, data, spec.batch_size, EPOCHS, np.random.default_rng(0)))
     return best
-
-
-def _bare_trainer(trainer: object, backend: str) -> object:
-    return bare_from(trainer, backend)  # type: ignore[arg-type]
 
 
 def _plot(ctx: Context, table: object) -> Path:

@@ -239,13 +239,12 @@ class Registry:
             try:
                 produced = impl.function()
                 items = list(produced or ())
-            except ImportError as e:  # plugins import their components in the hook, not at the top
-                raise PluginError(f"{origin.describe()} failed in {hook_kind.hook}: {type(e).__name__}: {e}",
-                                  hint=f"install what it needs, fix or uninstall {origin.distribution}, "
-                                       f"or set SATCHEL_DISABLE_PLUGINS={origin.plugin}") from e
             except Exception as e:
+                hint = (f"install what it needs, fix or uninstall {origin.distribution}, or set "
+                        f"SATCHEL_DISABLE_PLUGINS={origin.plugin}" if isinstance(e, ImportError)  # hooks import
+                        else "this is a bug in that plugin; report it to its authors")  # their components
                 raise PluginError(f"{origin.describe()} failed in {hook_kind.hook}: {type(e).__name__}: {e}",
-                                  hint="this is a bug in that plugin; report it to its authors") from e
+                                  hint=hint) from e
             if self._trace:
                 trace_log.info("%s [%s] -> %s", hook_kind.hook, impl.plugin_name,
                                ", ".join(getattr(i, "name", "?") for i in items) or "nothing")
