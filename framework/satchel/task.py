@@ -69,8 +69,32 @@ class Featurizer(Protocol):
 
 
 @runtime_checkable
+class Baseline(Protocol):
+    """A rule or population predictor a task's personal model is judged against.
+
+    ``fit`` sees only samples whose labels were known before the prediction (it may ignore them);
+    ``predict`` returns outputs in the space of the trainer's ``predict`` (what ``metrics`` scores).
+    ``predict`` may read the labels' context columns a device knows when it predicts (e.g. the
+    elapsed time of a review), never the outcome itself.
+    """
+
+    name: str
+
+    def fit(self, past: Dataset) -> None: ...
+
+    def predict(self, data: Dataset) -> np.ndarray: ...
+
+
+@runtime_checkable
 class ModelTask(Protocol):
-    """A personalization model: its network, cold-start prior, decision policy and metrics."""
+    """A personalization model: its network, cold-start prior, decision policy and metrics.
+
+    ``prior(rows)`` is the fallback served before (or instead of) a personal model; it must work
+    from ``rows.x`` alone (``context`` may be empty), since it is scored on training samples too.
+    Optional members, read with defaults: ``objective`` (default ``"log_loss"``) names the key of
+    ``metrics`` that decides whether a candidate is promoted (lower is better); ``baselines()``
+    (default none) lists the predictors ``satchel evaluate`` scores beside the model.
+    """
 
     min_samples: int
 
@@ -83,3 +107,14 @@ class ModelTask(Protocol):
     def decide(self, rows: Rows, predictions: np.ndarray, *, now: datetime) -> tuple[Decision, ...]: ...
 
     def metrics(self, data: Dataset, predictions: np.ndarray) -> dict[str, float]: ...
+
+
+def task_objective(task: object) -> str:
+    """The metric that decides promotion for ``task`` (lower is better)."""
+    return str(getattr(task, "objective", "log_loss"))
+
+
+def task_baselines(task: object) -> tuple[Baseline, ...]:
+    """The baselines ``task`` declares (none when it declares none)."""
+    make = getattr(task, "baselines", None)
+    return tuple(make()) if callable(make) else ()
