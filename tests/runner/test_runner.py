@@ -12,6 +12,7 @@ from runner_support import GOOD_DEVICE, UNPLUGGED, enrol
 from satchel.app import Pseudonym
 from satchel.cli_runner import run, status, tick
 from satchel.errors import PrivacyError
+from satchel.privacy.pseudonym import Pseudonymizer
 from satchel.locks import ModelLock
 from satchel.runner import INTERRUPTED, NOT_STARTED, PASS_BUDGET, Runner, use_host_device_state
 from satchel.testing.conformance import PluginConformance
@@ -157,15 +158,31 @@ def test_shards_split_the_learners_and_trainers_in_memory_stay_bounded(make_app,
     monkeypatch.setattr("satchel.app.TRAINER_CACHE_SIZE", 2)
     app = make_app()
     learners = {enrol(app, s) for s in ("ada", "bob", "cy", "dee", "eve", "fay")}
-    first, second = (set(Runner(app, shard=(i, 2)).subjects()) for i in range(2))
-    assert first | second == learners and not first & second
-    result = cli(tick, app, config_path, "--shard", "1/2", "--json")
-    assert result.exit_code == 0 and {t["subject"] for t in json.loads(result.stdout)["trained"]} == first
-    assert {t.subject for t in Runner(app, shard=(1, 2)).tick().trained} == second
-    assert len(app._trainers) == 2  # a fleet pass keeps only the most recent trainers in memory
+    shards = [set(Runner(app, shard=(i, 2)).subjects()) for i in range(2)]
+    assert shards[0] | shards[1] == learners and not shards[0] & shards[1]
+    # The pseudonym key is random per app, so the split is too: tick the smaller shard through the CLI
+    # and the larger one (>= 3 of the 6 learners) in-process, where only 2 trainers may stay in memory.
+    small, big = sorted(range(2), key=lambda i: len(shards[i]))
+    result = cli(tick, app, config_path, "--shard", f"{small + 1}/2", "--json")
+    assert result.exit_code == 0 and {t["subject"] for t in json.loads(result.stdout)["trained"]} == shards[small]
+    assert {t.subject for t in Runner(app, shard=(big, 2)).tick().trained} == shards[big]
+    assert len(shards[big]) >= 3 and len(app._trainers) == 2  # a fleet pass keeps only the most recent
     assert "is not a shard" in cli(tick, app, config_path, "--shard", "3/2").output
     with pytest.raises(ValueError, match="0 <= index < count"):
         Runner(app, shard=(2, 2))
+
+
+@pytest.mark.parametrize("count", [2, 3, 7])
+def test_shards_partition_many_learners_evenly(make_app, monkeypatch, count):
+    app = make_app()
+    # 2,100 learners' pseudonyms under a fixed key: the split is deterministic, and as a keyed hash's.
+    pseudonymize = Pseudonymizer(b"fixed test key, not a secret....")
+    learners = tuple(Pseudonym(pseudonymize(f"learner-{i}")) for i in range(2100))
+    monkeypatch.setattr(app, "subjects", lambda: learners)
+    shards = [Runner(app, shard=(i, count)).subjects() for i in range(count)]
+    assert sorted(s for shard in shards for s in shard) == sorted(learners)  # each in exactly one shard
+    even = len(learners) / count
+    assert all(0.85 * even <= len(shard) <= 1.15 * even for shard in shards), [len(s) for s in shards]
 
 
 def test_model_lock_is_exclusive_across_processes_and_recovered_after_a_kill(tmp_path):
