@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import site
 import subprocess
 import sys
 import venv
@@ -49,11 +50,22 @@ print(json.dumps({{"origin": reg.origin("scheduler", "school_days").distribution
 
 @pytest.fixture(scope="module")
 def plugin_venv(tmp_path_factory):
+    """A new venv holding only the example plugin (built from a copy, with pip's build isolation) that
+    also sees the environment running these tests (satchel, its dependencies, pytest) through a .pth
+    file naming the running environment's site directories, not the base interpreter's."""
     where = tmp_path_factory.mktemp("venv")
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(where)
+    venv.EnvBuilder(with_pip=False).create(where)
     python = where / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--no-index", str(EXAMPLE)], check=True, capture_output=True)
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    running = site.getsitepackages() + ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])
+    Path(purelib, "_running_environment.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in running) + "\n")
+    source = shutil.copytree(EXAMPLE, where / "source", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+                              "--no-deps", str(source)], capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL)
+    assert install.returncode == 0, f"pip could not install {EXAMPLE} into {where}:\n{install.stderr[-3000:]}"
     yield python
     shutil.rmtree(where, ignore_errors=True)
 

@@ -164,7 +164,8 @@ def test_shards_split_the_learners_and_trainers_in_memory_stay_bounded(make_app,
     # and the larger one (>= 3 of the 6 learners) in-process, where only 2 trainers may stay in memory.
     small, big = sorted(range(2), key=lambda i: len(shards[i]))
     result = cli(tick, app, config_path, "--shard", f"{small + 1}/2", "--json")
-    assert result.exit_code == 0 and {t["subject"] for t in json.loads(result.stdout)["trained"]} == shards[small]
+    assert result.exit_code == 0
+    assert {t["subject"] for t in json.loads(result.stdout)["trained"]} == shards[small]
     assert {t.subject for t in Runner(app, shard=(big, 2)).tick().trained} == shards[big]
     assert len(shards[big]) >= 3 and len(app._trainers) == 2  # a fleet pass keeps only the most recent
     assert "is not a shard" in cli(tick, app, config_path, "--shard", "3/2").output
