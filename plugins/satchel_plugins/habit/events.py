@@ -24,10 +24,18 @@ class AppOpened(BaseModel):
 
 
 class HabitRef(BaseModel):
-    """A reminder shown or tapped, or a habit skipped: which habit."""
+    """A reminder shown or tapped: which habit."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     habit: str = HabitId
+
+
+class HabitSkipped(BaseModel):
+    """A habit was not done; ``value`` when a measurable habit's entry fell short of its target."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    habit: str = HabitId
+    value: float | None = None
 
 
 class HabitCompleted(BaseModel):
@@ -45,5 +53,5 @@ def event_type_specs() -> tuple[EventTypeSpec, ...]:
         EventTypeSpec(REMINDER_SHOWN, HabitRef, ("usage",), "a reminder for a habit was shown"),
         EventTypeSpec(REMINDER_TAPPED, HabitRef, ("usage",), "a reminder for a habit was opened"),
         EventTypeSpec(HABIT_COMPLETED, HabitCompleted, ("behavioral",), "a habit was done"),
-        EventTypeSpec(HABIT_SKIPPED, HabitRef, ("behavioral",), "a habit was explicitly skipped"),
+        EventTypeSpec(HABIT_SKIPPED, HabitSkipped, ("behavioral",), "a habit was explicitly skipped"),
     )

@@ -1,17 +1,30 @@
-"""Importer for Loop Habit Tracker (uHabits) ``Checkmarks.csv`` exports.
+"""Importer for Loop Habit Tracker (uHabits) CSV exports: the ZIP, its folder, or a ``Checkmarks.csv``.
 
-One row per date (``MM-DD-YY`` or ``YYYY-MM-DD``), one column per habit. Yes/no habits store
-2 = done (manual), 1 = done (implied by a frequency rule), 0 = not done, -1 = no entry; numeric
-habits store the value x 1000 (a column is numeric when any cell lies outside -1..2). Each entry
-becomes ``habit_completed`` (or ``habit_skipped`` for 0) at ``hour`` local time on that date;
-event ids are derived from (subject, habit, date), so importing a file twice stores it once.
+What each path means (formats in :mod:`satchel_plugins.habit.loop_export`):
+
+- the export ZIP, the folder it was extracted to, or that folder's ``Habits.csv``: the whole export
+  (names, types and targets from ``Habits.csv``; each habit's own ``Checkmarks.csv``, which is
+  complete where the root one loses entries);
+- a ``Checkmarks.csv`` with a ``Habits.csv`` beside it: the whole export, as above;
+- a habit folder's ``Checkmarks.csv`` (``NNN Name/``): that habit alone (named from ``../Habits.csv``
+  when present, else from the folder);
+- a lone root ``Checkmarks.csv``: every column, measurable habits told apart by their values.
+
+Yes/no habits: done (``implied`` when a frequency rule filled the day in) → ``habit_completed``;
+not done → ``habit_skipped``; skip and no entry → nothing (a skipped day is not a miss). Measurable
+habits are done when the amount (summed over the habit's period, as Loop does) meets the target,
+``AT_MOST`` targets when it stays at or below it; otherwise ``habit_skipped``, both keeping the
+amount. Without a known target (a lone ``Checkmarks.csv`` and no ``targets`` option) any amount
+above zero counts as done. Each day becomes an event at ``hour`` local time, its id derived from
+(subject, habit, date), so importing an export twice stores it once.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-from datetime import date, datetime, time
+import re
+import zipfile
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Iterator
 
@@ -22,10 +35,21 @@ from satchel.events import Event
 from satchel.task import SourcedEvent
 from satchel_plugins._timeline import zone
 from satchel_plugins.habit.events import HABIT_COMPLETED, HABIT_SKIPPED
-
-_DATE_FORMATS = ("%m-%d-%y", "%Y-%m-%d")
-_FIX = "export the file again from Loop (Settings → Export as CSV) and import Checkmarks.csv unchanged"
-
+from satchel_plugins.habit.loop_export import (
+    CODES,
+    FIX,
+    HABIT_DIR,
+    NO,
+    SKIP,
+    UNKNOWN,
+    YES_AUTO,
+    Habit,
+    decode,
+    read_checkmarks,
+    read_export,
+    read_habit_checkmarks,
+    read_habits,
+)
 
 class LoopImportOptions(BaseModel):
     """Options of the ``loop_habits_csv`` importer."""
@@ -34,69 +58,107 @@ class LoopImportOptions(BaseModel):
     subject: str = Field("me", min_length=1, description="subject the export belongs to")
     timezone: str = Field("UTC", description="IANA zone the dates are local to")
     hour: float = Field(12.0, ge=0, lt=24, description="local time given to each entry (Loop stores dates only)")
+    targets: dict[str, float] = Field(
+        default_factory=dict,
+        description="measurable habit → daily target in its unit (overrides Habits.csv; for a lone Checkmarks.csv)")
+    at_most: frozenset[str] = Field(
+        frozenset(), description="habits in `targets` whose target is a maximum (Loop's AT_MOST)")
 
 
 class LoopHabitsImporter:
-    """Reads a Loop ``Checkmarks.csv`` into habit events (an :class:`~satchel.task.EventSource`)."""
+    """Reads a Loop CSV export into habit events (an :class:`~satchel.task.EventSource`)."""
 
     def __init__(self, options: LoopImportOptions | None = None) -> None:
         self.options = options or LoopImportOptions()
         self._tz = zone(self.options.timezone, "source.options.timezone")
+        unknown = self.options.at_most - set(self.options.targets)
+        if unknown:
+            raise EventError(f"source.options.at_most: {sorted(unknown)} have no entry in targets",
+                             hint="give each AT_MOST habit its target in `targets` too")
 
     def read(self, path: Path) -> Iterator[SourcedEvent]:
-        path = Path(path)
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if not header or header[0].strip().lower() != "date":
-                raise EventError(f"{path}:1: field 'Date': the first column must be 'Date'", hint=_FIX)
-            habits = [h.strip() for h in header[1:]]
-            table = [(reader.line_num, row) for row in reader if row]
-        parsed = [(line, self._date(path, line, row[0]), self._values(path, line, row, header)) for line, row in table]
-        numeric = [any(v[j] < -1 or v[j] > 2 for _, _, v in parsed) for j in range(len(habits))]
+        for habit in _habits(Path(path)):
+            self._apply_options(habit)
+            yield from self._events(habit)
+
+    def _apply_options(self, habit: Habit) -> None:
+        target = self.options.targets.get(habit.name)
+        if target is not None:
+            habit.numeric, habit.target, habit.at_most = True, target, habit.name in self.options.at_most
+        if habit.numeric is None:  # the export does not say: any amount a code cannot be marks it measurable
+            habit.numeric = any(v not in CODES for v, _ in habit.entries.values())
+
+    def _events(self, habit: Habit) -> Iterator[SourcedEvent]:
         at = time(hour=int(self.options.hour), minute=int(round(self.options.hour % 1 * 60)) % 60)
-        for line, day, values in parsed:
-            when = datetime.combine(day, at, tzinfo=self._tz)
-            for habit, value, is_numeric in zip(habits, values, numeric):
-                event = self._event(habit, value, is_numeric, day, when)
-                if event is not None:
-                    yield SourcedEvent(self.options.subject, event, line)
-
-    def _event(self, habit: str, value: int, is_numeric: bool, day: date, when: datetime) -> Event | None:
-        if value == -1:
-            return None
-        key = f"loop|{self.options.subject}|{habit}|{day.isoformat()}"
-        event_id = hashlib.sha256(key.encode()).hexdigest()[:32]
-        if value == 0:
-            return Event(type=HABIT_SKIPPED, time=when, data={"habit": habit}, id=event_id)
-        data: dict[str, str | float | bool | None] = {"habit": habit}
-        if is_numeric:
-            data["value"] = value / 1000.0
-        else:
-            data["implied"] = value == 1
-        return Event(type=HABIT_COMPLETED, time=when, data=data, id=event_id)
-
-    @staticmethod
-    def _date(path: Path, line: int, text: str) -> date:
-        for fmt in _DATE_FORMATS:
-            try:
-                return datetime.strptime(text.strip(), fmt).date()
-            except ValueError:
+        days = sorted(habit.entries)
+        for day in days:
+            value, line = habit.entries[day]
+            if value in (UNKNOWN, SKIP):
                 continue
-        raise EventError(f"{path}:{line}: field 'Date': {text!r} is not a date (MM-DD-YY or YYYY-MM-DD)", hint=_FIX)
+            when = datetime.combine(day, at, tzinfo=self._tz)
+            key = f"loop|{self.options.subject}|{habit.name}|{day.isoformat()}"
+            event_id = hashlib.sha256(key.encode()).hexdigest()[:32]
+            data: dict[str, str | float | bool] = {"habit": habit.name}
+            if habit.numeric:
+                data["value"] = value / 1000.0
+                done = _meets_target(habit, day)
+            else:
+                done = value != NO
+                if done:
+                    data["implied"] = value == YES_AUTO
+            kind = HABIT_COMPLETED if done else HABIT_SKIPPED
+            yield SourcedEvent(self.options.subject, Event(type=kind, time=when, data=data, id=event_id), line)
 
-    @staticmethod
-    def _values(path: Path, line: int, row: list[str], header: list[str]) -> list[int]:
-        if len(row) != len(header):
-            raise EventError(f"{path}:{line}: {len(row)} fields but the header names {len(header)}", hint=_FIX)
-        values = []
-        for name, cell in zip(header[1:], row[1:]):
-            try:
-                v = int(cell.strip())
-            except ValueError:
-                raise EventError(f"{path}:{line}: field {name.strip()!r}: {cell!r} is not an integer", hint=_FIX) from None
-            if v < -1:
-                raise EventError(f"{path}:{line}: field {name.strip()!r}: {v} is below -1 (no entry)", hint=_FIX)
-            values.append(v)
-        return values
 
+def _meets_target(habit: Habit, day: date) -> bool:
+    """Loop's rule: the amount over the habit's period ending ``day`` against its target."""
+    if habit.target is None:
+        return habit.entries[day][0] > 0
+    total = 0
+    for back in range(max(habit.period, 1)):
+        value = habit.entries.get(day - timedelta(days=back), (UNKNOWN, 0))[0]
+        if value not in (UNKNOWN, SKIP):
+            total += value
+    amount = total / 1000.0
+    return amount <= habit.target if habit.at_most else amount >= habit.target
+
+
+def _habits(path: Path) -> list[Habit]:
+    """The habits a path holds (see the module docstring for what each kind of path means)."""
+    if path.is_dir() or (path.is_file() and zipfile.is_zipfile(path)):
+        return read_export(path)
+    if not path.is_file():
+        raise EventError(f"no such file or folder: {path}")
+    if path.name == "Habits.csv" or (path.parent / "Habits.csv").is_file():
+        return read_export(path.parent)
+    text = _text(path)
+    first = text.splitlines()[0].strip() if text.strip() else ""
+    if first in ("Date,Value", "Date,Value,Notes") or re.match(r"^\d", first):
+        return [_one_habit(path, text)]
+    return read_checkmarks(text, str(path))
+
+
+def _one_habit(path: Path, text: str) -> Habit:
+    """A habit folder's ``Checkmarks.csv``: named from ``../Habits.csv``, else from the folder."""
+    folder = HABIT_DIR.match(path.parent.name)
+    habits_csv = path.parent.parent / "Habits.csv"
+    if folder and habits_csv.is_file():
+        by_position = dict(read_habits(_text(habits_csv), str(habits_csv)))
+        habit = by_position.get(int(folder.group(1)))
+        if habit is None:
+            raise EventError(f"{path}: {habits_csv} has no habit at position {int(folder.group(1))}", hint=FIX)
+    elif folder and folder.group(2):
+        habit = Habit(name=folder.group(2).strip())
+    else:
+        raise EventError(f"{path}:1: a single habit's Checkmarks.csv, but its folder {path.parent.name!r} "
+                         "does not name the habit (Loop names it 'NNN Name')",
+                         hint="import the whole export ZIP, or keep the file in its habit folder")
+    habit.entries = read_habit_checkmarks(text, str(path))
+    return habit
+
+
+def _text(path: Path) -> str:
+    try:
+        return decode(path.read_bytes(), str(path))
+    except OSError as e:
+        raise EventError(f"{path}: cannot be read ({e.strerror})") from None

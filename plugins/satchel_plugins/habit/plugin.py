@@ -29,7 +29,8 @@ def satchel_event_sources() -> Iterator[EventSourceSpec]:
 
     yield EventSourceSpec(
         name="loop_habits_csv", factory=LoopHabitsImporter, options=LoopImportOptions,
-        description="Loop Habit Tracker Checkmarks.csv export", produces=(HABIT_COMPLETED, HABIT_SKIPPED),
+        description="Loop Habit Tracker CSV export: the ZIP, its Habits.csv, or a Checkmarks.csv",
+        produces=(HABIT_COMPLETED, HABIT_SKIPPED),
     )
 
 
