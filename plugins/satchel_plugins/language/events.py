@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from satchel.records import EventTypeSpec
@@ -13,6 +15,8 @@ class WordReviewed(BaseModel):
     """A review of ``item``: ``rating`` 1-4 (Again/Hard/Good/Easy) and/or ``recalled``.
 
     When only the rating is given, recalled means rating > 1; when both are given they must agree.
+    ``kind`` is the card's phase when the log records it (Anki's revlog type): a learning step,
+    a review, or a relearning step after a lapse.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -20,6 +24,7 @@ class WordReviewed(BaseModel):
     rating: int | None = Field(None, ge=1, le=4)
     recalled: bool | None = None
     response_ms: float | None = Field(None, ge=0, description="time to answer, milliseconds")
+    kind: Literal["learn", "review", "relearn"] | None = Field(None, description="learning step, review or relearning")
 
     @model_validator(mode="after")
     def _outcome(self) -> WordReviewed:
