@@ -13,9 +13,10 @@ asks the consent gate, reads or writes sealed records, and appends to the audit 
 
 from __future__ import annotations
 
+import math
 import shutil
-from collections import OrderedDict
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -80,9 +81,13 @@ class ConsentStatus:
 class App:
     """One configured app on one device. Create it with :func:`satchel.open`; close it when done."""
 
-    def __init__(self, config: AppConfig, registry: Registry, *, prompt: Callable[[str], str] | None = None) -> None:
+    def __init__(self, config: AppConfig, registry: Registry, *, prompt: Callable[[str], str] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.config = config
         self.registry = registry
+        #: the app's time source: every default ``now``, checkpoint and audit timestamp reads it, so a
+        #: replay of history (``satchel evaluate``) runs on a simulated clock without sleeping
+        self.clock: Callable[[], datetime] = clock or _utcnow
         provider: KeyProvider = config.key_provider.create(app_id=config.app_id, key_dir=config.key_dir,
                                                            prompt=prompt)
         self.key_provider = provider
@@ -92,7 +97,7 @@ class App:
         self._db = connect(config.data_dir / DB_FILE)
         self.events = EventStore(self._db, self.vault, config.app_id)
         self.ledger = ConsentLedger(self._db, self.vault, config.app_id)
-        self.audit_log = AuditLog(config.data_dir / AUDIT_FILE, self.vault)
+        self.audit_log = AuditLog(config.data_dir / AUDIT_FILE, self.vault, clock=self.clock)
         self._pseudonym = Pseudonymizer.from_vault(self.vault)
         self._components: dict[tuple[str, str], Any] = {}
         self._compiled: dict[str, Any] = {}
@@ -197,7 +202,7 @@ class App:
         """Store a learner's events, all or none, if consent covers a pipeline that reads each type."""
         batch = [events] if isinstance(events, (Event, Mapping)) else list(events)
         checked = [self.validate_event(e, f"event {i}") for i, e in enumerate(batch)]
-        return self._store({subject: checked}, at or datetime.now(timezone.utc), source="api")
+        return self._store({subject: checked}, at or self.clock(), source="api")
 
     def _store(self, by_subject: Mapping[str, list[Event]], at: datetime, source: str) -> RecordResult:
         pseudos = {s: self.pseudonym(s) for s in by_subject}
@@ -237,14 +242,14 @@ class App:
             by_subject.setdefault(item.subject, []).append(ev)
         if not by_subject:
             raise EventError(f"{path}: no events found", hint="check the file's format and --source")
-        return self._store(by_subject, at or datetime.now(timezone.utc), source=source or Path(path).suffix[1:])
+        return self._store(by_subject, at or self.clock(), source=source or Path(path).suffix[1:])
 
     def enforce_retention(self, *, now: datetime | None = None) -> int:
         """Delete events older than ``privacy.retention_days``; returns how many were deleted."""
         days = self.config.retention_days
         if days is None:
             return 0
-        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+        cutoff = (now or self.clock()) - timedelta(days=days)
         deleted = 0
         for pseudo in self.events.subjects():
             old = [e.id for e in self.events.read(pseudo) if e.time < cutoff]
@@ -285,22 +290,26 @@ class App:
 
     def _context(self, pseudo: str, p: PipelineConfig, samples: int) -> TrainingContext:
         return TrainingContext(self.app_id, p.name, pseudo, p.model.name, p.backend.name, samples,
-                               datetime.now(timezone.utc))
+                               self.clock())
 
     def samples(self, subject: str, pipeline: str, *, now: datetime | None = None) -> int:
         """How many training samples the pipeline would have for ``subject`` now (no consent needed:
         only counts the subject's own stored events, which exist only with consent)."""
         p = self.pipeline(pipeline)
         events = self.events.read(self.pseudonym(subject), p.featurizer.spec.reads)
-        return len(self.component(p.name, "featurizer").training_data(events, now=now or datetime.now(timezone.utc)))
+        return len(self.component(p.name, "featurizer").training_data(events, now=now or self.clock()))
 
     def train(self, subject: str, pipeline: str, *, now: datetime | None = None, epochs: int | None = None,
               progress: Callable[[Any], None] | None = None) -> TrainingReport:
-        """Train ``pipeline`` for ``subject`` on their own events and save an encrypted checkpoint."""
-        from satchel.backend import Weights
-        from satchel.model_spec import initial_params
+        """Train ``pipeline`` for ``subject`` on their own events, safely, and save an encrypted checkpoint.
 
-        now = now or datetime.now(timezone.utc)
+        A candidate is fitted on all but the newest samples the model in service never saw, and
+        serves only if it beats that model and the task's fallback on them (see
+        :mod:`satchel.evaluation.promotion`); it is then refitted on every sample. Otherwise what
+        served keeps serving. Either way the run is checkpointed with held-out metrics, so the
+        scheduler counts new samples from it. Seeds derive from the spec, learner and data.
+        """
+        now = now or self.clock()
         p = self.pipeline(pipeline)
         pseudo = self.pseudonym(subject)
         self._gate(pseudo, p, "train", now)
@@ -313,38 +322,91 @@ class App:
         started = time.perf_counter()
         self.registry.before_training(context)
         try:
-            spec = task.model_spec(featurizer.schema)
-            compiled = self._compile(p.name, spec)
-            previous = self._load_checkpoint(pseudo, p)
-            base = task.base_params(featurizer.schema)
-            if previous is not None and previous.spec_hash == spec.hash:
-                weights = previous.weights_for(p.backend.name)
-            else:
-                weights = Weights(dict(base) if base is not None else initial_params(spec))
-            trainer = self.component(p.name, "backend").open(compiled, weights)
-            if base is not None:
-                trainer.set_reference(base)
-            callback = progress or self.registry.progress_callback()
-            fit = trainer.fit(data, epochs or p.epochs, seed=int(now.timestamp()) & 0x7FFFFFFF, progress=callback)
-            metrics = {"loss": fit.final_loss, **task.metrics(data, trainer.predict(data.x))}
-            ckpt = Checkpoint(trainer.get_weights(), spec.hash, featurizer.schema.hash, p.backend.name,
-                              datetime.now(timezone.utc), metrics, len(data))
+            ckpt, verdict, trainer = self._fit_candidate(pseudo, p, data, now, epochs or p.epochs,
+                                                         progress or self.registry.progress_callback())
             version = self.component(p.name, "store").save(self._files(pseudo, p.name), ckpt)
         except BaseException as error:
             self.registry.on_training_error(context, error)
             self.audit_log.append("training.failed", subject=pseudo, pipeline=p.name, error=type(error).__name__)
             raise
         self._keep(pseudo, p.name, version, trainer)
-        report = TrainingReport(context, metrics, version, time.perf_counter() - started)
+        report = TrainingReport(context, ckpt.metrics, version, time.perf_counter() - started,
+                                promoted=verdict.promote, reason=verdict.reason)
         self.audit_log.append("training.completed", subject=pseudo, pipeline=p.name, samples=len(data),
-                              epochs=epochs or p.epochs, version=version, backend=p.backend.name)
+                              epochs=epochs or p.epochs, version=version, backend=p.backend.name,
+                              promoted=verdict.promote, served=ckpt.served, holdout=verdict.holdout,
+                              **{f"holdout_{k}": round(v, 6) for k, v in verdict.scores.items() if math.isfinite(v)})
         self.registry.after_training(report)
         return report
 
+    def _fit_candidate(self, pseudo: str, p: PipelineConfig, data: Any, now: datetime, epochs: int,
+                       progress: Callable[[Any], None] | None) -> tuple[Checkpoint, Any, Any]:
+        """Fit, validate and (maybe) refit a candidate; the checkpoint to save, the verdict, the trainer."""
+        from satchel.backend import Weights
+        from satchel.errors import BackendError
+        from satchel.evaluation import promotion
+        from satchel.model_spec import initial_params
+        from satchel.task import Rows, task_objective
+
+        featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
+        spec = task.model_spec(featurizer.schema)
+        compiled = self._compile(p.name, spec)
+        previous = self._load_checkpoint(pseudo, p)
+        if previous is not None and previous.spec_hash != spec.hash:
+            previous = None  # trained for another network: neither served nor resumed
+        base = task.base_params(featurizer.schema)
+        start = Weights(dict(base) if base is not None else initial_params(spec))
+        serving = previous is not None and previous.served == "model"
+        init = previous.weights_for(p.backend.name) if serving and p.warm_start else start  # type: ignore[union-attr]
+        split = promotion.holdout_split(data, trained_until=previous.data_until if serving else None)  # type: ignore[union-attr]
+        holdout = data.take(split.holdout)
+        objective = task_objective(task)
+
+        def score(predictions: Any) -> float:
+            return float(task.metrics(holdout, predictions)[objective]) if len(holdout) else math.nan
+
+        seed = promotion.training_seed(spec.hash, pseudo, data)
+        trainer = self.component(p.name, "backend").open(compiled, init)
+        trainer.set_reference(start.params)
+        try:
+            trainer.fit(data.take(split.train), epochs, seed=seed, progress=progress)
+            cand_pred = trainer.predict(holdout.x) if len(holdout) else None
+            candidate = score(cand_pred)
+        except BackendError:
+            cand_pred, candidate = None, math.inf  # diverged: never served
+        fallback = score(task.prior(Rows(("",) * len(holdout), holdout.x))) if len(holdout) else math.nan
+        in_service = None
+        if serving and len(holdout):
+            served_trainer, _ = self._trainer(pseudo, p)
+            in_service = score(served_trainer.predict(holdout.x))
+        verdict = promotion.decide(objective, candidate, fallback, in_service, len(holdout))
+        metrics: dict[str, float] = {"holdout_samples": float(len(holdout))}
+        if cand_pred is not None:
+            metrics.update({f"holdout_{k}": float(v) for k, v in task.metrics(holdout, cand_pred).items()})
+        metrics[f"holdout_fallback_{objective}"] = fallback
+        if in_service is not None:
+            metrics[f"holdout_in_service_{objective}"] = in_service
+        newest = float(data.times.max()) if data.times is not None and len(data) else None
+        if verdict.promote:
+            trainer.set_weights(init)
+            trainer.fit(data, epochs, seed=seed, progress=progress)
+            ckpt = Checkpoint(trainer.get_weights(), spec.hash, featurizer.schema.hash, p.backend.name, now,
+                              metrics, len(data), served="model", data_until=newest)
+        elif serving:
+            assert previous is not None
+            ckpt = Checkpoint(previous.weights, spec.hash, featurizer.schema.hash, previous.backend, now,
+                              metrics, len(data), served="model", data_until=previous.data_until)
+            trainer, _ = self._trainer(pseudo, p)
+        else:
+            ckpt = Checkpoint(start, spec.hash, featurizer.schema.hash, p.backend.name, now, metrics, len(data),
+                              served="prior")
+            trainer = None
+        return ckpt, verdict, trainer
+
     def predict(self, subject: str, pipeline: str, *, now: datetime | None = None) -> Prediction:
         """The pipeline's decisions for ``subject`` now: from their model, or the task's prior when
-        no model has been trained yet (cold start)."""
-        now = now or datetime.now(timezone.utc)
+        no model has been trained yet (cold start) or none has beaten the prior."""
+        now = now or self.clock()
         p = self.pipeline(pipeline)
         pseudo = self.pseudonym(subject)
         self._gate(pseudo, p, "predict", now)
@@ -357,6 +419,7 @@ class App:
         return Prediction(p.name, task.decide(rows, scores, now=now), version, trainer is not None)
 
     def _trainer(self, pseudo: str, p: PipelineConfig) -> tuple[Any, int | None]:
+        """The trainer serving the learner's latest checkpoint (None when the task's prior serves)."""
         latest = self._files(pseudo, p.name).latest()
         cached = self._trainers.get((pseudo, p.name))
         if cached is not None and cached[0] == latest.value:
@@ -366,8 +429,11 @@ class App:
         if ckpt is None:
             return None, None
         featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
-        compiled = self._compile(p.name, task.model_spec(featurizer.schema))
-        trainer = self.component(p.name, "backend").open(compiled, ckpt.weights_for(p.backend.name))
+        spec = task.model_spec(featurizer.schema)
+        trainer = None
+        if ckpt.served == "model" and ckpt.spec_hash == spec.hash:
+            trainer = self.component(p.name, "backend").open(self._compile(p.name, spec),
+                                                             ckpt.weights_for(p.backend.name))
         self._keep(pseudo, p.name, ckpt.version, trainer)
         return trainer, ckpt.version
 
@@ -382,7 +448,7 @@ class App:
         """Write the learner's trained model as deployable artifacts + manifest for Android/iOS."""
         p = self.pipeline(pipeline)
         pseudo = self.pseudonym(subject)
-        self._gate(pseudo, p, "export", datetime.now(timezone.utc))
+        self._gate(pseudo, p, "export", self.clock())
         trainer, version = self._trainer(pseudo, p)
         if trainer is None:
             raise SchedulerError(f"'{p.name}' has no trained model for this learner", hint="train it first")
@@ -411,7 +477,7 @@ class App:
         out = {
             "app_id": self.app_id,
             "subject": subject,
-            "exported_at": datetime.now(timezone.utc).isoformat(),
+            "exported_at": self.clock().isoformat(),
             "events": [e.model_dump(mode="json") for e in self.events.read(pseudo)] if has_key else [],
             "consent_history": [_entry_json(e) for e in self.ledger.history(pseudo)],
             "models": models,
@@ -478,7 +544,8 @@ class ConsentAPI:
                                hint=f"purposes of this app: {', '.join(sorted(declared))}")
         entry = make_grant(purposes=purposes, notice=notice, policy_version=policy_version, actor=actor,
                            age_band=age_band, method=method, age_of_digital_consent=app.config.age_of_digital_consent,
-                           school_purposes=app.config.school_consent_purposes, expires_at=expires_at, at=at)
+                           school_purposes=app.config.school_consent_purposes, expires_at=expires_at,
+                           at=at or app.clock())
         pseudo = app.pseudonym(subject)
         app.ledger.append(pseudo, entry)
         app.audit_log.append("consent.granted", subject=pseudo, purposes=",".join(entry.purposes), actor=actor,
@@ -490,7 +557,7 @@ class ConsentAPI:
         """Withdraw consent (all purposes by default); takes effect at the next call and, when
         ``privacy.purge_on_withdrawal`` is on, deletes that purpose's events and models."""
         app = self._app
-        at = at or datetime.now(timezone.utc)
+        at = at or app.clock()
         pseudo = app.pseudonym(subject)
         current = active_purposes(app.ledger.history(pseudo), at)
         chosen = tuple(purposes) if purposes is not None else tuple(current)
@@ -505,10 +572,14 @@ class ConsentAPI:
 
     def show(self, subject: str, *, at: datetime | None = None) -> ConsentStatus:
         history = self.history(subject)
-        return ConsentStatus(active_purposes(history, at or datetime.now(timezone.utc)), history)
+        return ConsentStatus(active_purposes(history, at or self._app.clock()), history)
 
     def history(self, subject: str) -> tuple[ConsentEntry, ...]:
         return self._app.ledger.history(self._app.pseudonym(subject))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _entry_json(e: ConsentEntry) -> dict[str, Any]:
@@ -518,8 +589,10 @@ def _entry_json(e: ConsentEntry) -> dict[str, Any]:
 
 
 def open(source: str | Path | Mapping[str, Any] | AppConfig, *, registry: Registry | None = None,  # noqa: A001
-         prompt: Callable[[str], str] | None = None) -> App:
-    """Open an app from a config file path, TOML text, a mapping, or a loaded :class:`AppConfig`."""
+         prompt: Callable[[str], str] | None = None, clock: Callable[[], datetime] | None = None) -> App:
+    """Open an app from a config file path, TOML text, a mapping, or a loaded :class:`AppConfig`.
+
+    ``clock`` replaces the wall clock (an aware ``datetime`` per call), e.g. to replay history."""
     registry = registry or Registry()
     config = source if isinstance(source, AppConfig) else load_config(source, registry)
-    return App(config, registry, prompt=prompt)
+    return App(config, registry, prompt=prompt, clock=clock)

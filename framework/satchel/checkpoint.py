@@ -6,7 +6,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Literal, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -18,7 +18,14 @@ _FORMAT = "satchel-checkpoint/1"
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One trained state of one subject's pipeline."""
+    """One training run's outcome for one subject's pipeline.
+
+    ``served`` says what answers ``predict`` after this run: ``"model"`` (these weights) or
+    ``"prior"`` (the task's fallback, because no candidate has beaten it yet). ``samples`` counts
+    the training samples the run saw (the scheduler counts new ones from it); ``data_until`` is the
+    label time (epoch seconds) of the newest sample the served weights were trained on, so the
+    next run validates on samples they never saw. ``metrics`` are held-out metrics.
+    """
 
     weights: Weights
     spec_hash: str
@@ -28,6 +35,8 @@ class Checkpoint:
     metrics: Mapping[str, float] = field(default_factory=dict)
     samples: int = 0
     version: int = 0
+    served: Literal["model", "prior"] = "model"
+    data_until: float | None = None
 
     def weights_for(self, backend: str) -> Weights:
         """The weights to resume on ``backend``: optimizer state only if it was written by it."""
@@ -38,7 +47,8 @@ class Checkpoint:
         arrays.update({f"o/{k}": v for k, v in self.weights.optimizer.items()})
         meta = {"format": _FORMAT, "spec_hash": self.spec_hash, "schema_hash": self.schema_hash,
                 "backend": self.backend, "created_at": self.created_at.isoformat(), "metrics": dict(self.metrics),
-                "samples": self.samples, "optimizer_format": self.weights.optimizer_format}
+                "samples": self.samples, "optimizer_format": self.weights.optimizer_format,
+                "served": self.served, "data_until": self.data_until}
         buf = io.BytesIO()
         np.savez(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
         return buf.getvalue()
@@ -56,7 +66,7 @@ class Checkpoint:
             raise IntegrityError(f"checkpoint v{version} has unknown format {meta.get('format')!r}")
         return Checkpoint(Weights(params, opt, meta["optimizer_format"]), meta["spec_hash"], meta["schema_hash"],
                           meta["backend"], datetime.fromisoformat(meta["created_at"]), meta["metrics"],
-                          meta["samples"], version)
+                          meta["samples"], version, meta.get("served", "model"), meta.get("data_until"))
 
 
 @runtime_checkable

@@ -19,7 +19,8 @@ CONFIG_OPTION = click.option(
 
 
 #: Built-in commands living in other modules, imported only when used (keeps --help light).
-_LAZY_COMMANDS = {"tick": "satchel.cli_runner", "run": "satchel.cli_runner", "status": "satchel.cli_runner"}
+_LAZY_COMMANDS = {"tick": "satchel.cli_runner", "run": "satchel.cli_runner", "status": "satchel.cli_runner",
+                  "evaluate": "satchel.cli_evaluate"}
 
 
 class _Cli(click.Group):
@@ -303,7 +304,8 @@ def train(ctx: click.Context, subject: str, pipeline: str, epochs: int | None, c
         report = app.train(subject, pipeline, epochs=epochs)
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in report.metrics.items())
     click.echo(f"trained {pipeline} v{report.checkpoint_version} on {report.context.samples} samples "
-               f"in {report.seconds:.2f}s: {metrics}")
+               f"in {report.seconds:.2f}s; {report.reason}")
+    click.echo(f"held-out metrics: {metrics}")
 
 
 @cli.command()

@@ -74,6 +74,8 @@ class PipelineSection(_Strict):
     scheduler: ComponentRef = ComponentRef(name="conditions")
     store: ComponentRef = ComponentRef(name="encrypted_checkpoints")
     epochs: int = Field(20, ge=1, le=10_000)
+    warm_start: bool = Field(False, description="continue from the model in service (true) or refit "
+                                                "from the task's base weights at every training (false)")
     description: str = ""
 
     _refs = field_validator("model", "featurizer", "backend", "scheduler", "store", mode="before")(
@@ -115,6 +117,7 @@ class PipelineConfig:
     purposes: tuple[str, ...]
     epochs: int
     description: str
+    warm_start: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ def load_config(source: str | Path | Mapping[str, Any], registry: Registry) -> A
         if None not in comps.values() and featurizer is not None:
             pipelines[pname] = PipelineConfig(
                 name=pname, featurizer=featurizer, purposes=tuple(p.purposes), epochs=p.epochs,
-                description=p.description, **comps)  # type: ignore[arg-type]
+                description=p.description, warm_start=p.warm_start, **comps)  # type: ignore[arg-type]
     if problems:
         raise ConfigError(problems, source=where)
     assert key_provider is not None

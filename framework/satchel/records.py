@@ -204,9 +204,12 @@ class TrainingContext:
 
 @dataclass(frozen=True)
 class TrainingReport:
-    """How a training run ended: metrics, the checkpoint version written, duration."""
+    """How a training run ended: held-out metrics, the checkpoint version written, duration, and
+    whether the candidate was promoted (``reason`` says why or why not)."""
 
     context: TrainingContext
     metrics: Mapping[str, float] = field(default_factory=dict)
     checkpoint_version: int | None = None
     seconds: float = 0.0
+    promoted: bool = True
+    reason: str = ""

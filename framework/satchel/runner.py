@@ -116,6 +116,7 @@ class Trained:
     version: int
     samples: int
     seconds: float
+    promoted: bool = True
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ class Runner:
 
     def status(self, *, now: datetime | None = None) -> tuple[ModelStatus, ...]:
         """Every (learner, pipeline): last trained, samples since, next eligible time, and why not now."""
-        now = now or _utcnow()
+        now = now or self.app.clock()
         device = self._device(fresh=True)
         out = []
         for pseudo in self.subjects():
@@ -233,7 +234,7 @@ class Runner:
 
     def tick(self, *, now: datetime | None = None) -> PassSummary:
         """One pass: train every due model in priority order, within the budgets."""
-        started, clock = _utcnow(), time.monotonic()
+        started, clock = self.app.clock(), time.monotonic()
         outcomes, due = self._plan(now or started)
         for st in sorted(due, key=_priority):
             spent = time.monotonic() - clock
@@ -333,7 +334,7 @@ class Runner:
         if not lock.acquire():
             return Skipped(pseudo, name, (_held(lock.holder()),))
         try:
-            st = self._assess(pseudo, self.app.pipeline(name), self._device(), now or _utcnow(), planned)
+            st = self._assess(pseudo, self.app.pipeline(name), self._device(), now or self.app.clock(), planned)
             if not st.due:  # another runner trained it meanwhile, or the device changed
                 return Skipped(pseudo, name, st.reasons)
             budget = min(st.time_budget_s or math.inf, remaining_s)
@@ -342,7 +343,8 @@ class Runner:
             guard = _Guard(self, st, budget, run_budget=budget < remaining_s)
             report = self.app.train(Pseudonym(pseudo), name, now=now, epochs=self.epochs, progress=guard)
             assert report.checkpoint_version is not None
-            return Trained(pseudo, name, report.checkpoint_version, report.context.samples, report.seconds)
+            return Trained(pseudo, name, report.checkpoint_version, report.context.samples, report.seconds,
+                           report.promoted)
         except Interrupted:
             return Skipped(pseudo, name, (INTERRUPTED,))
         except BudgetExceeded as e:
@@ -480,10 +482,6 @@ def _logged(outcome: Outcome) -> Outcome:
 def _device_text(d: DeviceState) -> str:
     return (f"source={d.source or '?'} battery={d.battery_percent} charging={d.charging} idle={d.idle} "
             f"unmetered={d.unmetered_network}")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,3 +44,12 @@ def day_to_date(day: int) -> date:
 def weekday(days: np.ndarray) -> np.ndarray:
     """Monday = 0 … Sunday = 6 for day numbers (1970-01-01 was a Thursday)."""
     return (np.asarray(days) + 3) % 7
+
+
+def day_start(days: np.ndarray, tz: tzinfo) -> np.ndarray:
+    """Epoch seconds (float64) at which each local day number begins in ``tz``."""
+    days = np.asarray(days, np.int64)
+    unique, inverse = np.unique(days, return_inverse=True)
+    starts = np.fromiter((datetime.combine(day_to_date(d), time(0), tzinfo=tz).timestamp() for d in unique),
+                         np.float64, len(unique))
+    return starts[inverse].reshape(days.shape)

@@ -26,7 +26,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -89,8 +89,10 @@ class AuditVerification:
 class AuditLog:
     """The app's audit log at ``path``, keyed and anchored by ``vault`` (counter ``anchor``)."""
 
-    def __init__(self, path: str | os.PathLike[str], vault: Vault, *, anchor: str = "audit-log") -> None:
+    def __init__(self, path: str | os.PathLike[str], vault: Vault, *, anchor: str = "audit-log",
+                 clock: Callable[[], datetime] | None = None) -> None:
         self._path = Path(path)
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._vault = vault
         self._anchor = anchor
         self._key = vault.derive("audit-log")
@@ -183,7 +185,7 @@ class AuditLog:
     def _write(self, fd: int, seq: int, prev: str, action: str, fields: Mapping[str, FieldValue]) -> dict:
         obj: dict = {
             "seq": seq,
-            "time": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            "time": self._clock().isoformat(timespec="microseconds"),
             "action": action,
             "fields": dict(fields),
             "prev": prev,

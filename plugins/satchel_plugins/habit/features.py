@@ -3,6 +3,10 @@
 All features describe the habit up to and including day ``d`` and are scaled to roughly [0, 1]
 (cyclic ones to [-1, 1]); the label is whether the habit was done on day ``d + 1``. Rates are
 smoothed toward 1/2 over the days the habit has existed, so a new habit starts neutral.
+
+Every feature of day ``d`` is a function of the habit's first event and of days ``d - 29 … d``
+only (streaks and days since the last completion are capped at that window), so the rows
+``rows()`` predicts from are exactly the training rows of the same days: no training/serving skew.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from satchel.dataset import Dataset, FeatureSchema
 from satchel.events import Event
 from satchel.task import Rows
-from satchel_plugins._timeline import day_to_date, local_day, local_day_and_hour, weekday, zone
+from satchel_plugins._timeline import day_start, day_to_date, local_day, local_day_and_hour, weekday, zone
 from satchel_plugins.habit.events import (
     APP_OPENED,
     HABIT_COMPLETED,
@@ -27,11 +31,11 @@ from satchel_plugins.habit.events import (
 )
 
 FEATURES: tuple[str, ...] = (
-    "streak",             # log-scaled current streak of done days ending today
+    "streak",             # log-scaled current streak of done days ending today (capped at 30 days)
     "rate_7d",            # smoothed completion rate over the last 7 days
     "rate_30d",           # smoothed completion rate over the last 30 days
     "weekday_rate",       # smoothed rate on tomorrow's weekday over the last 4 weeks
-    "days_since_done",    # log-scaled days since the last completion
+    "days_since_done",    # log-scaled days since the last completion (capped at 30 days)
     "app_opens",          # log-scaled app launches today
     "reminders_opened",   # log-scaled reminders for this habit opened today
     "reminder_response",  # smoothed share of this habit's reminders opened over 30 days
@@ -65,7 +69,7 @@ class HabitSamples:
 class _Timeline:
     habits: tuple[str, ...]
     base: int             # day number of column 0
-    start: np.ndarray     # (H,) column of each habit's first event
+    start: np.ndarray     # (H,) column of each habit's first event ever (negative: before column 0)
     done: np.ndarray      # (H, D) 1.0 when completed that day
     taps: np.ndarray      # (H, D) reminders opened
     shown: np.ndarray     # (H, D) reminders shown
@@ -93,13 +97,14 @@ class HabitFeaturizer:
         x = _features(tl)  # (H, D, F)
         n_days = tl.done.shape[1]
         col = np.arange(n_days)
-        first_col = max(0, today - self.options.max_history_days - tl.base)
+        first_col = today - self.options.max_history_days - tl.base
         last_col = today - 2 - tl.base  # its label day, today - 1, has ended
         valid = (col[None, :] >= tl.start[:, None]) & (col[None, :] >= first_col) & (col[None, :] <= last_col)
-        h_idx, d_idx = np.nonzero(valid)
+        d_idx, h_idx = np.nonzero(valid.T)  # day-major: samples in the order their labels became known
         y = tl.done[h_idx, d_idx + 1]
-        data = Dataset.of(x[h_idx, d_idx], y, schema=SCHEMA)
-        return HabitSamples(data, tuple(tl.habits[i] for i in h_idx), d_idx + tl.base)
+        days = d_idx + tl.base
+        data = Dataset.of(x[h_idx, d_idx], y, schema=SCHEMA, times=day_start(days + 2, self._tz))
+        return HabitSamples(data, tuple(tl.habits[i] for i in h_idx), days)
 
     def training_data(self, events: Sequence[Event], *, now: datetime) -> Dataset:
         return self.samples(events, now=now).data
@@ -129,19 +134,21 @@ class HabitFeaturizer:
         if not habit_events:
             return None
         days, hours = local_day_and_hour([e.time for e in habit_events], self._tz)
-        keep = (days >= first) & (days <= today)
+        past = days <= today
+        keep = past & (days >= first)
         if not keep.any():
             return None
-        habit_events = [e for e, k in zip(habit_events, keep) if k]
-        days, hours = days[keep], hours[keep]
-        habit_names = sorted({str(e.data["habit"]) for e in habit_events})
+        names_all = [str(e.data["habit"]) for e in habit_events]
+        habit_names = sorted({n for n, k in zip(names_all, keep) if k})
         index = {h: i for i, h in enumerate(habit_names)}
-        h_of = np.fromiter((index[str(e.data["habit"])] for e in habit_events), np.int64, len(habit_events))
-        kind_of = np.fromiter((kinds.index(e.type) for e in habit_events), np.int64, len(habit_events))
-        base = min(int(days.min()), today - 1)
+        base = first  # a fixed origin: every feature sees the same days whatever the history length
         n_h, n_d = len(habit_names), today - base + 1
-        start = np.full(n_h, n_d, np.int64)
-        np.minimum.at(start, h_of, days - base)
+        start = np.full(n_h, n_d, np.int64)  # from every event of the habit, not only the window's
+        known = np.fromiter((index.get(n, -1) for n in names_all), np.int64, len(names_all))
+        seen = past & (known >= 0)
+        np.minimum.at(start, known[seen], days[seen] - base)
+        h_of, days, hours = known[keep], days[keep], hours[keep]
+        kind_of = np.fromiter((kinds.index(e.type) for e, k in zip(habit_events, keep) if k), np.int64, len(h_of))
         flat = h_of * n_d + (days - base)
 
         def grid(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -186,9 +193,9 @@ def _features(tl: _Timeline) -> np.ndarray:
         return (_rolling(done, k) + 0.5) / (np.minimum(age, k) + 1.0)
 
     last_miss = np.maximum.accumulate(np.where(done == 0, col, -1), axis=1)
-    streak = col - last_miss
+    streak = np.minimum(col - last_miss, _WINDOW)
     last_done = np.maximum.accumulate(np.where(done > 0, col, -1), axis=1)
-    since = np.where(last_done >= 0, col - last_done, 10_000)
+    since = np.minimum(np.where(last_done >= 0, col - last_done, _WINDOW), _WINDOW)
 
     wk_done = np.zeros_like(done)
     wk_seen = np.zeros_like(done)

@@ -83,6 +83,12 @@ class HabitTask:
             decisions.append(Decision(key, action, float(p[i]), details))
         return tuple(decisions)
 
+    def baselines(self) -> tuple[object, ...]:
+        """Base rate, same-as-yesterday and a logistic regression (see :mod:`.baselines`)."""
+        from satchel_plugins.habit.baselines import habit_baselines
+
+        return habit_baselines()
+
     def metrics(self, data: Dataset, predictions: np.ndarray) -> dict[str, float]:
         y = data.y[:, 0]
         p = np.asarray(predictions, np.float64).reshape(len(data), -1)[:, 0]

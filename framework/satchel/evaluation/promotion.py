@@ -1,0 +1,81 @@
+"""The promotion rule of safe online training: a candidate serves only if it beats what serves now.
+
+A training run fits a *candidate* on every sample but a held-out slice of the newest ones — those
+the model in service never trained on — and scores the candidate, the model in service and the
+task's fallback (its prior) on that slice with the task's objective. The candidate's recipe is
+promoted only if it beats both; the run then refits it on all samples. Otherwise the model in
+service (or the fallback) stays, and the run says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from satchel.dataset import Dataset
+
+#: share of the samples held out to validate a candidate (at most the ones the served model never saw)
+HOLDOUT_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Split:
+    """Indices of the samples a candidate trains on and of the held-out newest ones."""
+
+    train: np.ndarray
+    holdout: np.ndarray
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the candidate serves, why, and the held-out objective of each contender."""
+
+    promote: bool
+    reason: str
+    objective: str
+    scores: Mapping[str, float]
+    holdout: int
+
+
+def holdout_split(data: Dataset, *, trained_until: float | None) -> Split:
+    """The newest ``HOLDOUT_FRACTION`` of the samples (by label time), limited to those newer than
+    ``trained_until`` (what the model in service was trained on). Without times, the last rows."""
+    n = len(data)
+    order = np.arange(n) if data.times is None else np.argsort(data.times, kind="stable")
+    k = max(1, math.ceil(HOLDOUT_FRACTION * n)) if n > 1 else 0
+    if trained_until is not None and data.times is not None:
+        k = min(k, int(np.count_nonzero(data.times > trained_until)))
+    return Split(np.sort(order[: n - k]), np.sort(order[n - k:]))
+
+
+def decide(objective: str, candidate: float, fallback: float, in_service: float | None, holdout: int) -> Verdict:
+    """Promote when the candidate's held-out ``objective`` (lower is better) beats the fallback and
+    the model in service; a tie keeps what serves."""
+    scores = {"candidate": candidate, "fallback": fallback}
+    if in_service is not None:
+        scores["in_service"] = in_service
+    if holdout == 0:
+        return Verdict(False, "kept previous: no new samples to validate a candidate on", objective, scores, 0)
+    if not math.isfinite(candidate):
+        return Verdict(False, f"kept previous: candidate {objective} is not finite", objective, scores, holdout)
+    rivals = {"fallback": fallback} if in_service is None else {"model in service": in_service, "fallback": fallback}
+    beaten_by = [(name, v) for name, v in rivals.items() if not candidate < v]
+    if beaten_by:
+        name, v = beaten_by[0]
+        return Verdict(False, f"kept previous: candidate {objective} {candidate:.4f} vs {name} {v:.4f} "
+                              f"on {holdout} held-out samples", objective, scores, holdout)
+    return Verdict(True, f"promoted: candidate {objective} {candidate:.4f} vs "
+                         + ", ".join(f"{name} {v:.4f}" for name, v in rivals.items())
+                         + f" on {holdout} held-out samples", objective, scores, holdout)
+
+
+def training_seed(spec_hash: str, subject: str, data: Dataset) -> int:
+    """A seed fixed by the spec, the learner and the data version (size and newest label time), so
+    the same data and config train bit-identical weights."""
+    newest = "" if data.times is None or not len(data) else repr(float(data.times.max()))
+    digest = hashlib.sha256(f"{spec_hash}|{subject}|{len(data)}|{newest}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
