@@ -25,11 +25,16 @@ def satchel_event_types() -> Iterator[EventTypeSpec]:
 def satchel_event_sources() -> Iterator[EventSourceSpec]:
     from satchel.records import EventSourceSpec
     from satchel_plugins.language.anki import AnkiImportOptions, AnkiReviewImporter
+    from satchel_plugins.language.anki_collection import AnkiCollectionImporter
     from satchel_plugins.language.events import WORD_REVIEWED
 
     yield EventSourceSpec(
         name="anki_revlog_csv", factory=AnkiReviewImporter, options=AnkiImportOptions,
-        description="Anki-style review log CSV (card id, rating 1-4, review time, duration)", produces=(WORD_REVIEWED,),
+        description="review log CSV: Anki's revlog table, the FSRS tools' layouts, or satchel's", produces=(WORD_REVIEWED,),
+    )
+    yield EventSourceSpec(
+        name="anki_collection", factory=AnkiCollectionImporter, options=AnkiImportOptions,
+        description="Anki collection.anki2/.anki21, .colpkg or .apkg (its revlog, read-only)", produces=(WORD_REVIEWED,),
     )
 
 
