@@ -9,6 +9,7 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 LOOP_CSV = SHARED / "loop_habits_sample" / "Checkmarks.csv"
 SEMEVAL_CSV = SHARED / "semeval2013_2way" / "semeval2013_task7_2way_flat.csv"
+ANKI_CSV = SHARED / "anki_revlog_niplav" / "anki_reviews.csv"
 
 
 def needs(path: Path) -> pytest.MarkDecorator:
