@@ -47,7 +47,7 @@ def run(app: satchel.App) -> None:
           "encrypted on disk")
     report = app.train("ms_okafor", "grading")
     print(f"fine-tuned the base grader to ms_okafor's rubric: model v{report.checkpoint_version} "
-          f"in {report.seconds:.1f} s (agreement on her grades {report.metrics['accuracy']:.0%})")
+          f"in {report.seconds:.1f} s ({report.reason})")
     decisions = app.predict("ms_okafor", "grading").decisions
     truth = {a.answer_id: rubric_score(teacher.rubric, a) for a in teacher.answers[graded:]}
     agree = sum(int(d.details["suggested_score"]) == truth[d.key] for d in decisions)

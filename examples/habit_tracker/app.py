@@ -44,7 +44,7 @@ def run(app: satchel.App) -> None:
     print(f"recorded {result.stored} events for ada ({result.duplicates} already stored), encrypted on disk")
     report = app.train("ada", "habits")
     print(f"trained model v{report.checkpoint_version} on {report.context.samples} habit-days "
-          f"in {report.seconds:.1f} s (AUC {report.metrics['auc']:.2f})")
+          f"in {report.seconds:.1f} s ({report.reason}; held-out AUC {report.metrics.get('holdout_auc', float('nan')):.2f})")
     for d in app.predict("ada", "habits").decisions:
         print(f"{d.key}: {d.action} ({d.details['reason']})")
 

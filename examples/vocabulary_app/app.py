@@ -48,7 +48,7 @@ def run(app: satchel.App, scratch: Path) -> None:
           "encrypted on disk")
     report = app.train("noor", "vocabulary")
     print(f"trained model v{report.checkpoint_version} on {report.context.samples} reviews "
-          f"in {report.seconds:.1f} s (log loss {report.metrics['log_loss']:.3f})")
+          f"in {report.seconds:.1f} s ({report.reason})")
     decisions = app.predict("noor", "vocabulary").decisions
     due = [d for d in decisions if d.action == "review_now"]
     print(f"{len(due)} of {len(decisions)} words are due now; the five least likely to be recalled:")

@@ -231,8 +231,10 @@ def _train(progress: Progress, app: App, who: str, pipeline: str, metric: str) -
                         status=f"epoch {p.epoch}/{p.epochs}, loss {p.loss:.3f}")
 
     report = app.train(who, pipeline, progress=tick)
-    progress.update(task, status=f"✓ {report.context.samples} samples, {metric} "
-                                 f"{report.metrics[metric]:.2f}, model v{report.checkpoint_version} sealed")
+    held_out = report.metrics.get(f"holdout_{metric}", float("nan"))
+    served = "model" if report.promoted else "kept what served"
+    progress.update(task, status=f"✓ {report.context.samples} samples, held-out {metric} {held_out:.2f}, "
+                                 f"{served}, v{report.checkpoint_version} sealed")
 
 
 # ------------------------------------------------------------------ 1. habits
