@@ -59,6 +59,7 @@ def plugin_venv(tmp_path_factory):
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                              capture_output=True, text=True, check=True).stdout.strip()
     running = site.getsitepackages() + ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])
+    running = [d for d in running if Path(d).is_dir()]
     Path(purelib, "_running_environment.pth").write_text(
         "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in running) + "\n")
     source = shutil.copytree(EXAMPLE, where / "source", ignore=shutil.ignore_patterns("build", "*.egg-info"))
