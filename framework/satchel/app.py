@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from satchel.checkpoint import Checkpoint
 from satchel.config import AppConfig, PipelineConfig, load_config
 from satchel.consent import ConsentLedger, active_purposes, make_grant
-from satchel.errors import ConfigError, ConsentError, EventError, IntegrityError, SchedulerError
+from satchel.errors import ConfigError, ConsentError, EventError, IntegrityError, PluginError, SchedulerError
 from satchel.event_store import EventStore, connect
 from satchel.events import Event
 from satchel.ingest import parse_event, read_file
@@ -363,9 +363,16 @@ class App:
         objective = task_objective(task)
 
         def score(predictions: Any) -> float:
-            return float(task.metrics(holdout, predictions)[objective]) if len(holdout) else math.nan
+            if not len(holdout):
+                return math.nan
+            values = task.metrics(holdout, predictions)
+            if objective not in values:
+                raise PluginError(f"the model task of pipeline '{p.name}' reports no metric '{objective}' to "
+                                  "decide promotion on", hint="give the task an `objective` naming one of its "
+                                  f"metrics (lower is better): {', '.join(values) or 'none'}")
+            return float(values[objective])
 
-        seed = promotion.training_seed(spec.hash, pseudo, data)
+        seed = promotion.training_seed(spec.hash, data)
         trainer = self.component(p.name, "backend").open(compiled, init)
         trainer.set_reference(start.params)
         try:

@@ -44,12 +44,12 @@ def make_app(tmp_path, master_key):
     opened = []
 
     def make(backend: str = "litert", extra: str = "", data: Path | None = None, keys: Path | None = None,
-             privacy_extra: str = ""):
+             privacy_extra: str = "", clock=None):
         text = CONFIG.format(data=(data or tmp_path / "data").as_posix(), keys=(keys or tmp_path / "keys").as_posix(),
                              backend=backend, privacy_extra=privacy_extra) + extra
         path = tmp_path / "satchel.toml"
         path.write_text(text)
-        app = satchel.open(path, registry=isolated_registry())
+        app = satchel.open(path, registry=isolated_registry(), clock=clock)
         opened.append(app)
         return app
 

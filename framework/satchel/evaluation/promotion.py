@@ -73,9 +73,11 @@ def decide(objective: str, candidate: float, fallback: float, in_service: float 
                          + f" on {holdout} held-out samples", objective, scores, holdout)
 
 
-def training_seed(spec_hash: str, subject: str, data: Dataset) -> int:
-    """A seed fixed by the spec, the learner and the data version (size and newest label time), so
-    the same data and config train bit-identical weights."""
-    newest = "" if data.times is None or not len(data) else repr(float(data.times.max()))
-    digest = hashlib.sha256(f"{spec_hash}|{subject}|{len(data)}|{newest}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+def training_seed(spec_hash: str, data: Dataset) -> int:
+    """A seed fixed by the spec and the training data's content, so the same data and config train
+    bit-identical weights — on this device, in a replay, or in a bisection elsewhere."""
+    digest = hashlib.sha256(spec_hash.encode())
+    for array in (data.x, data.y, data.weights, data.times):
+        if array is not None:
+            digest.update(array.tobytes())
+    return int.from_bytes(digest.digest()[:4], "big") & 0x7FFFFFFF

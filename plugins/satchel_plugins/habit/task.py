@@ -22,7 +22,7 @@ class HabitTaskOptions(BaseModel):
     """Options of the ``habit`` task: network, training and the reminder policy."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    hidden: tuple[int, ...] = Field((16, 8), description="hidden layer widths")
+    hidden: tuple[int, ...] = Field((16, 8), description="hidden layer widths; () for a logistic regression")
     learning_rate: float = Field(0.01, gt=0, le=1)
     batch_size: int = Field(32, ge=1, le=1024)
     seed: int = 0
@@ -34,8 +34,8 @@ class HabitTaskOptions(BaseModel):
     def _ordered(self) -> HabitTaskOptions:
         if self.remind_below > self.quiet_above:
             raise ValueError(f"remind_below ({self.remind_below}) must not exceed quiet_above ({self.quiet_above})")
-        if not self.hidden or min(self.hidden) < 1:
-            raise ValueError("hidden needs at least one layer, each with >= 1 unit")
+        if self.hidden and min(self.hidden) < 1:
+            raise ValueError("every hidden layer needs >= 1 unit (no hidden layer: a logistic regression)")
         return self
 
 

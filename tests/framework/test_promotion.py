@@ -1,0 +1,41 @@
+"""The promotion rule of safe training: held-out slices, verdicts and data-derived seeds."""
+
+import numpy as np
+
+from satchel.dataset import Dataset
+from satchel.evaluation.promotion import decide, holdout_split, training_seed
+
+
+def data(n: int, times=None) -> Dataset:
+    return Dataset.of(np.arange(n, dtype=np.float32)[:, None], np.zeros(n), times=times)
+
+
+def test_holdout_is_the_newest_fifth_by_label_time_not_by_row_order():
+    times = np.array([5, 1, 9, 3, 7, 2, 8, 4, 6, 10], np.float64)
+    split = holdout_split(data(10, times), trained_until=None)
+    assert sorted(times[split.holdout]) == [9, 10]
+    assert sorted(np.concatenate([split.train, split.holdout]).tolist()) == list(range(10))
+
+
+def test_holdout_holds_only_samples_the_served_model_never_saw():
+    times = np.arange(20, dtype=np.float64)
+    assert holdout_split(data(20, times), trained_until=18.0).holdout.tolist() == [19]
+    assert len(holdout_split(data(20, times), trained_until=19.0).holdout) == 0
+
+
+def test_a_candidate_must_beat_the_fallback_and_the_model_in_service():
+    assert decide("log_loss", 0.40, 0.50, None, 10).promote
+    assert decide("log_loss", 0.40, 0.50, 0.45, 10).promote
+    kept = decide("log_loss", 0.47, 0.50, 0.45, 10)
+    assert not kept.promote and "model in service 0.4500" in kept.reason
+    assert not decide("log_loss", 0.55, 0.50, None, 10).promote
+    assert not decide("log_loss", 0.50, 0.50, None, 10).promote  # a tie keeps what serves
+    assert not decide("log_loss", float("nan"), 0.5, None, 10).promote
+    assert "no new samples" in decide("log_loss", 0.1, 0.5, 0.4, 0).reason
+
+
+def test_the_seed_is_a_function_of_spec_and_data_only():
+    d = data(8, np.arange(8, dtype=np.float64))
+    assert training_seed("spec", d) == training_seed("spec", data(8, np.arange(8, dtype=np.float64)))
+    assert training_seed("spec", d) != training_seed("other", d)
+    assert training_seed("spec", d) != training_seed("spec", data(9, np.arange(9, dtype=np.float64)))
