@@ -40,8 +40,10 @@ class ConditionsOptions(BaseModel):
     require_idle: bool = False
     require_unmetered: bool = False
     min_battery_percent: float = Field(20.0, ge=0, le=100)
-    min_new_samples: int = Field(1, ge=0)
-    min_interval: float = Field(6 * 3600.0, description="seconds, or a string like '6h'")
+    min_new_samples: int = Field(1, ge=0, description="training samples added since the last run, as the "
+                                 "pipeline's featurizer counts them (habit: one per habit per day; language: "
+                                 "one per review; grading: one per graded answer)")
+    min_interval: float = Field(6 * 3600.0, description="time since the last run: seconds, or a string like '7d'")
     quiet_hours: str | None = Field(None, description="local 'HH:MM-HH:MM' when training never runs")
     time_budget: float = Field(60.0, gt=0, description="seconds one run may take, or '2m'")
 
