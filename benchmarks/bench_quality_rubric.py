@@ -1,8 +1,8 @@
-"""Grading assistance: quadratic weighted kappa and accuracy of the SemEval base grader, and of the grader
-adapted to a teacher's corrections, on the SemEval-2013 test splits in ../shared/data.
+"""Grading assistance on real graded data: satchel's suggestions vs the teacher, against the base
+grader and the teacher's most frequent grade, as a device replays a teacher's gradebook.
 
-The evaluation code is :mod:`satchel_plugins.rubric.evaluate`, the same code
-``tests/plugins/test_quality_rubric.py`` asserts on.
+The evaluation is :func:`satchel_plugins.rubric.evaluate.learning_curve` (satchel's own device replay,
+the engine of ``satchel evaluate``), which ``tests/plugins/test_quality_rubric.py`` asserts on.
 """
 
 from __future__ import annotations
@@ -12,91 +12,76 @@ from typing import Mapping
 
 import numpy as np
 
-from benchmarks.apps import litert_trainers
 from benchmarks.report import SEMEVAL_CSV, Context, Section, Table, TableBuilder, pyplot, save_plot
-from satchel_plugins.rubric.evaluate import (
-    CORRECTIONS,
-    SEMEVAL_TEACHER,
-    TEACHERS,
-    AdaptationCurve,
-    adaptation_curve,
-    features,
-)
-from satchel_plugins.rubric.semeval import load_semeval
-from satchel_plugins.rubric.simulate import RUBRICS
+from satchel_plugins.rubric.evaluate import CORRECTIONS, METRICS, PREDICTORS, LearningCurve, learning_curve
+from satchel_plugins.rubric.saf import SAF_DIR, load_saf
 
-SPLITS = {"test_ua": "unseen answers", "test_uq": "unseen questions", "test_ud": "unseen domains"}
-SCALES = {SEMEVAL_TEACHER: 1, **RUBRICS}
+SPLITS = {"unseen_questions": "SAF unseen questions", "unseen_answers": "SAF unseen answers"}
+LABELS = {"satchel": "satchel (served)", "fallback": "base + teacher features (no training)",
+          "base_grader": "base grader", "most_frequent_grade": "most frequent grade"}
+NAMES = {"pearson": "Pearson", "qwk": "QWK", "accuracy": "exact"}
+PER_DAY, EPOCHS = 10, 10
 
 
 def run(ctx: Context) -> Section:
-    title = "Grading assistance: adaptation to the teacher"
-    if not SEMEVAL_CSV.exists():
-        return Section("rubric", title, f"Skipped: the SemEval-2013 data was not found at {SEMEVAL_CSV}.", ())
-    seeds, epochs = tuple(range(ctx.size(10, 1))), 50
-    open_trainer, backend_sentence = litert_trainers(ctx)
-    curves: dict[str, dict[str, AdaptationCurve]] = {}
-    for split in SPLITS:
-        answers = load_semeval(SEMEVAL_CSV, splits=(split,))
-        x = features(answers)
-        curves[split] = {name: adaptation_curve(open_trainer, answers, x, name, seeds=seeds, epochs=epochs)
-                         for name in TEACHERS}
+    title = "Grading assistance: agreement with the teacher"
+    if not (SAF_DIR.exists() and SEMEVAL_CSV.exists()):
+        return Section("rubric", title, f"Skipped: the SAF or SemEval data was not found under {SAF_DIR.parents[1]}.", ())
+    seeds = tuple(range(ctx.size(3, 1)))
+    splits = tuple(SPLITS) if not ctx.quick else ("unseen_questions",)
+    per_day, epochs = ctx.size(PER_DAY, 50), ctx.size(EPOCHS, 2)
+    curves = {s: learning_curve(load_saf(splits=(s,)), seeds=seeds, per_day=per_day, epochs=epochs) for s in splits}
     notes = [
-        f"Teachers grade a split's answers in a random order; after their first n grades the grader is fine-tuned "
-        f"from the base weights ({epochs} epochs, L2 pull toward the base) and scores every answer after the first "
-        f"{max(CORRECTIONS)} (held out: " + ", ".join(f"{s} {c[SEMEVAL_TEACHER].held_out:,}" for s, c in
-                                                       curves.items()) + " answers). n = 0 is the base grader.",
-        f"Mean over {len(seeds)} seed(s) (grading order, teacher noise, training shuffle)"
-        + (f"; mean standard deviation over seeds: {_mean_sd(curves):.3f} QWK." if len(seeds) > 1 else "."),
-        f"(a) `{SEMEVAL_TEACHER}`: the teacher's grades are the SemEval gold labels. (b) simulated teachers whose "
-        "rubric differs (`satchel_plugins.rubric.simulate`): `partial_credit` 0-3 by correctness and coverage of "
-        "the reference, `lenient` also credits incorrect answers covering half the reference, `strict` wants "
-        "eight words and no extra negation; 5% of their scores move one step.",
+        f"A teacher grades a split's answers in a seeded random order, {per_day} a day, one grade a minute; each "
+        "suggestion is made before the teacher's grade by what the device serves then, and binned by how many of "
+        "the teacher's grades were known (`[from, to)`). The device trains each evening when its scheduler allows "
+        f"({epochs} epochs, fine-tuned from the base with an L2 pull toward it) and promotes a model only when it beats "
+        "the model in service and the fallback on the newest grades by the grades' negative log-likelihood.",
+        "satchel (served): what the device suggests — the promoted model, else the fallback. Base + teacher "
+        "features: the shipped base grader reading the teacher's earlier grades of similar answers (the fallback). "
+        "Base grader: the shipped grader blind to the teacher. Most frequent grade: the teacher's most frequent "
+        "grade before that day (no ranking: Pearson and QWK 0).",
+        f"Mean over {len(seeds)} grading order(s); n = items scored per bin, summed over orders. "
+        + "; ".join(f"{SPLITS[s]}: {c.trainings} trainings, {c.promoted} promoted" for s, c in curves.items()) + ".",
+        "The base grader was trained on the SemEval-2013 2-way train split and the SAF `training` split only "
+        "(`satchel_plugins.rubric.train_base`); `unseen_questions` are 4 questions it never saw, `unseen_answers` "
+        "are new answers to the 18 training questions. SAF scores (0-1, partial credit) are on 0..4 (quarter steps).",
     ]
-    tables = (_table("Quadratic weighted kappa vs teacher corrections", curves, "qwk", notes),
-              _table("Exact accuracy vs teacher corrections", curves, "accuracy",
-                     ["Same runs as the QWK table; accuracy counts suggested scores equal to the teacher's."]))
+    tables = tuple(_table(s, c, notes if i == 0 else []) for i, (s, c) in enumerate(curves.items()))
     intro = (
-        "Does the grading assistant move toward a teacher's own rubric as they correct it? Quadratic weighted "
-        "kappa (QWK) and exact accuracy of suggested scores on held-out answers of the SemEval-2013 Task 7 test "
-        "splits (../shared/data; `test_ua` unseen answers to training questions, `test_uq` unseen questions, "
-        "`test_ud` unseen domains), after 0 (the shipped base grader, trained on the SemEval train split) to "
-        f"{max(CORRECTIONS)} corrections. {backend_sentence} The evaluation is `satchel_plugins.rubric.evaluate`, "
-        "which `tests/plugins/test_quality_rubric.py` asserts on (QWK rises with corrections for teachers whose "
-        "rubric differs).")
+        "Does the grading assistant agree with a teacher, and does it get closer as they grade? Pearson "
+        "correlation of the expected grade, quadratic weighted kappa (QWK) and exact accuracy of the suggested grade "
+        "against the teacher's grade, on real graded short answers (SAF, English part, ../shared/data: networking "
+        "course answers graded 0-1 with partial credit by a course grader, the teacher here). The replay is "
+        "satchel's device replay (`satchel.evaluation.replay`, behind `satchel evaluate`): a temporary encrypted app, "
+        "the pipeline's scheduler and promotion rule, ONNX Runtime training.")
     return Section("rubric", title, intro, tables, (_plot(ctx, curves),))
 
 
-def _mean_sd(curves: Mapping[str, Mapping[str, AdaptationCurve]]) -> float:
-    return float(np.mean([c.qwk_sd for by_teacher in curves.values() for c in by_teacher.values()]))
-
-
-def _table(title: str, curves: Mapping[str, Mapping[str, AdaptationCurve]], metric: str, notes: list[str]) -> Table:
-    columns = ("split", "teacher (scale)", *(f"{n} (base)" if n == 0 else str(n) for n in CORRECTIONS),
-               f"{max(CORRECTIONS)} − base")
-    table = TableBuilder(title, columns)
-    for split, by_teacher in curves.items():
-        for name, curve in by_teacher.items():
-            values = getattr(curve, metric)
-            table.add(split, f"{'(a) ' if name == SEMEVAL_TEACHER else '(b) '}{name} (0-{SCALES[name]})", *values,
-                      values[-1] - values[0])
+def _table(split: str, curve: LearningCurve, notes: list[str]) -> Table:
+    bins = [f"{lo}-{hi - 1}" if hi is not None else f"{lo}+" for lo, hi in curve.bins]
+    table = TableBuilder(f"{SPLITS[split]}: agreement vs the teacher's corrections known",
+                         ("metric", "predictor", *bins))
+    table.add("n", "(items)", *curve.n)
+    for metric in METRICS:
+        for p in ("satchel", "fallback", "base_grader", "most_frequent_grade"):
+            table.add(NAMES[metric], LABELS[p], *curve.values[p][metric])
     table.notes.extend(notes)
     return table.build()
 
 
-def _plot(ctx: Context, curves: Mapping[str, Mapping[str, AdaptationCurve]]) -> Path:
+def _plot(ctx: Context, curves: Mapping[str, LearningCurve]) -> Path:
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(curves), figsize=(13, 3.9), sharey=True)
-    for ax, (split, by_teacher) in zip(axes, curves.items()):
-        for name, curve in by_teacher.items():
-            qwk, sd = np.array(curve.qwk), np.array(curve.qwk_sd)
-            line, = ax.plot(curve.corrections, qwk, marker="o", ms=3, label=name,
-                            ls="--" if name == SEMEVAL_TEACHER else "-")
-            ax.fill_between(curve.corrections, qwk - sd, qwk + sd, color=line.get_color(), alpha=0.12)
-        ax.set(title=f"{split} ({SPLITS[split]})", xlabel="teacher corrections", xticks=CORRECTIONS)
-    axes[0].set_ylabel("QWK on held-out answers")
-    axes[0].legend(fontsize=8)
-    seeds = len(next(iter(curves.values()))[SEMEVAL_TEACHER].seeds)
-    fig.suptitle("Grader adapted to each teacher vs number of corrections (0 = base"
-                 + (f"; mean of {seeds} seeds, band ±1 sd)" if seeds > 1 else "; one seed)"))
+    fig, axes = plt.subplots(len(curves), len(METRICS), figsize=(13, 3.6 * len(curves)), squeeze=False)
+    for row, (split, curve) in zip(axes, curves.items()):
+        x = np.arange(len(curve.bins))
+        for ax, metric in zip(row, METRICS):
+            for p in (*PREDICTORS, "fallback"):
+                ax.plot(x, curve.values[p][metric], marker="o", ms=3, label=LABELS[p],
+                        ls="--" if p in ("base_grader", "most_frequent_grade") else "-")
+            ax.set(title=f"{SPLITS[split]}: {NAMES[metric]}", xticks=x,
+                   xticklabels=[str(lo) for lo, _ in curve.bins], xlabel="teacher grades known")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Suggestions vs the teacher's grade as they grade (device replay)")
+    fig.tight_layout()
     return save_plot(fig, ctx, "quality_rubric")

@@ -1,14 +1,18 @@
-"""On-device text features: tokens, a light stemmer, hashed n-grams and overlap measures.
+"""On-device text features: tokens, a light stemmer, hashed n-grams, overlap and alignment measures.
 
 Nothing here downloads a model or calls a network: tokens come from a regular expression,
-stems from suffix stripping, and n-grams are hashed with CRC-32 into fixed-width vectors.
+stems from suffix stripping, n-grams are hashed with CRC-32 into fixed-width vectors, term
+weights are inverse document frequencies over the texts at hand, and words align to each other
+exactly, by stem, or by character-trigram similarity (a misspelling or another inflection).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from collections import Counter
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -95,3 +99,52 @@ def hashed(items: Iterable[str], width: int) -> np.ndarray:
 
 def bigrams(toks: Sequence[str]) -> list[str]:
     return [f"{a} {b}" for a, b in zip(toks, toks[1:])]
+
+
+def idf(documents: Iterable[Iterable[str]]) -> dict[str, float]:
+    """Smoothed inverse document frequency ``log((1 + n) / (1 + df)) + 1`` of each term."""
+    df: Counter[str] = Counter()
+    n = 0
+    for doc in documents:
+        df.update(set(doc))
+        n += 1
+    return {t: math.log((1 + n) / (1 + c)) + 1.0 for t, c in df.items()}
+
+
+@lru_cache(maxsize=200_000)
+def word_similarity(a: str, b: str) -> float:
+    """1 for equal words, else the Dice coefficient of their padded character trigrams."""
+    if a == b:
+        return 1.0
+    ga, gb = _trigrams(a), _trigrams(b)
+    return 2.0 * len(ga & gb) / (len(ga) + len(gb))
+
+
+@lru_cache(maxsize=50_000)
+def _trigrams(word: str) -> frozenset[str]:
+    s = f" {word} "
+    return frozenset(s[i:i + 3] for i in range(len(s) - 2))
+
+
+def alignment(source: Sequence[str], target: Sequence[str], weights: dict[str, float], *,
+              fuzzy: float = 0.6, default_weight: float = 1.0) -> float:
+    """Weighted share of the distinct ``target`` words that align to some ``source`` word.
+
+    A word aligns fully when it occurs in ``source`` and by its similarity (:func:`word_similarity`)
+    when the best source word is at least ``fuzzy`` similar; words weigh ``weights`` (e.g. IDF).
+    """
+    wanted = set(target)
+    if not wanted:
+        return 0.0
+    have = set(source)
+    total = matched = 0.0
+    for t in wanted:
+        w = weights.get(t, default_weight)
+        total += w
+        if t in have:
+            matched += w
+        elif have:
+            best = max(word_similarity(t, s) for s in have)
+            if best >= fuzzy:
+                matched += w * best
+    return matched / total

@@ -1,4 +1,4 @@
-"""Grading assistant: on-device answer features, a SemEval base grader fine-tuned to a teacher's rubric."""
+"""Grading assistant: on-device answer features, an ordinal grader (base trained on public data) adapted to a teacher's grades."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         AnswerSamples,
     )
     from satchel_plugins.rubric.gradebook import GradebookImporter, GradebookImportOptions
+    from satchel_plugins.rubric.saf import SAF_DIR, load_saf
     from satchel_plugins.rubric.semeval import SEMEVAL_CSV, GradedAnswer, answer_events, load_semeval
     from satchel_plugins.rubric.simulate import (
         RUBRICS,
@@ -33,6 +34,8 @@ _EXPORTS = {
     "GradebookImportOptions": ".gradebook",
     "GradebookImporter": ".gradebook",
     "GradedAnswer": ".semeval",
+    "SAF_DIR": ".saf",
+    "load_saf": ".saf",
     "SEMEVAL_CSV": ".semeval",
     "answer_events": ".semeval",
     "load_semeval": ".semeval",
@@ -50,6 +53,7 @@ __all__ = [
     "BASE_WEIGHTS",
     "FEATURES",
     "RUBRICS",
+    "SAF_DIR",
     "SEMEVAL_CSV",
     "AnswerFeaturizer",
     "AnswerFeaturizerOptions",
@@ -61,6 +65,7 @@ __all__ = [
     "RubricTaskOptions",
     "SimulatedTeacher",
     "answer_events",
+    "load_saf",
     "load_semeval",
     "rubric_score",
     "simulate_teacher",

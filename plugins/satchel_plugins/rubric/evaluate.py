@@ -1,110 +1,98 @@
-"""Rubric evaluation: how a teacher's corrections adapt the shipped SemEval base grader.
+"""Rubric evaluation on real graded data: a teacher grades answers one after another, and satchel's
+suggestion for each answer — made before the teacher's grade, by what the device serves then — is
+compared with that grade, beside the base grader and the teacher's most frequent grade so far.
 
-A teacher grades answers in a random order; after their first ``n`` grades (the corrections) the
-grader is fine-tuned from the base weights, with the L2 pull toward them, and suggests scores for
-held-out answers at the end of the order, which are compared with the teacher's own scores
-(quadratic weighted kappa, exact accuracy). ``n = 0`` is the base grader itself.
-
-Teachers (:data:`TEACHERS`): ``semeval_2way`` grades with the SemEval gold labels (0/1); the
-others are the simulated rubrics of :mod:`satchel_plugins.rubric.simulate`, which differ from it.
-Trainers come from ``open_trainer`` (any training backend), so tests and benchmarks share this code.
+The replay is satchel's own (:func:`satchel.evaluation.replay.replay`, the engine behind ``satchel
+evaluate``): this module only writes a graded data set as a teacher's gradebook — a CSV in grading
+order, a seeded random order, ``per_day`` grades a day — and the grading pipeline's configuration.
+Tests and benchmarks share it.
 """
 
 from __future__ import annotations
 
+import csv
+import tempfile
 from dataclasses import dataclass
-from typing import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from satchel.backend import OpenTrainer
-from satchel.dataset import Dataset
-from satchel.metrics import accuracy, quadratic_weighted_kappa
-from satchel_plugins.rubric.features import SCHEMA, featurize
 from satchel_plugins.rubric.semeval import GradedAnswer
-from satchel_plugins.rubric.simulate import RUBRICS, SimulatedTeacher, simulate_teacher
-from satchel_plugins.rubric.task import RubricTask, RubricTaskOptions
 
-SEMEVAL_TEACHER = "semeval_2way"
-TEACHERS: tuple[str, ...] = (SEMEVAL_TEACHER, *RUBRICS)
-CORRECTIONS: tuple[int, ...] = (0, 10, 25, 50, 100)
-TASK = RubricTask()
-SPEC = TASK.model_spec(SCHEMA)
+CORRECTIONS: tuple[int, ...] = (0, 10, 25, 50, 100, 200)
+METRICS: tuple[str, ...] = ("pearson", "qwk", "accuracy")
+PREDICTORS: tuple[str, ...] = ("satchel", "base_grader", "most_frequent_grade")
+SOURCE = "graded_answers_csv"
+START = datetime(2024, 9, 2, 16, tzinfo=timezone.utc)
+
+
+def write_gradebook(answers: Sequence[GradedAnswer], path: Path, *, seed: int, per_day: int = 10) -> Path:
+    """``answers`` as a teacher's gradebook CSV, rows in a seeded random grading order, ``per_day``
+    grades each afternoon, one minute apart."""
+    order = np.random.default_rng(seed).permutation(len(answers))
+    with Path(path).open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["answer_id", "question_id", "question", "reference_answer", "student_answer", "score",
+                    "scale_max", "graded_at"])
+        for rank, i in enumerate(order):
+            a = answers[i]
+            at = START + timedelta(days=rank // per_day, minutes=rank % per_day)
+            w.writerow([a.answer_id, a.question, a.question_text, a.reference, a.text, f"{a.grade:g}", a.scale_max,
+                        at.isoformat()])
+    return Path(path)
+
+
+def pipeline_config(*, backend: str = "onnx", epochs: int = 30, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A grading app's configuration with the rubric task's ``options`` (the replay supplies its own
+    directories and key)."""
+    return {
+        "app": {"id": "grading-replay", "name": "grading assistant replay", "data_dir": "unused", "key_dir": "unused"},
+        "privacy": {"key_provider": {"name": "env", "options": {"variable": "SATCHEL_REPLAY_UNUSED"}}},
+        "pipelines": {"grading": {"model": {"name": "rubric", "options": dict(options or {})},
+                                  "purposes": ["grading_assistance"], "backend": backend, "epochs": epochs}},
+    }
 
 
 @dataclass(frozen=True)
-class AdaptationCurve:
-    """Scores on held-out answers after each number of corrections, averaged over seeds."""
+class LearningCurve:
+    """Metrics per predictor per curve bin (``[from, to)`` corrections known), averaged over seeds."""
 
-    teacher: str
-    corrections: tuple[int, ...]
-    qwk: tuple[float, ...]
-    accuracy: tuple[float, ...]
-    qwk_sd: tuple[float, ...]  # spread over seeds
-    held_out: int
+    bins: tuple[tuple[int, int | None], ...]
+    n: tuple[int, ...]  # items per bin, summed over seeds
+    values: Mapping[str, Mapping[str, tuple[float, ...]]]  # predictor -> metric -> per bin
     seeds: tuple[int, ...]
+    trainings: int
+    promoted: int
+
+    def at(self, corrections: int, predictor: str, metric: str) -> float:
+        return self.values[predictor][metric][[lo for lo, _ in self.bins].index(corrections)]
 
 
-def teacher(answers: Sequence[GradedAnswer], name: str, *, seed: int) -> SimulatedTeacher:
-    """Teacher ``name`` grading ``answers`` in a seeded random order."""
-    if name != SEMEVAL_TEACHER:
-        return simulate_teacher(answers, name, seed=seed)
-    order = np.random.default_rng(seed).permutation(len(answers))
-    shuffled = tuple(answers[i] for i in order)
-    return SimulatedTeacher(name, 1, shuffled, np.array([a.label for a in shuffled], np.float64))
+def learning_curve(answers: Sequence[GradedAnswer], *, seeds: Sequence[int] = (0,), per_day: int = 10,
+                   backend: str = "onnx", epochs: int = 30, options: Mapping[str, Any] | None = None,
+                   corrections: Sequence[int] = CORRECTIONS) -> LearningCurve:
+    """Replay a teacher grading ``answers`` (once per seed: grading order) through satchel's replay."""
+    from satchel.evaluation.replay import replay
+
+    per_seed = []
+    trainings = promoted = 0
+    with tempfile.TemporaryDirectory(prefix="satchel-rubric-") as tmp:
+        for seed in seeds:
+            book = write_gradebook(answers, Path(tmp) / f"gradebook-{seed}.csv", seed=seed, per_day=per_day)
+            result = replay(pipeline_config(backend=backend, epochs=epochs, options=options), book, source=SOURCE,
+                            curve=tuple(corrections)).pipeline("grading")
+            per_seed.append(result.curve)
+            trainings += result.trainings
+            promoted += result.promoted
+    bins = tuple((c.lo, c.hi) for c in per_seed[0])
+    values = {p: {m: tuple(float(np.nanmean([_nan0(run[b].metrics[p][m]) for run in per_seed]))
+                           for b in range(len(bins))) for m in (*METRICS, "grade_nll")} for p in (*PREDICTORS, "fallback")}
+    n = tuple(sum(run[b].n for run in per_seed) for b in range(len(bins)))
+    return LearningCurve(bins, n, values, tuple(seeds), trainings, promoted)
 
 
-def features(answers: Sequence[GradedAnswer]) -> np.ndarray:
-    """Feature rows of ``answers`` (computed once, reused for every teacher and seed)."""
-    return featurize([(a.reference, a.text, a.question_text) for a in answers])
-
-
-def correction_run(open_trainer: OpenTrainer, graded_by: SimulatedTeacher, x: np.ndarray, *,
-                   corrections: Sequence[int] = CORRECTIONS, held_out: int | None = None, epochs: int = 50,
-                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(QWK, accuracy) per number of corrections; ``x`` holds the features of ``graded_by.answers``.
-
-    Held out: the last ``held_out`` answers of the teacher's order (default: all after the most
-    corrections), never among the corrections.
-    """
-    k = graded_by.scale_max
-    n_test = len(x) - max(corrections) if held_out is None else held_out
-    if n_test <= 0 or n_test > len(x) - max(corrections):
-        raise ValueError(f"{len(x)} answers cannot hold {max(corrections)} corrections and {n_test} held out")
-    base = TASK.base_params(SCHEMA)
-    suggest = RubricTask(RubricTaskOptions(scale_max=k)).suggest
-    y = graded_by.scores / k
-    test_x, truth = x[-n_test:], graded_by.scores[-n_test:]
-    qwk, acc = [], []
-    for n in corrections:
-        trainer = open_trainer(SPEC, base)
-        trainer.set_reference(base)
-        if n:
-            trainer.fit(Dataset.of(x[:n], y[:n], schema=SCHEMA), epochs=epochs, seed=seed)
-        suggested, _ = suggest(trainer.predict(test_x))
-        qwk.append(quadratic_weighted_kappa(truth, suggested, 0, k))
-        acc.append(accuracy(truth, suggested))
-    return np.array(qwk), np.array(acc)
-
-
-def adaptation_curve(open_trainer: OpenTrainer, answers: Sequence[GradedAnswer], x: np.ndarray, teacher_name: str,
-                     *, seeds: Sequence[int] = (0, 1), corrections: Sequence[int] = CORRECTIONS,
-                     held_out: int | None = None, epochs: int = 50) -> AdaptationCurve:
-    """:func:`correction_run` for teacher ``teacher_name`` averaged over ``seeds`` (order, noise, shuffling).
-
-    ``x`` holds the features of ``answers`` (see :func:`features`).
-    """
-    row = {a.answer_id: i for i, a in enumerate(answers)}
-    if len(row) != len(answers):
-        raise ValueError("answer ids must be unique (evaluate one SemEval split at a time)")
-    runs = []
-    for seed in seeds:
-        graded_by = teacher(answers, teacher_name, seed=seed)
-        order = np.array([row[a.answer_id] for a in graded_by.answers])
-        runs.append(correction_run(open_trainer, graded_by, x[order], corrections=corrections, held_out=held_out,
-                                   epochs=epochs, seed=seed))
-    qwk = np.array([r[0] for r in runs])
-    acc = np.array([r[1] for r in runs])
-    n_test = len(answers) - max(corrections) if held_out is None else held_out
-    return AdaptationCurve(teacher_name, tuple(corrections), tuple(qwk.mean(axis=0).tolist()),
-                           tuple(acc.mean(axis=0).tolist()), tuple(qwk.std(axis=0).tolist()), n_test, tuple(seeds))
+def _nan0(v: float) -> float:
+    """An undefined correlation (a constant predictor) counts as none."""
+    return 0.0 if np.isnan(v) else float(v)

@@ -11,14 +11,17 @@ ANSWER_GRADED = "answer_graded"
 
 
 class AnswerSubmitted(BaseModel):
-    """A student's answer ``text`` to ``question``, with the reference answer it is graded against."""
+    """A student's answer ``text`` to ``question``, with the reference answer it is graded against
+    (empty when the gradebook has none: the question's text and the teacher's grades stand in) and,
+    when known, the question's grading scale ``0..scale_max``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     answer_id: str = Field(min_length=1, max_length=128)
     question: str = Field(min_length=1, max_length=128, description="question id")
-    reference: str = Field(min_length=1, max_length=4000, description="the reference answer")
+    reference: str = Field("", max_length=4000, description="the reference answer")
     text: str = Field(max_length=4000, description="the student's answer")
     question_text: str | None = Field(None, max_length=4000)
+    scale_max: int | None = Field(None, ge=1, le=100, description="top of the question's 0..K scale")
 
 
 class AnswerGraded(BaseModel):

@@ -1,21 +1,32 @@
 """Answer text → features, computed on the device (no network, no downloaded model).
 
-Sixteen measures compare the student's answer with the reference answer (content-word recall
-and precision, bigram overlap, character n-gram similarity, subsequence match, length, negation,
-numbers, words parroted from the question), followed by signed hashed word uni/bigrams (32) and
-character trigrams (16) of the answer itself, which let a teacher's model pick up the words
-that matter on their questions. Labels are the teacher's score divided by the scale maximum.
+Two kinds of measures, all independent of the grading scale:
+
+- against the reference answer (:data:`REFERENCE`): alignment of the answer's content words to
+  the reference's and back (exact, same stem, or a similar spelling by character trigrams),
+  weighted by IDF over the answers at hand, with the words the question already gives demoted;
+  bigram, character n-gram, TF-IDF and subsequence overlap, length, negation, numbers, parroting;
+- against this teacher's own grades (:data:`TEACHER`): the grades of the most similar answers to
+  the same question that the teacher had graded *before* (k nearest neighbours by TF-IDF and
+  character-trigram cosine), similarity to their full- and no-credit answers, and the question's
+  and the teacher's mean credit so far. A training sample sees only grades known before its own
+  (``Dataset.times``), exactly what the device knew when it suggested that grade.
+
+The last column is ``1 / scale_max`` of the answer's scale (0 when unknown: the task's own scale).
+Labels (three columns) are the fraction of full credit and the edges of the grade's interval on
+that fraction (see :mod:`satchel_plugins.rubric.task`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import math
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from satchel.dataset import Dataset, FeatureSchema
 from satchel.events import Event
@@ -23,105 +34,196 @@ from satchel.task import Rows
 from satchel_plugins import _text
 from satchel_plugins.rubric.events import ANSWER_GRADED, ANSWER_SUBMITTED
 
-SIMILARITY: tuple[str, ...] = (
-    "content_recall", "content_precision", "content_f1", "bigram_recall", "bigram_precision",
-    "char3_cosine", "char4_recall", "lcs_ratio", "length", "length_ratio", "negations",
-    "negation_mismatch", "question_parroting", "novel_content", "number_mismatch", "empty",
+REFERENCE: tuple[str, ...] = (
+    "align_recall", "align_precision", "align_f1", "exact_recall", "bigram_recall", "char3_cosine",
+    "char4_recall", "tfidf_cosine", "lcs_ratio", "length", "length_ratio", "negation_mismatch",
+    "question_parroting", "novel_content", "number_mismatch", "empty",
 )
-WORD_BUCKETS, CHAR_BUCKETS = 32, 16
-FEATURES: tuple[str, ...] = (
-    SIMILARITY
-    + tuple(f"word_hash_{i:02d}" for i in range(WORD_BUCKETS))
-    + tuple(f"char_hash_{i:02d}" for i in range(CHAR_BUCKETS))
+TEACHER: tuple[str, ...] = (
+    "knn_credit", "nearest_credit", "nearest_similarity", "full_credit_similarity", "no_credit_similarity",
+    "question_credit", "question_graded", "teacher_credit", "teacher_graded",
 )
-SCHEMA = FeatureSchema(FEATURES, version="answer_text/1")
+FEATURES: tuple[str, ...] = REFERENCE + TEACHER + ("inverse_scale",)
+SCHEMA = FeatureSchema(FEATURES, version="answer_text/2")
+SCALE_COLUMN = FEATURES.index("inverse_scale")
+TEACHER_COLUMNS = np.array([FEATURES.index(n) for n in TEACHER])
+#: an interval edge standing for -inf/+inf on the fraction of credit
+OPEN_EDGE = 8.0
 
 
 class AnswerFeaturizerOptions(BaseModel):
-    """Options of the ``answer_text`` featurizer (none yet; unknown keys are refused)."""
+    """Options of the ``answer_text`` featurizer."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    neighbours: int = Field(5, ge=1, le=50, description="graded answers to the same question averaged (k)")
+
+
+@dataclass(frozen=True)
+class Item:
+    """An answer to featurize; ``credit`` (fraction of full marks) and ``known`` (epoch seconds
+    when that grade was given) when graded. ``scale`` is the grade's 0..scale (None: unknown)."""
+
+    answer_id: str
+    question: str
+    reference: str
+    text: str
+    question_text: str | None = None
+    scale: int | None = None
+    credit: float | None = None
+    known: float = math.inf
 
 
 @dataclass(frozen=True)
 class AnswerSamples:
-    """Graded answers as training data, with their ids, questions and rubric scale."""
+    """Graded answers as training data, with their ids and questions."""
 
     data: Dataset
     answer_ids: tuple[str, ...]
     questions: tuple[str, ...]
-    scale_max: np.ndarray
 
 
 @dataclass(frozen=True)
-class _Reference:
+class _Doc:
     toks: list[str]
+    stems: list[str]
     content: list[str]
-    bigrams: list[str]
-    char3: Counter[str]
-    char4: set[str]
-    negated: bool
-    numbers: set[str]
-    question: set[str]
 
 
-def _reference(reference: str, question_text: str | None) -> _Reference:
-    toks = _text.tokens(reference)
-    stems = [_text.stem(t) for t in toks]
-    return _Reference(
-        toks, _text.content_stems(toks), _text.bigrams(stems), _text.char_ngrams(reference, 3),
-        set(_text.char_ngrams(reference, 4)), _text.negation_count(toks) > 0,
-        {t for t in toks if t.isdigit()}, set(_text.content_stems(_text.tokens(question_text or ""))),
-    )
-
-
-def answer_features(reference: str, text: str, question_text: str | None = None,
-                    _ref: _Reference | None = None) -> np.ndarray:
-    """The feature vector (float64, ``len(FEATURES)``) of one answer."""
-    ref = _ref or _reference(reference, question_text)
+def _doc(text: str) -> _Doc:
     toks = _text.tokens(text)
-    stems = [_text.stem(t) for t in toks]
-    content = _text.content_stems(toks)
-    grams = _text.bigrams(stems)
-    recall = _text.overlap(content, ref.content)
-    precision = _text.overlap(ref.content, content)
+    return _Doc(toks, [_text.stem(t) for t in toks], _text.content_stems(toks))
+
+
+def _reference_features(ans: _Doc, text: str, ref: _Doc, reference: str, question: set[str],
+                        weights: dict[str, float]) -> list[float]:
+    ref_content = [t for t in ref.content if t not in question] or ref.content
+    content = [t for t in ans.content if t not in question] or ans.content
+    recall = _text.alignment(content, ref_content, weights)
+    precision = _text.alignment(ref_content, content, weights)
     f1 = 2 * recall * precision / (recall + precision) if recall + precision > 0 else 0.0
-    char4 = set(_text.char_ngrams(text, 4))
-    ref_set = set(ref.content)
-    content_set = set(content)
-    parrot = len((content_set & ref.question) - ref_set) / len(content_set) if content_set else 0.0
-    novel = len(content_set - ref_set - ref.question) / len(content_set) if content_set else 0.0
-    negations = _text.negation_count(toks)
-    numbers = {t for t in toks if t.isdigit()}
-    similarity = np.array([
-        recall, precision, f1,
-        _text.overlap(grams, ref.bigrams), _text.overlap(ref.bigrams, grams),
-        _text.cosine(_text.char_ngrams(text, 3), ref.char3),
-        len(char4 & ref.char4) / len(ref.char4) if ref.char4 else 0.0,
-        _text.lcs_length(stems, [_text.stem(t) for t in ref.toks]) / max(len(ref.toks), 1),
-        min(np.log1p(len(toks)) / np.log(51.0), 1.5),
-        float(np.clip(np.log((len(toks) + 1.0) / (len(ref.toks) + 1.0)) / 2.0, -1.5, 1.5)),
-        min(negations, 3) / 3.0,
-        float((negations > 0) != ref.negated),
-        parrot, novel,
-        float(bool(numbers - ref.numbers)),
-        float(not content),
-    ])
-    words = _text.hashed(stems + grams, WORD_BUCKETS)
-    chars = _text.hashed(_text.char_ngrams(text, 3).elements(), CHAR_BUCKETS)
-    return np.concatenate([similarity, words, chars])
+    ref_char4 = set(_text.char_ngrams(reference, 4))
+    ref_set, content_set = set(ref.content), set(ans.content)
+    negations = _text.negation_count(ans.toks)
+    numbers = {t for t in ans.toks if t.isdigit()}
+    return [
+        recall, precision, f1, _text.overlap(content, ref_content),
+        _text.overlap(_text.bigrams(ans.stems), _text.bigrams(ref.stems)),
+        _text.cosine(_text.char_ngrams(text, 3), _text.char_ngrams(reference, 3)),
+        len(set(_text.char_ngrams(text, 4)) & ref_char4) / len(ref_char4) if ref_char4 else 0.0,
+        _tfidf_cosine(ans.content, ref.content, weights),
+        _text.lcs_length(ans.stems, ref.stems) / max(len(ref.toks), 1),
+        min(np.log1p(len(ans.toks)) / np.log(101.0), 1.5),
+        float(np.clip(np.log((len(ans.toks) + 1.0) / (len(ref.toks) + 1.0)) / 2.0, -1.5, 1.5)),
+        float((negations > 0) != (_text.negation_count(ref.toks) > 0)),
+        len((content_set & question) - ref_set) / len(content_set) if content_set else 0.0,
+        len(content_set - ref_set - question) / len(content_set) if content_set else 0.0,
+        float(bool(numbers - {t for t in ref.toks if t.isdigit()})),
+        float(not ans.content),
+    ]
 
 
-def featurize(answers: Sequence[tuple[str, str, str | None]]) -> np.ndarray:
-    """Feature rows of ``(reference, text, question_text)`` triples, sharing work per reference."""
-    cache: dict[tuple[str, str | None], _Reference] = {}
-    out = np.zeros((len(answers), len(FEATURES)), np.float32)
-    for i, (reference, text, question_text) in enumerate(answers):
-        key = (reference, question_text)
-        if key not in cache:
-            cache[key] = _reference(reference, question_text)
-        out[i] = answer_features(reference, text, question_text, cache[key])
+def _tfidf_cosine(a: Sequence[str], b: Sequence[str], weights: dict[str, float]) -> float:
+    ca, cb = Counter(a), Counter(b)
+    va = {t: c * weights.get(t, 1.0) for t, c in ca.items()}
+    vb = {t: c * weights.get(t, 1.0) for t, c in cb.items()}
+    dot = sum(v * vb[t] for t, v in va.items() if t in vb)
+    norm = math.sqrt(sum(v * v for v in va.values()) * sum(v * v for v in vb.values()))
+    return dot / norm if norm > 0 else 0.0
+
+
+def _similarity(docs: Sequence[_Doc], texts: Sequence[str], weights: dict[str, float]) -> np.ndarray:
+    """Pairwise answer similarity: the mean of TF-IDF word cosine and character-trigram cosine."""
+    def normalized(rows: list[Counter[str]], weigh: dict[str, float] | None) -> np.ndarray:
+        vocab = {t: i for i, t in enumerate(sorted({t for r in rows for t in r}))}
+        m = np.zeros((len(rows), max(len(vocab), 1)))
+        for i, r in enumerate(rows):
+            for t, c in r.items():
+                m[i, vocab[t]] = c * (weigh.get(t, 1.0) if weigh else 1.0)
+        norm = np.linalg.norm(m, axis=1, keepdims=True)
+        return m / np.where(norm > 0, norm, 1.0)
+
+    words = normalized([Counter(d.content) for d in docs], weights)
+    chars = normalized([_text.char_ngrams(t, 3) for t in texts], None)
+    return 0.5 * (words @ words.T + chars @ chars.T)
+
+
+def featurize(items: Sequence[Item], *, neighbours: int = 5) -> np.ndarray:
+    """Feature rows of ``items``; IDF and neighbours come from these items (a teacher's answers).
+
+    An item's teacher features use only the other items graded strictly before ``item.known``.
+    """
+    out = np.zeros((len(items), len(FEATURES)), np.float32)
+    if not items:
+        return out
+    docs = [_doc(it.text) for it in items]
+    ref_docs: dict[str, _Doc] = {}
+    question_words: dict[str | None, set[str]] = {}
+    for it in items:
+        if it.reference not in ref_docs:
+            ref_docs[it.reference] = _doc(it.reference)
+        if it.question_text not in question_words:
+            question_words[it.question_text] = set(_text.content_stems(_text.tokens(it.question_text or "")))
+    weights = _text.idf([d.content for d in docs] + [d.content for d in ref_docs.values()])
+    for i, (it, d) in enumerate(zip(items, docs)):
+        out[i, :len(REFERENCE)] = _reference_features(d, it.text, ref_docs[it.reference], it.reference,
+                                                      question_words[it.question_text], weights)
+        out[i, SCALE_COLUMN] = 1.0 / it.scale if it.scale else 0.0
+    known = np.array([it.known for it in items])
+    credit = np.array([np.nan if it.credit is None else it.credit for it in items])
+    graded = ~np.isnan(credit)
+    order = np.argsort(known[graded], kind="stable")
+    graded_known, graded_credit = known[graded][order], credit[graded][order]
+    by_question: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        by_question[it.question].append(i)
+    teacher = np.array(TEACHER_COLUMNS)
+    for members in by_question.values():
+        idx = np.array(members)
+        sim = _similarity([docs[i] for i in idx], [items[i].text for i in idx], weights)
+        for row, i in enumerate(idx):
+            past = graded[idx] & (known[idx] < known[i])
+            past[row] = False
+            n_teacher = int(np.searchsorted(graded_known, known[i], side="left"))
+            out[i, teacher] = _teacher_features(sim[row, past], credit[idx][past], graded_credit[:n_teacher],
+                                                neighbours)
     return out
+
+
+def _teacher_features(sim: np.ndarray, credit: np.ndarray, teacher_credit: np.ndarray, k: int) -> list[float]:
+    graded_before = min(np.log1p(len(teacher_credit)) / np.log(1001.0), 1.0)
+    teacher_mean = float(teacher_credit.mean()) if len(teacher_credit) else 0.0
+    if not len(sim):
+        return [0.0] * (len(TEACHER) - 2) + [teacher_mean, graded_before]
+    top = np.argsort(-sim, kind="stable")[:k]
+    w = np.maximum(sim[top], 0.0) + 1e-3
+    full, none = credit >= 0.999, credit <= 0.001
+    return [
+        float(np.dot(w, credit[top]) / w.sum()), float(credit[top[0]]), float(sim[top[0]]),
+        float(sim[full].max()) if full.any() else 0.0, float(sim[none].max()) if none.any() else 0.0,
+        float(credit.mean()), min(np.log1p(len(sim)) / np.log(101.0), 1.0), teacher_mean, graded_before,
+    ]
+
+
+def grade_labels(credit: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Label columns (fraction of credit, lower and upper edge of the grade's interval on it).
+
+    Grade ``g`` on ``0..K`` owns the fractions ``((g - ½) / K, (g + ½) / K)``; the lowest and highest
+    grades' intervals are open (:data:`OPEN_EDGE`). Partial credit between two grades keeps its own
+    interval (between those two).
+    """
+    c = np.asarray(credit, np.float64)
+    k = np.maximum(np.asarray(scale, np.float64), 1.0)
+    g = c * k
+    lower = np.where(g < 0.5, -OPEN_EDGE, (g - 0.5) / k)
+    upper = np.where(g > k - 0.5, OPEN_EDGE, (g + 0.5) / k)
+    return np.stack([c, lower, upper], axis=1).astype(np.float32)
+
+
+def without_teacher(x: np.ndarray) -> np.ndarray:
+    """``x`` as the base grader sees it before this teacher graded anything."""
+    base = np.array(x, np.float32, copy=True)
+    base[:, TEACHER_COLUMNS] = 0.0
+    return base
 
 
 class AnswerFeaturizer:
@@ -133,33 +235,32 @@ class AnswerFeaturizer:
         self.options = options or AnswerFeaturizerOptions()
 
     def samples(self, events: Sequence[Event], *, now: datetime) -> AnswerSamples:
-        answers, grades = _collect(events, now)
-        ids = [a for a in answers if a in grades]
-        x = featurize([_triple(answers[a]) for a in ids])
-        scale = np.array([float(grades[a].data.get("scale_max", 1)) for a in ids])
-        y = np.array([float(grades[a].data["score"]) for a in ids]) / np.maximum(scale, 1.0)
-        data = Dataset.of(x.reshape(len(ids), len(FEATURES)), y, schema=SCHEMA)
-        return AnswerSamples(data, tuple(ids), tuple(str(answers[a].data["question"]) for a in ids), scale)
+        items = _items(events, now)
+        x = featurize(items, neighbours=self.options.neighbours)
+        rows = [i for i, it in enumerate(items) if it.credit is not None]
+        graded = [items[i] for i in rows]
+        y = grade_labels(np.array([it.credit for it in graded]), np.array([it.scale or 1 for it in graded]))
+        data = Dataset(x[rows].reshape(len(rows), len(FEATURES)), y.reshape(len(rows), 3), np.ones(len(rows)),
+                       SCHEMA, np.array([it.known for it in graded], np.float64))
+        return AnswerSamples(data, tuple(it.answer_id for it in graded), tuple(it.question for it in graded))
 
     def training_data(self, events: Sequence[Event], *, now: datetime) -> Dataset:
         return self.samples(events, now=now).data
 
     def rows(self, events: Sequence[Event], *, now: datetime) -> Rows:
-        """One row per answer not graded yet."""
-        answers, grades = _collect(events, now)
-        ids = tuple(a for a in answers if a not in grades)
-        x = featurize([_triple(answers[a]) for a in ids]).reshape(len(ids), len(FEATURES))
-        context = tuple({"answer_id": a, "question": str(answers[a].data["question"])} for a in ids)
-        return Rows(ids, x, context)
+        """One row per answer not graded yet; its teacher features use every grade known now."""
+        items = _items(events, now)
+        x = featurize(items, neighbours=self.options.neighbours)
+        keep = [i for i, it in enumerate(items) if it.credit is None]
+        context = tuple({"answer_id": items[i].answer_id, "question": items[i].question} for i in keep)
+        return Rows(tuple(items[i].answer_id for i in keep), x[keep].reshape(len(keep), len(FEATURES)), context)
 
 
-def _triple(e: Event) -> tuple[str, str, str | None]:
-    q = e.data.get("question_text")
-    return str(e.data["reference"]), str(e.data["text"]), None if q is None else str(q)
+def _items(events: Sequence[Event], now: datetime) -> list[Item]:
+    """Answers up to ``now`` with their latest grade (a regrade replaces the earlier grade).
 
-
-def _collect(events: Sequence[Event], now: datetime) -> tuple[dict[str, Event], dict[str, Event]]:
-    """Answers and their latest grades (a regrade replaces the earlier grade), up to ``now``."""
+    An answer's scale is its grade's, else the submission's, else the last one graded on its question.
+    """
     answers: dict[str, Event] = {}
     grades: dict[str, Event] = {}
     for e in sorted(events, key=lambda e: e.time):
@@ -169,4 +270,19 @@ def _collect(events: Sequence[Event], now: datetime) -> tuple[dict[str, Event], 
             answers[str(e.data["answer_id"])] = e
         elif e.type == ANSWER_GRADED:
             grades[str(e.data["answer_id"])] = e
-    return answers, {a: g for a, g in grades.items() if a in answers}
+    question_scale = {str(answers[a].data["question"]): int(g.data.get("scale_max", 1))
+                      for a, g in grades.items() if a in answers}
+    items = []
+    for answer_id, e in answers.items():
+        d, g = e.data, grades.get(answer_id)
+        question = str(d["question"])
+        q_text = d.get("question_text")
+        if g is not None:
+            scale: int | None = int(g.data.get("scale_max", 1))
+        else:
+            scale = int(d["scale_max"]) if d.get("scale_max") else question_scale.get(question)
+        items.append(Item(answer_id, question, str(d.get("reference") or q_text or ""), str(d["text"]),
+                          None if q_text is None else str(q_text), scale,
+                          None if g is None else float(g.data["score"]) / max(scale or 1, 1),
+                          math.inf if g is None else g.time.timestamp()))
+    return items

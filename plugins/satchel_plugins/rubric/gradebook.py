@@ -1,30 +1,72 @@
-"""Importer ``graded_answers_csv``: a gradebook of answers, with optional grades, as CSV.
+"""Importer ``graded_answers_csv``: a teacher's gradebook (CSV, TSV or XLSX) of answers and grades.
 
-Columns (header names): ``answer_id`` (or ``student_answer_id``), ``question_id``,
-``reference_answer``, ``student_answer``; optional ``question`` (its text), and a grade as
-``score`` (+ optional ``scale_max``, default 1) or as SemEval's ``label_2way``
-(``correct`` = 1, ``incorrect`` = 0). The SemEval-2013 flat CSV imports as is. Event ids derive
-from (subject, answer id), so importing a file twice stores it once.
+Columns are found by name — their usual spellings (``Answer``, ``Response``, ``Points``, ``Max
+points``, ``Question``, ``Model answer``, …; case, spaces and punctuation do not matter) — or
+mapped by the ``map`` option (``{"student_answer": "Antwort"}``). Only the student's answer is
+required; the rest is used when present:
+
+===================  ==============================================================================
+``student_answer``   the answer's text (required)
+``answer_id``        its id; an unnamed first column (a spreadsheet's row index) serves, else the
+                     student and question, else the line
+``question_id``      the question (else the question's text, else one question for the whole file)
+``question``         the question's text
+``reference_answer`` the model answer (else the question's text and the teacher's grades stand in)
+``score``            the teacher's grade; SemEval's ``label_2way`` (correct/incorrect) also works
+``scale_max``        the top of the question's scale (else the ``scale_max`` option, else 1 when
+                     every score is at most 1, else the highest score in the file)
+``graded_at``        when it was graded (ISO 8601, or epoch seconds); without it, rows are graded in
+                     file order at import time
+===================  ==============================================================================
+
+The delimiter (comma, semicolon, tab, bar) and the encoding (UTF-8, else Windows-1252) are
+detected. Answers are taken as submitted when grading began (the first ``graded_at``). Event ids
+derive from (subject, answer id, grading time), so importing a file twice stores it once.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import math
+import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from satchel.errors import EventError
 from satchel.events import Event
 from satchel.task import SourcedEvent
 from satchel_plugins.rubric.events import ANSWER_GRADED, ANSWER_SUBMITTED, AnswerGraded, AnswerSubmitted
 
-_REQUIRED = ("question_id", "reference_answer", "student_answer")
-_FIX = "give the columns answer_id, question_id, reference_answer, student_answer and optionally score, scale_max"
+#: field -> accepted column names (normalized: lower case, letters and digits only)
+ALIASES: dict[str, tuple[str, ...]] = {
+    "answer_id": ("answerid", "studentanswerid", "responseid", "submissionid", "id"),
+    "student": ("student", "studentid", "studentname", "learner", "learnerid", "name", "user", "userid"),
+    "question_id": ("questionid", "qid", "itemid", "questionnumber", "questionno", "question#", "item", "task",
+                    "taskid"),
+    "question": ("question", "questiontext", "prompt", "questionprompt"),
+    "reference_answer": ("referenceanswer", "reference", "modelanswer", "expectedanswer", "answerkey", "key",
+                         "solution", "correctanswer", "sampleanswer", "desiredanswer"),
+    "student_answer": ("studentanswer", "answer", "response", "studentresponse", "answertext", "text",
+                       "submission", "responsetext"),
+    "score": ("score", "grade", "points", "mark", "marks", "credit", "pointsawarded", "awarded"),
+    "label_2way": ("label2way",),
+    "scale_max": ("scalemax", "maxscore", "maxpoints", "maxmarks", "outof", "max", "pointspossible",
+                  "possiblepoints", "fullmarks"),
+    "graded_at": ("gradedat", "gradedon", "graded", "timestamp", "time", "date", "datetime", "gradetime"),
+}
+FIELDS: tuple[str, ...] = tuple(ALIASES)
 _LABELS = {"correct": 1.0, "incorrect": 0.0}
+_DELIMITERS = ",;\t|"
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9#]", "", name.strip().lower())
 
 
 class GradebookImportOptions(BaseModel):
@@ -32,64 +74,213 @@ class GradebookImportOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     subject: str = Field("teacher", min_length=1, description="subject (the teacher) the gradebook belongs to")
+    map: dict[str, str] = Field(default_factory=dict, description="field -> column name, e.g. "
+                                "{student_answer = 'Antwort', score = 'Punkte'}; fields: " + ", ".join(FIELDS))
+    scale_max: int | None = Field(None, ge=1, le=100, description="the scale when the file has no scale column")
+    sheet: str | None = Field(None, description="XLSX: the worksheet (default: the first)")
+
+    @field_validator("map")
+    @classmethod
+    def _known_fields(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(FIELDS))
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)}; fields are {', '.join(FIELDS)}")
+        return v
+
+
+@dataclass(frozen=True)
+class _Table:
+    header: list[str]
+    rows: list[tuple[int, list[Any]]]  # (line or spreadsheet row, cells)
 
 
 class GradebookImporter:
-    """Reads answers (and grades) from CSV into ``answer_submitted`` / ``answer_graded`` events."""
+    """Reads a gradebook into ``answer_submitted`` / ``answer_graded`` events, in grading order."""
 
     def __init__(self, options: GradebookImportOptions | None = None) -> None:
         self.options = options or GradebookImportOptions()
 
     def read(self, path: Path) -> Iterator[SourcedEvent]:
         path = Path(path)
-        at = datetime.now(timezone.utc)
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            fields = set(reader.fieldnames or ())
-            missing = [c for c in _REQUIRED if c not in fields]
-            if "answer_id" not in fields and "student_answer_id" not in fields:
-                missing.insert(0, "answer_id")
-            if missing:
-                raise EventError(f"{path}:1: missing column(s) {', '.join(missing)}", hint=_FIX)
-            for row in reader:
-                line = reader.line_num
-                for event in self._events(path, line, row, at):
-                    yield SourcedEvent(self.options.subject, event, line)
+        if not path.is_file():
+            raise EventError(f"no such file: {path}")
+        table = _read_xlsx(path, self.options.sheet) if path.suffix.lower() in (".xlsx", ".xlsm") else _read_text(path)
+        columns = self._columns(path, table.header)
+        records = [self._record(path, line, cells, columns) for line, cells in table.rows
+                   if any(str(c or "").strip() for c in cells)]
+        if not records:
+            raise EventError(f"{path}: no answers below the header", hint="is the header the last line?")
+        scale = self._scale(records)
+        now = datetime.now(timezone.utc)
+        timed = [r["graded_at"] for r in records if r["graded_at"] is not None]
+        start = (min(timed) - timedelta(seconds=1)) if timed else now
+        for i, r in enumerate(records):
+            for event in self._events(path, r, scale, start, now + timedelta(microseconds=i + 1)):
+                yield SourcedEvent(self.options.subject, event, r["line"])
 
-    def _events(self, path: Path, line: int, row: dict[str, str], at: datetime) -> list[Event]:
-        answer_id = (row.get("answer_id") or row.get("student_answer_id") or "").strip()
+    def _columns(self, path: Path, header: Sequence[str]) -> dict[str, int]:
+        """field -> column index, by the ``map`` option first, then by the usual names."""
+        names = [_norm(h) for h in header]
+        found: dict[str, int] = {}
+        listed = ", ".join(repr(h) for h in header)
+        for field, column in self.options.map.items():
+            if _norm(column) not in names:
+                raise EventError(f"{path}:1: map {field}={column!r}: no such column; the columns are {listed}",
+                                 hint="name a column of the header row in the map option")
+            found[field] = names.index(_norm(column))
+        taken = set(found.values())
+        for field, aliases in ALIASES.items():
+            if field in found:
+                continue
+            for alias in aliases:
+                if alias in names and names.index(alias) not in taken:
+                    found[field] = names.index(alias)
+                    taken.add(found[field])
+                    break
+        if "answer_id" not in found and header and not header[0].strip() and 0 not in taken:
+            found["answer_id"] = 0  # an unnamed first column: a spreadsheet's row index
+        if "student_answer" not in found:
+            raise EventError(f"{path}:1: no column with the students' answers; the columns are {listed}",
+                             hint="name it 'answer' or 'student_answer', or map it: map = {student_answer = '<column>'}")
+        return found
+
+    def _record(self, path: Path, line: int, cells: list[Any], columns: Mapping[str, int]) -> dict[str, Any]:
+        def cell(field: str) -> str:
+            i = columns.get(field)
+            value = cells[i] if i is not None and i < len(cells) else None
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            return "" if value is None else str(value).strip()
+
+        question_text = cell("question")
+        question = cell("question_id") or question_text[:128] or path.stem
+        answer_id = cell("answer_id") or (f"{cell('student')}|{question}" if cell("student") else f"line{line}")
+        score: float | None = None
+        if cell("score"):
+            try:
+                score = float(cell("score").replace(",", "."))
+            except ValueError:
+                raise EventError(f"{path}:{line}: score {cell('score')!r} is not a number") from None
+        elif cell("label_2way"):
+            label = cell("label_2way").lower()
+            if label not in _LABELS:
+                raise EventError(f"{path}:{line}: label_2way {label!r} is neither 'correct' nor 'incorrect'")
+            score = _LABELS[label]
+        scale: int | None = None
+        if cell("scale_max"):
+            try:
+                scale = int(float(cell("scale_max").replace(",", ".")))
+            except ValueError:
+                raise EventError(f"{path}:{line}: scale_max {cell('scale_max')!r} is not a number") from None
+        i = columns.get("graded_at")
+        graded_at = _time(path, line, cells[i] if i is not None and i < len(cells) else None) if score is not None else None
+        if score is not None and "graded_at" in columns and graded_at is None:
+            raise EventError(f"{path}:{line}: a grade without a time in the graded_at column")
+        return {"line": line, "answer_id": answer_id[:128], "question": question[:128], "question_text": question_text,
+                "reference": cell("reference_answer"), "text": cell("student_answer"), "score": score,
+                "scale": scale, "graded_at": graded_at, "label": "label_2way" if cell("label_2way") else "score"}
+
+    def _scale(self, records: Sequence[Mapping[str, Any]]) -> int:
+        """The scale of rows without one: the option, else 1 when every score is at most 1, else the top score."""
+        if self.options.scale_max is not None:
+            return self.options.scale_max
+        top = max((r["score"] for r in records if r["score"] is not None and r["scale"] is None), default=1.0)
+        return max(1, math.ceil(top))
+
+    def _events(self, path: Path, r: Mapping[str, Any], scale: int, start: datetime, fallback: datetime) -> list[Event]:
+        row_scale = r["scale"] or scale
         try:
-            submitted = AnswerSubmitted(answer_id=answer_id, question=row["question_id"].strip(),
-                                        reference=row["reference_answer"], text=row["student_answer"] or "",
-                                        question_text=row.get("question") or None)
-            grade = self._grade(path, line, row, answer_id)
+            submitted = AnswerSubmitted(answer_id=r["answer_id"], question=r["question"], reference=r["reference"],
+                                        text=r["text"], question_text=r["question_text"] or None, scale_max=row_scale)
+            grade = None if r["score"] is None else AnswerGraded(answer_id=r["answer_id"], score=r["score"],
+                                                                 scale_max=row_scale)
         except ValidationError as e:
             first = e.errors()[0]
-            field = ".".join(map(str, first["loc"])) or "score"
-            raise EventError(f"{path}:{line}: field {field!r}: {first['msg']}", hint=_FIX) from None
-        key = f"gradebook|{self.options.subject}|{answer_id}"
-        events = [Event(type=ANSWER_SUBMITTED, time=at, data=submitted.model_dump(exclude_none=True),
-                        id=hashlib.sha256(key.encode()).hexdigest()[:32])]
+            field = ".".join(map(str, first["loc"])) or r["label"]
+            raise EventError(f"{path}:{r['line']}: field {field!r}: {first['msg']}",
+                             hint="a score must lie in 0..scale_max; texts are at most 4,000 characters") from None
+        graded_at = r["graded_at"] or fallback
+        key = f"gradebook|{self.options.subject}|{r['answer_id']}"
+        events = [Event(type=ANSWER_SUBMITTED, time=min(start, graded_at - timedelta(microseconds=1)),
+                        data=submitted.model_dump(exclude_none=True), id=_id(key))]
         if grade is not None:
-            events.append(Event(type=ANSWER_GRADED, time=at + timedelta(microseconds=1), data=grade.model_dump(),
-                                id=hashlib.sha256((key + "|grade").encode()).hexdigest()[:32]))
+            events.append(Event(type=ANSWER_GRADED, time=graded_at, data=grade.model_dump(),
+                                id=_id(f"{key}|grade|{graded_at.isoformat()}")))
         return events
 
-    @staticmethod
-    def _grade(path: Path, line: int, row: dict[str, str], answer_id: str) -> AnswerGraded | None:
-        score_text = (row.get("score") or "").strip()
-        if score_text:
-            scale_text = (row.get("scale_max") or "1").strip()
-            try:
-                score, scale = float(score_text), int(scale_text)
-            except ValueError:
-                raise EventError(f"{path}:{line}: field 'score'/'scale_max': {score_text!r}/{scale_text!r} "
-                                 "is not a number", hint=_FIX) from None
-            return AnswerGraded(answer_id=answer_id, score=score, scale_max=scale)
-        label = (row.get("label_2way") or "").strip().lower()
-        if not label:
-            return None
-        if label not in _LABELS:
-            raise EventError(f"{path}:{line}: field 'label_2way': {label!r} is neither 'correct' nor 'incorrect'",
-                             hint=_FIX)
-        return AnswerGraded(answer_id=answer_id, score=_LABELS[label], scale_max=1)
+
+def _id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _time(path: Path, line: int, value: Any) -> datetime | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    text = str(value).strip()
+    try:
+        return datetime.fromtimestamp(float(text), timezone.utc)
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise EventError(f"{path}:{line}: graded_at {text!r} is not a time",
+                         hint="use ISO 8601 (2024-09-02T08:30:00+00:00) or epoch seconds") from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _read_text(path: Path) -> _Table:
+    raw = path.read_bytes()
+    if b"\x00" in raw[:4096]:
+        raise EventError(f"{path}: not a text file", hint="export the gradebook as CSV or XLSX")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise EventError(f"{path}: neither UTF-8 nor Windows-1252 text", hint="save the gradebook as UTF-8 CSV")
+    first = text.split("\n", 1)[0]
+    try:
+        delimiter = csv.Sniffer().sniff(text[:65536], delimiters=_DELIMITERS).delimiter
+    except csv.Error:
+        delimiter = max(_DELIMITERS, key=first.count)
+    if first.count(delimiter) == 0 and any(first.count(d) for d in _DELIMITERS):
+        delimiter = max(_DELIMITERS, key=first.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader, [])
+        rows = [(reader.line_num, list(cells)) for cells in reader]
+    except csv.Error as e:
+        raise EventError(f"{path}:{reader.line_num}: unreadable CSV ({e})", hint="check the quoting of that line") from None
+    if not header:
+        raise EventError(f"{path}: empty file")
+    return _Table(header, rows)
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> _Table:
+    import zipfile
+
+    try:
+        from openpyxl import load_workbook
+    except ImportError:
+        raise EventError(f"{path}: reading XLSX needs openpyxl", hint="pip install openpyxl, or export as CSV") from None
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
+        raise EventError(f"{path}: not a readable XLSX workbook ({type(e).__name__})",
+                         hint="save it again from the spreadsheet, or export as CSV") from None
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise EventError(f"{path}: no sheet {sheet!r}; the sheets are {', '.join(book.sheetnames)}")
+        ws = book[sheet] if sheet is not None else book.worksheets[0]
+        values = list(ws.iter_rows(values_only=True))
+    finally:
+        book.close()
+    if not values:
+        raise EventError(f"{path}: the sheet is empty")
+    header = ["" if v is None else str(v) for v in values[0]]
+    return _Table(header, [(i + 2, list(cells)) for i, cells in enumerate(values[1:])])

@@ -18,7 +18,8 @@ SPLITS: tuple[str, ...] = ("train", "test_ua", "test_uq", "test_ud")
 
 @dataclass(frozen=True)
 class GradedAnswer:
-    """A student answer with its reference answer and a binary gold label (1 = correct)."""
+    """A student answer with its reference answer, a binary gold label (1 = correct) and, on a
+    graded data set, the grader's ``score`` on a 0..``scale_max`` scale (default: the label on 0..1)."""
 
     answer_id: str
     question: str
@@ -28,6 +29,13 @@ class GradedAnswer:
     label: int
     split: str = ""
     corpus: str = ""
+    score: float | None = None
+    scale_max: int = 1
+
+    @property
+    def grade(self) -> float:
+        """The gold grade on ``0..scale_max``."""
+        return float(self.label if self.score is None else self.score)
 
 
 def load_semeval(path: Path = SEMEVAL_CSV, splits: Iterable[str] = SPLITS) -> tuple[GradedAnswer, ...]:
