@@ -12,8 +12,8 @@ from runner_support import GOOD_DEVICE, UNPLUGGED, enrol
 from satchel.app import Pseudonym
 from satchel.cli_runner import run, status, tick
 from satchel.errors import PrivacyError
-from satchel.privacy.pseudonym import Pseudonymizer
 from satchel.locks import ModelLock
+from satchel.privacy.pseudonym import Pseudonymizer
 from satchel.runner import INTERRUPTED, NOT_STARTED, PASS_BUDGET, Runner, use_host_device_state
 from satchel.testing.conformance import PluginConformance
 
