@@ -188,12 +188,13 @@ class GradebookImporter:
         return max(1, math.ceil(top))
 
     def _events(self, path: Path, r: Mapping[str, Any], scale: int, start: datetime, fallback: datetime) -> list[Event]:
-        row_scale = r["scale"] or scale
+        # an ungraded row without a scale takes its question's from the grades (None here)
+        row_scale = r["scale"] or (scale if r["score"] is not None or self.options.scale_max else None)
         try:
             submitted = AnswerSubmitted(answer_id=r["answer_id"], question=r["question"], reference=r["reference"],
                                         text=r["text"], question_text=r["question_text"] or None, scale_max=row_scale)
-            grade = None if r["score"] is None else AnswerGraded(answer_id=r["answer_id"], score=r["score"],
-                                                                 scale_max=row_scale)
+            grade = None if r["score"] is None or row_scale is None else AnswerGraded(
+                answer_id=r["answer_id"], score=r["score"], scale_max=row_scale)
         except ValidationError as e:
             first = e.errors()[0]
             field = ".".join(map(str, first["loc"])) or r["label"]
