@@ -328,12 +328,14 @@ def _grading(console: Console, app: App) -> None:
     from satchel_plugins.rubric import answer_events, rubric_score, simulate_teacher, synthetic_answers
 
     _section(console, 3, "Grading assistant: suggest grades in each teacher's own style",
-             "Two teachers grade the same science answers, one leniently, one strictly. Each model starts "
-             "from a base grader and is fine-tuned on that teacher's corrections only.")
+             "Two teachers grade the same science answers: one marks right or wrong, leniently; the other gives "
+             "0-3 points with partial credit, in a gradebook exported from a spreadsheet. Each starts from a base "
+             "grader and adapts to that teacher's grades only; each suggestion carries every grade's probability "
+             "and a 'check this one' flag.")
     answers = synthetic_answers(per_question=12, seed=7)
     graded = 40
     teachers = {"ms_garcia": simulate_teacher(answers, "lenient", seed=3),
-                "mr_hughes": simulate_teacher(answers, "strict", seed=3)}  # same seed: same answers graded
+                "mr_hughes": simulate_teacher(answers, "partial_credit", seed=3)}  # same seed: same answers graded
     for who in teachers:
         _grant(console, app, who, "grading_assistance", method="staff_portal")
     garcia, hughes = teachers["ms_garcia"], teachers["mr_hughes"]
@@ -342,48 +344,46 @@ def _grading(console: Console, app: App) -> None:
     _stored(console, app, "ms_garcia", app.record("ms_garcia", list(events)).stored, "recorded")
     with tempfile.TemporaryDirectory(prefix="satchel-demo-import-") as tmp:
         gradebook = Path(tmp) / "hughes-gradebook.csv"
-        _write_gradebook(gradebook, hughes.answers, hughes.scores[:graded])
+        _write_gradebook(gradebook, hughes.answers, hughes.scores[:graded], hughes.scale_max)
         result = app.ingest(gradebook, source="graded_answers_csv", subject="mr_hughes")
-    _stored(console, app, "mr_hughes", result.stored, "imported from a gradebook CSV")
+    _stored(console, app, "mr_hughes", result.stored, "imported from a gradebook CSV (Answer, Points, Out of)")
     _training(console, app, GRADING, tuple(teachers), "accuracy")
-    table = _table(f"Suggestions for the {len(answers) - graded} ungraded answers", "teacher", "rubric",
-                   "matches the teacher", "to read first", "auto-suggested")
-    suggested: dict[str, dict[str, int]] = {}
+    table = _table(f"Suggestions for the {len(answers) - graded} ungraded answers", "teacher", "scale",
+                   "matches the teacher", "check these", "suggested")
+    decided: dict[str, dict[str, Any]] = {}
     for who, t in teachers.items():
         decisions = app.predict(who, GRADING).decisions
-        suggested[who] = {d.key: int(d.details["suggested_score"]) for d in decisions}
+        decided[who] = {d.key: d for d in decisions}
         truth = {a.answer_id: rubric_score(t.rubric, a) for a in t.answers[graded:]}
-        agree = sum(suggested[who][k] == v for k, v in truth.items())
+        agree = sum(int(decided[who][k].details["suggested_score"]) == v for k, v in truth.items())
         review = sum(d.action == "needs_review" for d in decisions)
-        table.add_row(who, t.rubric, f"{agree} of {len(truth)}", str(review), str(len(decisions) - review))
+        table.add_row(who, f"0-{t.scale_max}", f"{agree} of {len(truth)}", str(review), str(len(decisions) - review))
     console.print(table)
-    differ = [a for a in garcia.answers[graded:]
-              if suggested["ms_garcia"][a.answer_id] != suggested["mr_hughes"][a.answer_id]][:3]
-    if differ:
-        side = _table("Same answer, two teachers' models", "student answer", *teachers)
-        for a in differ:
-            side.add_row(_short(a.text, 44), *(_grade(suggested[w][a.answer_id]) for w in teachers))
-        console.print(side)
+    side = _table("Mr Hughes's suggestions (0-3), least certain first", "student answer", "grade",
+                  "P(0) P(1) P(2) P(3)", "")
+    for d in list(decided["mr_hughes"].values())[:4]:
+        text = next(a.text for a in hughes.answers if a.answer_id == d.key)
+        flag = "[yellow]check this one[/]" if d.action == "needs_review" else "[green]suggest[/]"
+        side.add_row(_short(text, 44), f"{d.details['suggested_score']}/3",
+                     " ".join(f"{p:.2f}" for p in d.details["probabilities"]), flag)
+    console.print(side)
 
 
-def _write_gradebook(path: Path, answers: Sequence[Any], scores: Sequence[float]) -> None:
-    """A teacher's gradebook export: every answer, with a score for the graded ones."""
+def _write_gradebook(path: Path, answers: Sequence[Any], scores: Sequence[float], scale: int) -> None:
+    """A teacher's gradebook export, in its own column names: every answer, points for the graded ones."""
     import csv
 
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["answer_id", "question_id", "question", "reference_answer", "student_answer", "score"])
+        out.writerow(["", "Question", "Model answer", "Answer", "Points", "Out of"])  # unnamed id column
         for i, a in enumerate(answers):
-            out.writerow([a.answer_id, a.question, a.question_text, a.reference, a.text,
-                          f"{scores[i]:g}" if i < len(scores) else ""])
+            graded = i < len(scores)
+            out.writerow([a.answer_id, a.question_text, a.reference, a.text, f"{scores[i]:g}" if graded else "",
+                          scale if graded else ""])
 
 
 def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def _grade(score: int) -> str:
-    return "[green]1 correct[/]" if score else "[yellow]0 incorrect[/]"
 
 
 # ------------------------------------------------------------------ 4-6. rights, files, audit
