@@ -17,8 +17,7 @@ Trainers come from ``open_trainer`` (any training backend), so tests and benchma
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
-from pathlib import Path
+from datetime import datetime
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -28,9 +27,8 @@ from satchel.dataset import Dataset
 from satchel.events import Event
 from satchel.metrics import auc, brier, log_loss
 from satchel.task import Rows
-from satchel_plugins._timeline import day_to_date, local_day, zone
+from satchel_plugins._timeline import local_day, zone
 from satchel_plugins.habit.features import FEATURES, HabitFeaturizer
-from satchel_plugins.habit.loop_import import LoopHabitsImporter
 from satchel_plugins.habit.simulate import SimulatedHabitLearner
 from satchel_plugins.habit.task import HabitTask
 
@@ -118,20 +116,6 @@ def evaluate_simulated(open_trainer: OpenTrainer, held_out: Sequence[SimulatedHa
                          first_test_day=local_day(learner.day(split_day), _TZ), epochs=epochs, seed=seed)
         for learner in held_out
     )
-
-
-def evaluate_loop_export(open_trainer: OpenTrainer, path: Path, global_model: Trainer, *, epochs: int,
-                         train_fraction: float = 0.7, seed: int = 0) -> HabitEvaluation:
-    """A Loop Habit Tracker ``Checkmarks.csv``, split at ``train_fraction`` of its logged days.
-
-    The export ends at its last logged day (trailing rows without any entry are not habit-days).
-    """
-    events = [s.event for s in LoopHabitsImporter().read(path)]
-    days = [local_day(e.time, _TZ) for e in events]
-    first, last = min(days), max(days)
-    now = datetime.combine(day_to_date(last + 1), time(), _TZ)  # the last logged day is the last label day
-    return evaluate_learner(open_trainer, events, global_model, now=now,
-                            first_test_day=first + int(train_fraction * (last - first)), epochs=epochs, seed=seed)
 
 
 def pool(evaluations: Sequence[HabitEvaluation]) -> HabitEvaluation:
