@@ -1,67 +1,101 @@
-"""Language quality, srs-benchmark style: every review predicted before the model saw it."""
+"""Language quality as a device runs it: reviews replayed day by day through a temporary app
+(:func:`satchel_plugins.language.evaluate.device_replay`), each review a day or more after the
+previous one of its card predicted by what serves before it is recorded, against FSRS-6 with
+default parameters, classic HLR and a constant on the same reviews."""
+
+from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
+import pytest
 
-from satchel.dataset import Dataset
-from satchel_plugins.language.evaluate import (
-    FEATURIZER,
-    SPEC,
-    TASK,
-    ClassicHLR,
-    compare_on_learner,
-    fit_classic_hlr,
-    mean_scores,
+from satchel.events import Event
+from satchel.task import Rows
+from satchel.evaluation.replay import FALLBACK, SATCHEL
+from satchel_plugins.language import (
+    AnkiReviewImporter,
+    LanguageTask,
+    ReviewFeaturizer,
+    simulate_vocabulary_learners,
+    write_anki_csv,
 )
-from satchel_plugins.language.features import FEATURES
-from satchel_plugins.language.simulate import simulate_vocabulary_learners
+from satchel_plugins.language.evaluate import device_replay, fsrs6_package_stabilities
+from satchel_plugins.language.features import ReviewFeaturizerOptions
+from satchel_plugins.language.fsrs6 import memory_states
+from tests.plugins.shared_data import ANKI_CSV, needs
 
-EPOCHS = 10
-
-
-def test_half_life_model_beats_constant_fsrs6_defaults_and_classic_hlr(open_trainer):
-    learners = simulate_vocabulary_learners(4, days=120, words=60, seed=1)
-    scores = mean_scores([compare_on_learner(open_trainer, learner.events, now=learner.end, epochs=EPOCHS)
-                          for learner in learners])
-    print(f"\nlanguage, 4 simulated learners, {scores['hlr'].n} reviews predicted before seen: " + ", ".join(
-        f"{k} LL {v.log_loss:.4f} AUC {v.auc:.3f} RMSE(bins) {v.rmse_bins:.3f}" for k, v in scores.items()))
-    hlr = scores["hlr"]
-    for baseline in ("fsrs6", "classic_hlr", "constant"):
-        assert hlr.log_loss < scores[baseline].log_loss, baseline
-        assert hlr.rmse_bins < scores[baseline].rmse_bins, baseline
-    assert hlr.auc > scores["constant"].auc + 0.1
-    # the classic baseline is fitted sensibly: its counts rank and bin reviews better than a constant (its log
-    # loss need not be lower: it extrapolates 2^(θ·x) to counts later folds have and earlier ones had not)
-    assert scores["classic_hlr"].auc > scores["constant"].auc + 0.1
-    assert scores["classic_hlr"].rmse_bins < scores["constant"].rmse_bins
+#: the test replays the real log's oldest reviews (the benchmark replays all of it)
+REAL_DAYS = 240
 
 
-def test_classic_hlr_recovers_known_weights():
-    rng = np.random.default_rng(0)
-    n = 6000
-    earlier = rng.integers(1, 15, n)
-    lapses = rng.binomial(earlier, 0.3)
-    x = np.zeros((n, len(FEATURES)), np.float32)  # the featurizer's log-scaled counts
-    x[:, FEATURES.index("reviews")] = np.log1p(earlier) / np.log(21.0)
-    x[:, FEATURES.index("lapses")] = np.log1p(lapses) / np.log(11.0)
-    truth = ClassicHLR((1.2, -0.8, 0.5))
-    delta = rng.exponential(5.0, n)
-    recalled = rng.random(n) < np.exp2(-delta / truth.half_life(x))
-    fitted = fit_classic_hlr(Dataset.of(x, np.stack([recalled, delta], axis=1), schema=FEATURIZER.schema))
-    assert np.allclose(fitted.theta, truth.theta, atol=0.15), fitted.theta
-    right, wrong = earlier - lapses, lapses
-    expected = np.exp2(1.2 * np.sqrt(1 + right) - 0.8 * np.sqrt(1 + wrong) + 0.5)
-    assert np.allclose(truth.half_life(x), np.clip(expected, 15 / 1440, 274.0), rtol=1e-5)
+def _oldest_days(path: Path, days: int, into: Path) -> Path:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first = int(lines[1].split(",")[0])
+    cut = into / "oldest.csv"
+    cut.write_text("\n".join([lines[0], *(r for r in lines[1:] if int(r.split(",")[0]) < first + days * 86_400_000)])
+                   + "\n", encoding="utf-8")
+    return cut
 
 
-def test_trained_model_schedules_reviews(open_trainer):
-    learner = simulate_vocabulary_learners(1, days=60, words=30, seed=3)[0]
-    trainer = open_trainer(SPEC, TASK.base_params(FEATURIZER.schema))
-    data = FEATURIZER.training_data(learner.events, now=learner.end)
-    trainer.fit(data, epochs=EPOCHS, seed=0)
-    metrics = TASK.metrics(data, trainer.predict(data.x))
-    assert np.isfinite(list(metrics.values())).all() and metrics["auc"] > 0.6
-    rows = FEATURIZER.rows(learner.events, now=learner.end)
-    decisions = TASK.decide(rows, trainer.predict(rows.x), now=learner.end)
-    assert len(decisions) == 30 and {d.action for d in decisions} <= {"review_now", "wait"}
-    due = [d for d in decisions if d.action == "review_now"]
-    assert all(d.score <= TASK.options.target_retention + 1e-9 for d in due)
+@needs(ANKI_CSV)
+def test_fsrs6_recurrences_equal_the_fsrs_package_on_the_real_log():
+    events = [s.event for s in AnkiReviewImporter().read(ANKI_CSV)]
+    names = {name: i for i, name in enumerate(sorted({e.data["item"] for e in events}))}
+    states = memory_states(np.array([names[e.data["item"]] for e in events]),
+                           np.array([e.time.timestamp() for e in events]), np.array([e.data["rating"] for e in events]))
+    expected = fsrs6_package_stabilities(events)
+    assert states.stability_after == pytest.approx(np.array([expected[e.id][0] for e in events]), rel=1e-9)
+    assert states.difficulty_after == pytest.approx(np.array([expected[e.id][1] for e in events]), rel=1e-9)
+
+
+@needs(ANKI_CSV)
+def test_device_replay_beats_fsrs6_defaults_on_the_real_log(tmp_path, backend_name):
+    result = device_replay(_oldest_days(ANKI_CSV, REAL_DAYS, tmp_path), backend=backend_name)
+    m = result.metrics
+    print(f"\nlanguage, real Anki log (oldest {REAL_DAYS} days), device replay on {backend_name}, {result.n} reviews: "
+          + ", ".join(f"{k} LL {v['log_loss']:.4f} AUC {v['auc']:.3f} RMSE(bins) {v['rmse_bins']:.3f}"
+                      for k, v in m.items()))
+    assert result.trainings > 0 and result.failed == 0 and result.served_model > 0.5
+    assert m[SATCHEL]["log_loss"] < m["fsrs6_default"]["log_loss"]
+    assert m[SATCHEL]["auc"] > m["fsrs6_default"]["auc"]
+    assert m[SATCHEL]["log_loss"] < m["constant"]["log_loss"] and m[SATCHEL]["log_loss"] < m["hlr"]["log_loss"]
+    assert m[FALLBACK] == m["fsrs6_default"]  # the cold-start prior is FSRS-6 with default parameters
+
+
+def test_device_replay_on_simulated_learner_beats_fsrs6_defaults(tmp_path, backend_name):
+    learner = simulate_vocabulary_learners(1, days=150, words=80, seed=1)[0]
+    path = tmp_path / "revlog.csv"
+    write_anki_csv(path, learner.events)
+    m = device_replay(path, backend=backend_name, min_interval="1d").metrics
+    assert m[SATCHEL]["log_loss"] < min(m[k]["log_loss"] for k in ("fsrs6_default", "hlr", "constant"))
+    assert m[SATCHEL]["auc"] > m["fsrs6_default"]["auc"]
+
+
+def test_first_training_on_same_minute_steps_recovers(open_trainer):
+    """Issue 11: a learner's first training sees only day one's learning steps, minutes apart. The
+    loss has no flat region, so a warm start on later reviews lands where a fresh fit does."""
+    learner = simulate_vocabulary_learners(1, days=120, words=60, seed=7)[0]
+    t0 = learner.events[0].time
+    steps = [Event(type="word_reviewed", time=t0 + timedelta(minutes=10 * w + m), data={"item": f"day1_{w}", "rating": r})
+             for w in range(40) for m, r in ((0, 1 if w % 4 == 0 else 3), (1, 1 if w % 5 == 0 else 3), (3, 3))]
+    degenerate = ReviewFeaturizer(ReviewFeaturizerOptions(min_elapsed_days=0)).training_data(
+        steps, now=t0 + timedelta(days=1))
+    assert len(degenerate) == 80 and (degenerate.y[:, 1] < 0.01).all()
+    task, featurizer = LanguageTask(), ReviewFeaturizer()
+    spec, base = task.model_spec(featurizer.schema), task.base_params(featurizer.schema)
+    data = featurizer.training_data(learner.events, now=learner.end)
+    split = len(data) * 3 // 4
+    train, test = data.take(np.arange(split)), data.take(np.arange(split, len(data)))
+
+    stuck = open_trainer(spec, base)
+    stuck.set_reference(base)
+    stuck.fit(degenerate, 200, seed=0)  # fit hard to the same-minute steps
+    warm_before = task.metrics(test, stuck.predict(test.x))["log_loss"]
+    stuck.fit(train, 15, seed=0)
+    fresh = open_trainer(spec, base)
+    fresh.set_reference(base)
+    fresh.fit(train, 15, seed=0)
+    warm, cold = (task.metrics(test, t.predict(test.x))["log_loss"] for t in (stuck, fresh))
+    prior = task.metrics(test, task.prior(Rows(("",) * len(test), test.x)))["log_loss"]
+    assert np.isfinite([warm_before, warm, cold]).all()
+    assert warm < prior and warm < cold + 0.02, (warm_before, warm, cold, prior)

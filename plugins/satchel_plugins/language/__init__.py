@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         LanguageTask,
         LanguageTaskOptions,
         due_now,
-        half_life_loss,
+        memory_loss,
         recall_probability,
     )
 
@@ -42,7 +42,7 @@ _EXPORTS = {
     "LanguageTask": ".task",
     "LanguageTaskOptions": ".task",
     "due_now": ".task",
-    "half_life_loss": ".task",
+    "memory_loss": ".task",
     "recall_probability": ".task",
 }
 
@@ -58,7 +58,7 @@ __all__ = [
     "ReviewSamples",
     "SimulatedVocabularyLearner",
     "due_now",
-    "half_life_loss",
+    "memory_loss",
     "recall_probability",
     "simulate_vocabulary_learners",
     "write_anki_csv",
