@@ -132,12 +132,12 @@ def _featurize(year: list[Event], fleet: Sequence[Any], ctx: Context) -> TableBu
     add("word_reviews", "a year of reviews", len(vocab.events),
         lambda: len(reviews.training_data(vocab.events, now=vocab.end)))
     if SEMEVAL_CSV.exists():
-        from satchel_plugins.rubric.features import featurize
+        from satchel_plugins.rubric.features import Item, featurize
         from satchel_plugins.rubric.semeval import load_semeval
 
         answers = load_semeval(SEMEVAL_CSV, splits=("test_ua",))[: ctx.size(2000, 300)]
-        triples = [(a.reference, a.text, a.question_text) for a in answers]
-        add("rubric text features", "SemEval answers", len(triples), lambda: len(featurize(triples)))
+        items = [Item(a.answer_id, a.question, a.reference, a.text, a.question_text) for a in answers]
+        add("rubric text features", "SemEval answers", len(items), lambda: len(featurize(items)))
     table.notes.append("events/s counts input events (rubric: answers). Samples are training rows produced.")
     return table
 
