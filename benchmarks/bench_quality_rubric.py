@@ -27,7 +27,7 @@ def run(ctx: Context) -> Section:
     title = "Grading assistance: agreement with the teacher"
     if not (SAF_DIR.exists() and SEMEVAL_CSV.exists()):
         return Section("rubric", title, f"Skipped: the SAF or SemEval data was not found under {SAF_DIR.parents[1]}.", ())
-    seeds = tuple(range(ctx.size(3, 1)))
+    seeds = tuple(range(ctx.size(2, 1)))
     splits = tuple(SPLITS) if not ctx.quick else ("unseen_questions",)
     per_day, epochs = ctx.size(PER_DAY, 50), ctx.size(EPOCHS, 2)
     curves = {s: learning_curve(load_saf(splits=(s,)), seeds=seeds, per_day=per_day, epochs=epochs) for s in splits}
