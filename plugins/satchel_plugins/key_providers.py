@@ -238,8 +238,9 @@ class PassphraseKeyProvider:
 
     ``<key dir>/<filename>`` holds the Argon2id parameters, the salt and the wrapped key; the
     parameters and salt are the wrap's associated data, so a wrong passphrase and a tampered file
-    both fail authentication. The passphrase comes from ``prompt`` when given, else from the
-    environment variable ``options.passphrase_env``. ``kdf`` overrides the options' cost (tests).
+    both fail authentication. The passphrase comes from the environment variable
+    ``options.passphrase_env`` when it is set (so a scheduler can unlock without a terminal), else
+    from ``prompt``. ``kdf`` overrides the options' cost (tests).
     """
 
     def __init__(
@@ -303,10 +304,10 @@ class PassphraseKeyProvider:
     # internals
 
     def _passphrase(self, *, creating: bool = False) -> str:
-        if self._prompt is not None:
+        """The variable's value when set (schedulers, CI), else the prompt's answer."""
+        value = os.environ.get(self.options.passphrase_env, "")
+        if not value and self._prompt is not None:
             value = self._prompt(f"Passphrase for satchel app {self._app_id}: ")
-        else:
-            value = os.environ.get(self.options.passphrase_env, "")
         if not value:
             raise KeyUnavailableError(
                 f"no passphrase for key file {self._path}: environment variable "

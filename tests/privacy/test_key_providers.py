@@ -207,6 +207,61 @@ def test_passphrase_from_prompt(key_dir) -> None:
     assert asked == [f"Passphrase for satchel app {APP}: "]
 
 
+def test_passphrase_variable_is_used_before_the_prompt(monkeypatch, key_dir) -> None:
+    """A scheduler sets the variable: the prompt (a terminal, which it lacks) is never asked."""
+    monkeypatch.delenv("TEST_SATCHEL_PASSPHRASE", raising=False)
+    key = passphrase_provider(key_dir, prompt=lambda q: PASSPHRASE).load_master_key()
+    monkeypatch.setenv("TEST_SATCHEL_PASSPHRASE", PASSPHRASE)
+
+    def no_terminal(question: str) -> str:
+        raise AssertionError("prompted although the passphrase variable is set")
+
+    assert passphrase_provider(key_dir, prompt=no_terminal).load_master_key() == key
+
+
+_CLI_CONFIG = """
+[app]
+id = "{app}"
+data_dir = "{data}"
+key_dir = "{keys}"
+
+[privacy]
+key_provider = {{ name = "passphrase", options = {{ passphrase_env = "TEST_SATCHEL_PASSPHRASE", memory_kib = 19456, time_cost = 2 }} }}
+
+[pipelines.habits]
+model = "habit"
+purposes = ["habit_reminders"]
+"""
+
+
+def test_cli_unlocks_from_the_variable_without_a_terminal(monkeypatch, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from satchel.cli import cli
+
+    config = tmp_path / "satchel.toml"
+    config.write_text(_CLI_CONFIG.format(app=APP, data=(tmp_path / "data").as_posix(),
+                                         keys=(tmp_path / "keys").as_posix()))
+    monkeypatch.delenv("TEST_SATCHEL_PASSPHRASE", raising=False)
+    refused = CliRunner().invoke(cli, ["audit", "verify", "-c", str(config)], obj={})  # stdin is no terminal
+    assert refused.exit_code == 1 and refused.output.startswith("error:") and "no terminal" in refused.output
+    monkeypatch.setenv("TEST_SATCHEL_PASSPHRASE", PASSPHRASE)
+    for _ in range(2):  # creates the key file, then unlocks it
+        result = CliRunner().invoke(cli, ["audit", "verify", "-c", str(config)], obj={})
+        assert result.exit_code == 0 and "audit log ok" in result.output, result.output
+
+
+def test_readme_names_the_options_the_key_providers_have() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("Key providers: `env`"):]
+    section = section[:section.index("\n\n")]
+    named = {"env": "variable", "passphrase": "passphrase_env"}
+    models = {"env": EnvKeyOptions, "passphrase": PassphraseOptions}
+    for provider, option in named.items():
+        assert f"`options.{option}`" in section and option in models[provider].model_fields
+    assert section.count("`options.") == len(named)
+
+
 def test_wrong_or_missing_passphrase(monkeypatch, key_dir) -> None:
     passphrase_provider(key_dir, prompt=lambda q: PASSPHRASE).load_master_key()
     with pytest.raises(KeyUnavailableError, match="wrong passphrase"):
