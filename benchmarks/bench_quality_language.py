@@ -36,7 +36,7 @@ def run(ctx: Context) -> Section:
             export = _oldest_days(ANKI_CSV, QUICK_DAYS, Path(tmp)) if ctx.quick else ANKI_CSV
             real = device_replay(export, epochs=EPOCHS)
         tables.append(_real_table(real, ctx.quick))
-    n_learners, days, words = ctx.size(8, 2), ctx.size(180, 90), ctx.size(100, 50)
+    n_learners, days, words = ctx.size(4, 2), ctx.size(120, 90), ctx.size(80, 50)
     learners = simulate_vocabulary_learners(n_learners, days=days, words=words, seed=1)
     replays = []
     with tempfile.TemporaryDirectory() as tmp:

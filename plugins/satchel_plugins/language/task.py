@@ -106,9 +106,9 @@ class LanguageTaskOptions(BaseModel):
     hidden: tuple[int, ...] = Field((16, 8), min_length=1, description="hidden layer widths")
     learning_rate: float = Field(0.003, gt=0, le=1)
     batch_size: int = Field(64, ge=1, le=1024)
-    l2_to_prior: float = Field(1e-4, ge=0, description="pull toward the base parameters (FSRS-6 defaults)")
+    l2_to_prior: float = Field(1e-3, ge=0, description="pull toward the base parameters (FSRS-6 defaults)")
     seed: int = 0
-    min_samples: int = Field(30, ge=0, description="reviews (a day or more apart) before the learner's model "
+    min_samples: int = Field(300, ge=0, description="reviews (a day or more apart) before the learner's model "
                                                     "is trained")
     target_retention: float = Field(0.9, gt=0.5, lt=1.0, description="recall probability at which a review is due")
     learning_steps_minutes: tuple[float, ...] = Field((1.0, 10.0), description="same-day steps of a new item")
