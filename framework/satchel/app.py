@@ -82,7 +82,7 @@ class App:
     """One configured app on one device. Create it with :func:`satchel.open`; close it when done."""
 
     def __init__(self, config: AppConfig, registry: Registry, *, prompt: Callable[[str], str] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, new_keys: bool = False) -> None:
         self.config = config
         self.registry = registry
         #: the app's time source: every default ``now``, checkpoint and audit timestamp reads it, so a
@@ -93,7 +93,7 @@ class App:
         self.key_provider = provider
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.vault = open_vault(provider, config.key_dir, app_id=config.app_id, data_dir=config.data_dir,
-                                create=True)
+                                create=True, new_keys=new_keys)
         self._db = connect(config.data_dir / DB_FILE)
         self.events = EventStore(self._db, self.vault, config.app_id)
         self.ledger = ConsentLedger(self._db, self.vault, config.app_id)
@@ -596,10 +596,13 @@ def _entry_json(e: ConsentEntry) -> dict[str, Any]:
 
 
 def open(source: str | Path | Mapping[str, Any] | AppConfig, *, registry: Registry | None = None,  # noqa: A001
-         prompt: Callable[[str], str] | None = None, clock: Callable[[], datetime] | None = None) -> App:
+         prompt: Callable[[str], str] | None = None, clock: Callable[[], datetime] | None = None,
+         new_keys: bool = False) -> App:
     """Open an app from a config file path, TOML text, a mapping, or a loaded :class:`AppConfig`.
 
-    ``clock`` replaces the wall clock (an aware ``datetime`` per call), e.g. to replay history."""
+    ``clock`` replaces the wall clock (an aware ``datetime`` per call), e.g. to replay history.
+    ``new_keys`` allows creating a new key vault beside a data directory that already holds data
+    (a missing key directory is otherwise refused: the data would silently become unreadable)."""
     registry = registry or Registry()
     config = source if isinstance(source, AppConfig) else load_config(source, registry)
-    return App(config, registry, prompt=prompt, clock=clock)
+    return App(config, registry, prompt=prompt, clock=clock, new_keys=new_keys)

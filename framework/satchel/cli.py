@@ -85,11 +85,15 @@ def _registry(ctx: click.Context):  # noqa: ANN202 - Registry, imported lazily t
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="satchel")
 @click.option("--debug", is_flag=True, help="show tracebacks and debug logs")
+@click.option("--new-keys", is_flag=True,
+              help="create a new key vault even though the data directory already holds data (that data "
+                   "stays unreadable); without it a missing key directory is refused")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, new_keys: bool) -> None:
     """satchel: on-device personalization for learning apps, with privacy controls."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.obj["new_keys"] = new_keys
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
 
@@ -195,7 +199,8 @@ def _open_app(ctx: click.Context, config_path: Path):  # noqa: ANN202 - satchel.
                                hint="set the passphrase environment variable named in the config")
         return click.prompt(question, hide_input=True)
 
-    return satchel.open(config_path, registry=_registry(ctx), prompt=prompt)
+    return satchel.open(config_path, registry=_registry(ctx), prompt=prompt,
+                        new_keys=bool(ctx.find_root().obj.get("new_keys")))
 
 
 def _echo_json(data: Any) -> None:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from satchel.errors import KeyUnavailableError
-from satchel.privacy.vault import Rotation, Vault
+from satchel.privacy.vault import Rotation, Vault, vault_exists
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,24 @@ def open_vault(
     app_id: str,
     data_dir: str | os.PathLike[str],
     create: bool = False,
+    new_keys: bool = False,
 ) -> Vault:
-    """Open the vault with the provider's key, completing an interrupted rotation if needed."""
+    """Open the vault with the provider's key, completing an interrupted rotation if needed.
+
+    With ``create``, a missing (or empty) key directory is initialised only while ``data_dir`` holds
+    no data, or when ``new_keys`` says to start over: otherwise a lost or deleted key directory would
+    silently turn the existing data into unreadable leftovers beside a fresh vault.
+    """
+    if create and not new_keys and not vault_exists(key_dir):
+        held = sorted(p.name for p in Path(data_dir).glob("*")) if Path(data_dir).is_dir() else []
+        if held:
+            raise KeyUnavailableError(
+                f"no key vault in {Path(key_dir)}, but the data directory {Path(data_dir)} already holds data "
+                f"({', '.join(held[:4])}{', ...' if len(held) > 4 else ''})",
+                hint="restore the key directory from the backup taken with this data directory; or, to "
+                "abandon that data, open with new keys (satchel.open(..., new_keys=True), `satchel "
+                "--new-keys ...`) or move the data directory away",
+            )
     try:
         key = provider.load_master_key()
         return Vault.open(key_dir, key, app_id=app_id, data_dir=data_dir, create=create)

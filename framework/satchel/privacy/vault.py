@@ -118,6 +118,12 @@ def default_key_dir(app_id: str) -> Path:
     return user_config_path("satchel-keys", appauthor=False) / app_id
 
 
+def vault_exists(key_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``key_dir`` holds a (non-empty) vault file."""
+    path = Path(key_dir) / VAULT_FILE
+    return path.is_file() and path.stat().st_size > 0
+
+
 class Vault:
     """An open key vault. Create with :meth:`open`; thread-safe; close it (or use ``with``)."""
 
