@@ -39,3 +39,18 @@ def test_the_seed_is_a_function_of_spec_and_data_only():
     assert training_seed("spec", d) == training_seed("spec", data(8, np.arange(8, dtype=np.float64)))
     assert training_seed("spec", d) != training_seed("other", d)
     assert training_seed("spec", d) != training_seed("spec", data(9, np.arange(9, dtype=np.float64)))
+
+
+def test_platt_scaling_undoes_overconfidence_and_keeps_calibrated_probabilities():
+    from satchel.evaluation.promotion import platt_scaling
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, 4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-z))).astype(float)
+    overconfident = 1 / (1 + np.exp(-2 * z))
+    a, b = platt_scaling(overconfident, y)
+    assert abs(a - 0.5) < 0.05 and abs(b) < 0.1
+    a, b = platt_scaling(1 / (1 + np.exp(-z)), y)
+    assert abs(a - 1) < 0.08 and abs(b) < 0.1
+    a, b = platt_scaling(overconfident[:5], y[:5])  # five samples barely move it
+    assert abs(a - 1) < 0.3

@@ -81,3 +81,28 @@ def training_seed(spec_hash: str, data: Dataset) -> int:
         if array is not None:
             digest.update(array.tobytes())
     return int.from_bytes(digest.digest()[:4], "big") & 0x7FFFFFFF
+
+
+def platt_scaling(p: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
+                  strength: float = 2.0) -> tuple[float, float]:
+    """``(a, b)`` so that ``sigmoid(a * logit(p) + b)`` is calibrated on ``(p, y)``.
+
+    Fitted by Newton's method on the log likelihood with a Gaussian pull of ``strength`` toward the
+    identity ``(1, 0)``, so a small held-out slice can only nudge the probabilities.
+    """
+    q = np.clip(np.asarray(p, np.float64).reshape(-1), 1e-6, 1 - 1e-6)
+    z = np.log(q / (1 - q))
+    t = np.asarray(y, np.float64).reshape(-1)
+    w = np.ones_like(z) if weights is None else np.asarray(weights, np.float64)
+    theta = np.array([1.0, 0.0])
+    for _ in range(50):
+        s = 1.0 / (1.0 + np.exp(-(theta[0] * z + theta[1])))
+        r = w * (s - t)
+        grad = np.array([r @ z, r.sum()]) + strength * (theta - np.array([1.0, 0.0]))
+        h = w * s * (1 - s)
+        hess = np.array([[h @ (z * z), h @ z], [h @ z, h.sum()]]) + strength * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(theta[0]), float(theta[1])
