@@ -195,9 +195,7 @@ class App:
             err = e.errors()[0]
             raise EventError(f"{where}: field 'data.{'.'.join(map(str, err['loc']))}': {err['msg']}",
                              hint=f"see the payload of event type '{ev.type}' in `satchel config schema`") from None
-        # validated again: a payload model may turn text into a number (e.g. "nan" into NaN)
-        return parse_event({**ev.model_dump(), "data": payload.model_dump(mode="json")}, where,
-                           hint=f"see the payload of event type '{ev.type}' in `satchel config schema`")
+        return ev.model_copy(update={"data": payload.model_dump(mode="json")})
 
     def record(self, subject: str, events: Event | Mapping[str, Any] | Sequence[Event | Mapping[str, Any]],
                *, at: datetime | None = None) -> RecordResult:
@@ -307,8 +305,7 @@ class App:
 
         A candidate is fitted on all but the newest samples the model in service never saw, and
         serves only if it beats that model and the task's fallback on them (see
-        :mod:`satchel.evaluation.promotion`); it is then refitted on every sample (a probability
-        output is recalibrated by Platt scaling fitted on the candidate's held-out predictions). Otherwise what
+        :mod:`satchel.evaluation.promotion`); it is then refitted on every sample. Otherwise what
         served keeps serving. Either way the run is checkpointed with held-out metrics, so the
         scheduler counts new samples from it. Seeds derive from the spec, learner and data.
         """
@@ -405,8 +402,6 @@ class App:
         if verdict.promote:
             trainer.set_weights(init)
             trainer.fit(data, epochs, seed=seed, progress=progress)
-            if spec.loss.link == "sigmoid" and spec.output_dim == 1 and cand_pred is not None:
-                trainer.set_weights(_calibrated(spec, trainer.get_weights(), cand_pred, holdout))
             ckpt = Checkpoint(trainer.get_weights(), spec.hash, featurizer.schema.hash, p.backend.name, now,
                               metrics, len(data), served="model", data_until=newest)
         elif serving:
@@ -462,23 +457,16 @@ class App:
             self._trainers.popitem(last=False)
 
     def export_model(self, subject: str, pipeline: str, directory: str | Path) -> Path:
-        """Write the learner's trained model as deployable artifacts for Android/iOS, with the
-        mobile contract (``manifest.json``, its schema, ``golden.json``; see
-        :mod:`satchel.export_contract`). Golden vectors come from the featurizer's synthetic
-        sample events, never from the learner's own."""
-        from satchel import export_contract
-
+        """Write the learner's trained model as deployable artifacts + manifest for Android/iOS."""
         p = self.pipeline(pipeline)
         pseudo = self.pseudonym(subject)
         self._gate(pseudo, p, "export", self.clock())
         trainer, version = self._trainer(pseudo, p)
         if trainer is None:
             raise SchedulerError(f"'{p.name}' has no trained model for this learner", hint="train it first")
-        featurizer = self.component(p.name, "featurizer")
-        schema = featurizer.schema
+        schema = self.component(p.name, "featurizer").schema
         out = Path(directory)
-        manifest = trainer.export(out, feature_names=schema.names, feature_schema_hash=schema.hash)
-        export_contract.complete(out, manifest, trainer, featurizer, self.component(p.name, "model"))
+        trainer.export(out, feature_names=schema.names, feature_schema_hash=schema.hash)
         self.audit_log.append("model.exported", subject=pseudo, pipeline=p.name, version=version)
         return out
 
@@ -601,19 +589,6 @@ class ConsentAPI:
 
     def history(self, subject: str) -> tuple[ConsentEntry, ...]:
         return self._app.ledger.history(self._app.pseudonym(subject))
-
-
-def _calibrated(spec: Any, weights: Any, held_out_pred: Any, holdout: Any) -> Any:
-    """Fold Platt scaling fitted on the candidate's held-out probabilities into the output layer."""
-    from satchel.backend import Weights
-    from satchel.evaluation.promotion import platt_scaling
-
-    a, b = platt_scaling(held_out_pred, holdout.y[:, 0], holdout.weights)
-    last = len(spec.layers) - 1
-    params = dict(weights.params)
-    params[f"dense_{last}_kernel"] = (params[f"dense_{last}_kernel"] * a).astype(np.float32)
-    params[f"dense_{last}_bias"] = (params[f"dense_{last}_bias"] * a + b).astype(np.float32)
-    return Weights(params, weights.optimizer, weights.optimizer_format)
 
 
 def _utcnow() -> datetime:

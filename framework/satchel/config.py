@@ -66,6 +66,39 @@ class PrivacySection(_Strict):
     _refs = field_validator("key_provider", mode="before")(lambda v: _ref(v))
 
 
+class FederatedSection(_Strict):
+    """``[pipelines.X.federated]``: a shared model trained across learners on Flower, with DP.
+
+    Give ``noise_multiplier`` or ``target_epsilon`` (the noise is then calibrated by the RDP
+    accountant for ``rounds`` rounds at sampling rate ``clients_per_round / population``).
+    ``noise_multiplier = 0`` turns DP off (the audit reports it).
+    """
+
+    purpose: str = Field("model_improvement", pattern=_ID, description="the consented purpose of contributing")
+    rounds: int = Field(10, ge=1, le=100_000)
+    clients_per_round: int = Field(10, ge=1)
+    population: int | None = Field(None, ge=1, description="learners eligible per round; without it the "
+                                   "accountant assumes every learner takes part in every round (no amplification)")
+    local_epochs: int = Field(1, ge=1, le=1000)
+    clip_norm: float = Field(1.0, gt=0, description="L2 bound on each learner's update (weights delta)")
+    noise_multiplier: float | None = Field(None, ge=0)
+    target_epsilon: float | None = Field(None, gt=0)
+    delta: float = Field(1e-5, gt=0, lt=1)
+    epsilon_cap: float = Field(10.0, gt=0, description="a learner never spends more epsilon than this")
+    secure_aggregation: bool = True
+    strategy: str = Field("fedavg", pattern="^(fedavg|fedadam)$")
+    server_learning_rate: float = Field(1.0, gt=0)
+    trust_sampling: bool = Field(True, description="account the server's uniform client sampling "
+                                 "(amplification); false charges every participation in full")
+
+    @field_validator("target_epsilon")
+    @classmethod
+    def _one_of(cls, v: float | None, info: Any) -> float | None:
+        if v is not None and info.data.get("noise_multiplier") is not None:
+            raise ValueError("give noise_multiplier or target_epsilon, not both")
+        return v
+
+
 class PipelineSection(_Strict):
     model: ComponentRef
     purposes: list[str] = Field(min_length=1)
@@ -77,6 +110,7 @@ class PipelineSection(_Strict):
     warm_start: bool = Field(False, description="continue from the model in service (true) or refit "
                                                 "from the task's base weights at every training (false)")
     description: str = ""
+    federated: FederatedSection | None = None
 
     _refs = field_validator("model", "featurizer", "backend", "scheduler", "store", mode="before")(
         lambda v: _ref(v))
@@ -118,6 +152,7 @@ class PipelineConfig:
     epochs: int
     description: str
     warm_start: bool = False
+    federated: FederatedSection | None = None
 
 
 @dataclass(frozen=True)
@@ -168,7 +203,8 @@ def load_config(source: str | Path | Mapping[str, Any], registry: Registry) -> A
         if None not in comps.values() and featurizer is not None:
             pipelines[pname] = PipelineConfig(
                 name=pname, featurizer=featurizer, purposes=tuple(p.purposes), epochs=p.epochs,
-                description=p.description, warm_start=p.warm_start, **comps)  # type: ignore[arg-type]
+                description=p.description, warm_start=p.warm_start, federated=p.federated,
+                **comps)  # type: ignore[arg-type]
     if problems:
         raise ConfigError(problems, source=where)
     assert key_provider is not None

@@ -130,7 +130,7 @@ class CliCommandSpec:
     description: str = ""
 
 
-Operation = Literal["record", "train", "predict", "export", "read"]
+Operation = Literal["record", "train", "predict", "export", "read", "contribute"]
 Actor = Literal["self", "guardian", "school"]
 
 

@@ -1,0 +1,94 @@
+"""The device side of a federated round: behind the consent gate and the budget, train the shared
+model on the learner's own data with the pipeline's backend, and hand back only a clipped delta."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Mapping
+
+import numpy as np
+
+from satchel.errors import ConfigError, ConsentError, SchedulerError
+from satchel.federated.accounting import Plan, plan as make_plan
+from satchel.federated.store import BudgetLedger
+
+if TYPE_CHECKING:
+    from satchel.app import App
+    from satchel.config import PipelineConfig
+
+
+class BudgetExceeded(ConsentError):
+    """Contributing would take the learner past the shared model's epsilon cap."""
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """What leaves the device: the clipped weights delta, and what the ledger recorded."""
+
+    delta: dict[str, np.ndarray]
+    norm: float
+    clip_norm: float
+    epsilon_spent: float
+    nbytes: int
+
+
+def federated(p: PipelineConfig):  # noqa: ANN201 - FederatedSection
+    """The pipeline's federated section; ConfigError when it has none."""
+    if p.federated is None:
+        raise ConfigError([(f"pipelines.{p.name}.federated", "this pipeline declares no shared model")])
+    return p.federated
+
+
+def contribute(app: App, subject: str, pipeline: str, global_params: Mapping[str, np.ndarray], *, run: str,
+               round_: int, plan: Plan | None = None, now: datetime | None = None) -> Contribution:
+    """One learner's update to ``run``'s global model, or a refusal (ConsentError, BudgetExceeded).
+
+    Order is fail-closed: the core gate on the contributing purpose (guardian rules apply, refusals
+    are audited), then the sealed budget (refusals audited), then the charge is written, and only
+    then does the backend train. Only the delta, clipped to ``clip_norm`` in L2, is returned.
+    """
+    p = app.pipeline(pipeline)
+    section = federated(p)
+    now = now or app.clock()
+    pseudo = app.pseudonym(subject)
+    app._gate(pseudo, replace(p, purposes=(section.purpose,)), "contribute", now)
+    plan = plan or make_plan(section)
+    ledger = BudgetLedger(app, pseudo, p.name, plan.delta)
+    after = ledger.would_spend(plan, run)
+    if not after <= plan.epsilon_cap:
+        app.audit_log.append("federated.refused", subject=pseudo, pipeline=p.name, run=run, round=round_,
+                             reason="budget", epsilon_spent=round(ledger.spent(), 4),
+                             epsilon_would_be=round(after, 4) if math.isfinite(after) else "inf",
+                             epsilon_cap=plan.epsilon_cap)
+        raise BudgetExceeded(f"contributing to '{p.name}' would spend epsilon {after:.3g}, over the cap "
+                             f"{plan.epsilon_cap:g}", hint="the learner's privacy budget for this shared model "
+                             "is used up; raise epsilon_cap only with a new notice and consent")
+    featurizer, task = app.component(p.name, "featurizer"), app.component(p.name, "model")
+    spec = task.model_spec(featurizer.schema)
+    shapes = {k: tuple(np.shape(v)) for k, v in global_params.items()}
+    if shapes != {k: tuple(s) for k, s in spec.param_shapes.items()}:
+        raise ConfigError([(f"pipelines.{p.name}.federated", "the server's model does not match this "
+                            "pipeline's network; update the app")])
+    data = featurizer.training_data(app.events.read(pseudo, p.featurizer.spec.reads), now=now)
+    if len(data) == 0:
+        raise SchedulerError(f"'{p.name}' has no training samples for this learner", hint="nothing to contribute")
+    ledger.charge(plan, run, round_, now)
+    spent = ledger.spent()
+    from satchel.backend import Weights
+
+    start = {k: np.asarray(v, np.float32) for k, v in global_params.items()}
+    trainer = app.component(p.name, "backend").open(app._compile(p.name, spec), Weights(dict(start)))
+    trainer.set_reference(start)
+    trainer.fit(data, section.local_epochs, seed=round_)
+    new = trainer.get_weights().params
+    delta = {k: np.asarray(new[k], np.float32) - start[k] for k in start}
+    norm = float(math.sqrt(sum(float(np.sum(np.square(d, dtype=np.float64))) for d in delta.values())))
+    scale = min(1.0, plan.clip_norm / norm) if norm > 0 else 1.0
+    delta = {k: (d * scale).astype(np.float32) for k, d in delta.items()}
+    nbytes = sum(d.nbytes for d in delta.values())
+    app.audit_log.append("federated.contributed", subject=pseudo, pipeline=p.name, run=run, round=round_,
+                         bytes=nbytes, clip_norm=plan.clip_norm, noise_multiplier=round(plan.noise_multiplier, 6),
+                         epsilon_spent=round(spent, 4), epsilon_cap=plan.epsilon_cap)
+    return Contribution(delta, norm, plan.clip_norm, spent, nbytes)

@@ -1,0 +1,265 @@
+"""Flower apps for a pipeline's shared model: a ``ClientApp`` per satchel app and a ``ServerApp``.
+
+Clients send weights deltas clipped by :func:`satchel.federated.client.contribute` with weight 1;
+the server averages them (inside SecAgg+ when enabled, so it sees only the sum), Flower's
+``DifferentialPrivacyClientSideFixedClipping`` adds Gaussian noise of std ``sigma * clip / k`` to
+the average of the ``k`` updates received, and the noisy average moves the global model (FedAvg:
+plain step; FedAdam: server Adam). Noise is added to the averaged delta, before any server
+optimizer, so the accountant's mechanism is exactly what runs.
+
+Configuration reaches both apps through the environment (``SATCHEL_FEDERATED_CONFIG``, a JSON
+object: ``config`` path of the satchel.toml, ``pipeline``, ``population``, ``out`` for the server's
+result) or Flower's ``run_config`` with the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flwr.app import Context
+from flwr.client import ClientApp, NumPyClient
+from flwr.client.mod import secaggplus_mod
+from flwr.common import FitRes, Parameters, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.server import LegacyContext, ServerApp, ServerConfig
+from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping, FedAvg, Strategy
+from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
+
+ENV = "SATCHEL_FEDERATED_CONFIG"
+_APPS: dict[str, Any] = {}
+
+
+def settings(context: Context | None = None) -> dict[str, Any]:
+    """The run's settings: ``run_config`` keys override the environment's JSON."""
+    out: dict[str, Any] = json.loads(os.environ.get(ENV, "{}"))
+    if context is not None:
+        out.update({k: v for k, v in dict(context.run_config).items() if k in ("config", "pipeline", "population",
+                                                                              "out", "run", "now")})
+    return out
+
+
+def _app(config: str) -> Any:
+    """One satchel App per process and config (a Ray worker serves many learners)."""
+    if config not in _APPS:
+        import satchel
+
+        now = settings().get("now")
+        clock = None
+        if now:  # a simulated fleet lives at the end of its simulated history
+            from datetime import datetime
+
+            fixed = datetime.fromisoformat(str(now))
+            clock = lambda: fixed  # noqa: E731
+        _APPS[config] = satchel.open(config, clock=clock)
+    return _APPS[config]
+
+
+def _param_names(app: Any, pipeline: str) -> list[str]:
+    p = app.pipeline(pipeline)
+    spec = app.component(p.name, "model").model_spec(app.component(p.name, "featurizer").schema)
+    return list(spec.param_shapes)
+
+
+# ------------------------------------------------------------------ client
+
+
+class SatchelClient(NumPyClient):
+    """A learner's device: every fit goes through :func:`contribute` (gate, budget, clip)."""
+
+    def __init__(self, app: Any, pipeline: str, subject: str, population: int | None) -> None:
+        self.app, self.pipeline, self.subject, self.population = app, pipeline, subject, population
+
+    def fit(self, parameters: list[np.ndarray], config: dict[str, Any]) -> tuple[list[np.ndarray], int, dict]:
+        from satchel.federated.accounting import plan
+        from satchel.federated.client import contribute, federated
+
+        names = _param_names(self.app, self.pipeline)
+        section = federated(self.app.pipeline(self.pipeline))
+        result = contribute(self.app, self.subject, self.pipeline, dict(zip(names, parameters)),
+                            run=str(config.get("run", "run")), round_=int(config.get("round", 0)),
+                            plan=plan(section, population=self.population))
+        return [result.delta[n] for n in names], 1, {"bytes": result.nbytes, "epsilon": result.epsilon_spent}
+
+
+def client_fn(context: Context) -> Any:
+    s = settings(context)
+    app = _app(str(s["config"]))
+    node = dict(context.node_config)
+    if "subject" in node:
+        subject: Any = str(node["subject"])
+    else:
+        from satchel.app import Pseudonym
+
+        subject = Pseudonym(sorted(app.subjects())[int(node["partition-id"])])
+    pop = s.get("population")
+    return SatchelClient(app, str(s["pipeline"]), subject, int(pop) if pop else None).to_client()
+
+
+def make_client_app(secure_aggregation: bool = True) -> ClientApp:
+    return ClientApp(client_fn=client_fn, mods=[secaggplus_mod] if secure_aggregation else [])
+
+
+# ------------------------------------------------------------------ server
+
+
+class _TolerantDp(DifferentialPrivacyClientSideFixedClipping):
+    """Flower's DP wrapper, calibrated to the updates actually received (a refused learner sends
+    none): noise std ``sigma * clip / k`` for the average of ``k`` clipped updates."""
+
+    def aggregate_fit(self, server_round: int, results: list, failures: list) -> tuple[Parameters | None, dict]:
+        if not results:
+            return None, {}
+        self.num_sampled_clients = len(results)
+        return super().aggregate_fit(server_round, results, [])
+
+
+@dataclass
+class RoundLog:
+    round: int
+    received: int
+    refused: int
+    seconds: float
+    bytes_per_client: int
+
+
+@dataclass
+class SharedModelStrategy(Strategy):
+    """Global model = previous + server step on the DP-noised mean delta."""
+
+    initial: list[np.ndarray]
+    clients_per_round: int
+    min_available: int
+    clip_norm: float
+    noise_multiplier: float
+    run: str
+    kind: str = "fedavg"
+    lr: float = 1.0
+    rounds: list[RoundLog] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+        self.current = [np.asarray(a, np.float32) for a in self.initial]
+        inner = FedAvg(fraction_fit=1e-9, min_fit_clients=self.clients_per_round,
+                       min_available_clients=self.min_available, fraction_evaluate=0.0, min_evaluate_clients=0,
+                       on_fit_config_fn=lambda r: {"round": r, "run": self.run}, accept_failures=True)
+        self.dp = _TolerantDp(inner, self.noise_multiplier, self.clip_norm, self.clients_per_round)
+        self._m = [np.zeros_like(a) for a in self.current]
+        self._v = [np.zeros_like(a) for a in self.current]
+        self._started = 0.0
+
+    def initialize_parameters(self, client_manager: Any) -> Parameters:
+        return ndarrays_to_parameters(self.current)
+
+    def configure_fit(self, server_round: int, parameters: Parameters, client_manager: Any) -> list:
+        self.current = [np.asarray(a, np.float32) for a in parameters_to_ndarrays(parameters)]
+        self._started = time.perf_counter()
+        return self.dp.configure_fit(server_round, parameters, client_manager)
+
+    def aggregate_fit(self, server_round: int, results: list[tuple[Any, FitRes]],
+                      failures: list) -> tuple[Parameters | None, dict]:
+        sizes = [int(r.metrics.get("bytes", 0)) for _, r in results]
+        noisy, _ = self.dp.aggregate_fit(server_round, results, failures)
+        self.rounds.append(RoundLog(server_round, len(results), len(failures), time.perf_counter() - self._started,
+                                    max(sizes, default=0)))
+        if noisy is None:
+            return ndarrays_to_parameters(self.current), {}
+        update = [np.asarray(a, np.float32) for a in parameters_to_ndarrays(noisy)]
+        if self.kind == "fedadam":
+            b1, b2, eps = 0.9, 0.99, 1e-3
+            self._m = [b1 * m + (1 - b1) * u for m, u in zip(self._m, update)]
+            self._v = [b2 * v + (1 - b2) * u * u for v, u in zip(self._v, update)]
+            step = [self.lr * m / (np.sqrt(v) + eps) for m, v in zip(self._m, self._v)]
+        else:
+            step = [self.lr * u for u in update]
+        self.current = [(c + s).astype(np.float32) for c, s in zip(self.current, step)]
+        return ndarrays_to_parameters(self.current), {"received": len(results)}
+
+    def configure_evaluate(self, server_round: int, parameters: Parameters, client_manager: Any) -> list:
+        return []
+
+    def aggregate_evaluate(self, server_round: int, results: list, failures: list) -> tuple[None, dict]:
+        return None, {}
+
+    def evaluate(self, server_round: int, parameters: Parameters) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ServerResult:
+    """What a run produced: the global model, the DP guarantee, and per-round numbers."""
+
+    params: dict[str, np.ndarray]
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    clip_norm: float
+    rounds: tuple[RoundLog, ...]
+    secure_aggregation: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epsilon": self.epsilon if math.isfinite(self.epsilon) else "inf", "delta": self.delta,
+                "noise_multiplier": self.noise_multiplier, "clip_norm": self.clip_norm,
+                "secure_aggregation": self.secure_aggregation, "rounds": [vars(r) for r in self.rounds]}
+
+
+def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
+    """Run the configured rounds on ``grid``; returns (and, with ``out``, writes) the result."""
+    from satchel.federated.accounting import plan
+    from satchel.federated.client import federated
+    from satchel.federated.store import load_shared
+    from satchel.model_spec import initial_params
+
+    app = _app(str(s["config"]))
+    pipeline = str(s["pipeline"])
+    p = app.pipeline(pipeline)
+    section = federated(p)
+    pop = int(s["population"]) if s.get("population") else None
+    pl = plan(section, population=pop)
+    spec = app.component(p.name, "model").model_spec(app.component(p.name, "featurizer").schema)
+    names = list(spec.param_shapes)
+    shared = load_shared(app, pipeline, spec.hash)
+    start = shared[0] if shared is not None else initial_params(spec)
+    strategy = SharedModelStrategy([start[n] for n in names], section.clients_per_round,
+                                   pop or section.clients_per_round, pl.clip_norm, pl.noise_multiplier,
+                                   str(s.get("run", f"{pipeline}-{int(time.time())}")), section.strategy,
+                                   section.server_learning_rate)
+    legacy = LegacyContext(context, config=ServerConfig(num_rounds=section.rounds), strategy=strategy)
+    if section.secure_aggregation:
+        fit = SecAggPlusWorkflow(num_shares=min(section.clients_per_round, 7) if section.clients_per_round > 2
+                                 else section.clients_per_round, reconstruction_threshold=0.6,
+                                 clipping_range=pl.clip_norm, max_weight=1.0)
+        workflow = DefaultWorkflow(fit_workflow=fit)
+    else:
+        workflow = DefaultWorkflow()
+    workflow(grid, legacy)
+    result = ServerResult(dict(zip(names, strategy.current)), pl.epsilon, pl.delta, pl.noise_multiplier,
+                          pl.clip_norm, tuple(strategy.rounds), section.secure_aggregation)
+    if s.get("out"):
+        out = Path(str(s["out"]))
+        out.mkdir(parents=True, exist_ok=True)
+        np.savez(out / "global.npz", **result.params)
+        (out / "result.json").write_text(json.dumps({"spec_hash": spec.hash, **result.to_json()}, indent=2))
+    return result
+
+
+def make_server_app(sink: list[ServerResult] | None = None) -> ServerApp:
+    server = ServerApp()
+
+    @server.main()
+    def main(grid: Any, context: Context) -> None:
+        result = run_server(grid, context, settings(context))
+        if sink is not None:
+            sink.append(result)
+
+    return server
+
+
+#: the Flower app layout's components (``flwr run``): ``satchel.federated.flower:client_app`` / ``server_app``
+client_app = make_client_app(json.loads(os.environ.get(ENV, "{}")).get("secure_aggregation", True))
+server_app = make_server_app()
