@@ -195,7 +195,9 @@ class App:
             err = e.errors()[0]
             raise EventError(f"{where}: field 'data.{'.'.join(map(str, err['loc']))}': {err['msg']}",
                              hint=f"see the payload of event type '{ev.type}' in `satchel config schema`") from None
-        return ev.model_copy(update={"data": payload.model_dump(mode="json")})
+        # validated again: a payload model may turn text into a number (e.g. "nan" into NaN)
+        return parse_event({**ev.model_dump(), "data": payload.model_dump(mode="json")}, where,
+                           hint=f"see the payload of event type '{ev.type}' in `satchel config schema`")
 
     def record(self, subject: str, events: Event | Mapping[str, Any] | Sequence[Event | Mapping[str, Any]],
                *, at: datetime | None = None) -> RecordResult:
@@ -305,7 +307,8 @@ class App:
 
         A candidate is fitted on all but the newest samples the model in service never saw, and
         serves only if it beats that model and the task's fallback on them (see
-        :mod:`satchel.evaluation.promotion`); it is then refitted on every sample. Otherwise what
+        :mod:`satchel.evaluation.promotion`); it is then refitted on every sample (a probability
+        output is recalibrated by Platt scaling fitted on the candidate's held-out predictions). Otherwise what
         served keeps serving. Either way the run is checkpointed with held-out metrics, so the
         scheduler counts new samples from it. Seeds derive from the spec, learner and data.
         """
@@ -361,6 +364,11 @@ class App:
 
             shared = load_shared(self, p.name, spec.hash)
             start = Weights(shared[0]) if shared is not None else start
+        if p.federated is not None:  # a federated global model, once installed, is the base (issue 14)
+            from satchel.federated.store import load_shared
+
+            shared = load_shared(self, p.name, spec.hash)
+            start = Weights(shared[0]) if shared is not None else start
         serving = previous is not None and previous.served == "model"
         init = previous.weights_for(p.backend.name) if serving and p.warm_start else start  # type: ignore[union-attr]
         split = promotion.holdout_split(data, trained_until=previous.data_until if serving else None)  # type: ignore[union-attr]
@@ -402,6 +410,8 @@ class App:
         if verdict.promote:
             trainer.set_weights(init)
             trainer.fit(data, epochs, seed=seed, progress=progress)
+            if spec.loss.link == "sigmoid" and spec.output_dim == 1 and cand_pred is not None:
+                trainer.set_weights(_calibrated(spec, trainer.get_weights(), cand_pred, holdout))
             ckpt = Checkpoint(trainer.get_weights(), spec.hash, featurizer.schema.hash, p.backend.name, now,
                               metrics, len(data), served="model", data_until=newest)
         elif serving:
@@ -457,16 +467,23 @@ class App:
             self._trainers.popitem(last=False)
 
     def export_model(self, subject: str, pipeline: str, directory: str | Path) -> Path:
-        """Write the learner's trained model as deployable artifacts + manifest for Android/iOS."""
+        """Write the learner's trained model as deployable artifacts for Android/iOS, with the
+        mobile contract (``manifest.json``, its schema, ``golden.json``; see
+        :mod:`satchel.export_contract`). Golden vectors come from the featurizer's synthetic
+        sample events, never from the learner's own."""
+        from satchel import export_contract
+
         p = self.pipeline(pipeline)
         pseudo = self.pseudonym(subject)
         self._gate(pseudo, p, "export", self.clock())
         trainer, version = self._trainer(pseudo, p)
         if trainer is None:
             raise SchedulerError(f"'{p.name}' has no trained model for this learner", hint="train it first")
-        schema = self.component(p.name, "featurizer").schema
+        featurizer = self.component(p.name, "featurizer")
+        schema = featurizer.schema
         out = Path(directory)
-        trainer.export(out, feature_names=schema.names, feature_schema_hash=schema.hash)
+        manifest = trainer.export(out, feature_names=schema.names, feature_schema_hash=schema.hash)
+        export_contract.complete(out, manifest, trainer, featurizer, self.component(p.name, "model"))
         self.audit_log.append("model.exported", subject=pseudo, pipeline=p.name, version=version)
         return out
 
@@ -551,6 +568,7 @@ class ConsentAPI:
         purposes = list(purposes)
         declared = {x for p in app.pipelines.values() for x in p.purposes}
         declared |= {p.federated.purpose for p in app.pipelines.values() if p.federated is not None}
+        declared |= {p.federated.purpose for p in app.pipelines.values() if p.federated is not None}
         unknown = [x for x in purposes if x not in declared]
         if unknown:
             raise ConsentError(f"no pipeline serves purpose(s) {unknown}",
@@ -589,6 +607,19 @@ class ConsentAPI:
 
     def history(self, subject: str) -> tuple[ConsentEntry, ...]:
         return self._app.ledger.history(self._app.pseudonym(subject))
+
+
+def _calibrated(spec: Any, weights: Any, held_out_pred: Any, holdout: Any) -> Any:
+    """Fold Platt scaling fitted on the candidate's held-out probabilities into the output layer."""
+    from satchel.backend import Weights
+    from satchel.evaluation.promotion import platt_scaling
+
+    a, b = platt_scaling(held_out_pred, holdout.y[:, 0], holdout.weights)
+    last = len(spec.layers) - 1
+    params = dict(weights.params)
+    params[f"dense_{last}_kernel"] = (params[f"dense_{last}_kernel"] * a).astype(np.float32)
+    params[f"dense_{last}_bias"] = (params[f"dense_{last}_bias"] * a + b).astype(np.float32)
+    return Weights(params, weights.optimizer, weights.optimizer_format)
 
 
 def _utcnow() -> datetime:
