@@ -73,7 +73,13 @@ class CompiledModel:
 
 @dataclass(frozen=True)
 class ExportManifest:
-    """What a mobile app needs to load an exported model (written as ``manifest.json``)."""
+    """What a mobile app needs to use an exported model (written as ``manifest.json``; the layout
+    is :data:`satchel.export_contract.MANIFEST_SCHEMA`, documented in ``docs/mobile.md``).
+
+    ``files`` maps roles to file names; ``artifacts`` describes each file (format, purpose,
+    precision, size, SHA-256, measured deviation); ``training`` the fixed batch, padding rule, loss
+    and optimizer; ``features`` each column's definition; ``golden`` names the test-vector file.
+    """
 
     backend: str
     files: Mapping[str, str]
@@ -82,6 +88,13 @@ class ExportManifest:
     spec_hash: str
     feature_schema_hash: str
     feature_names: tuple[str, ...]
+    contract_version: str = "satchel-export/2"
+    artifacts: tuple[Mapping[str, object], ...] = ()
+    training: Mapping[str, object] = field(default_factory=dict)
+    runtime: Mapping[str, str] = field(default_factory=dict)
+    features: tuple[Mapping[str, object], ...] = ()
+    decision_policy: Mapping[str, object] | None = None
+    golden: str | None = None
 
 
 @runtime_checkable

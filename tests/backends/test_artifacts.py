@@ -62,6 +62,7 @@ def test_litert_trains_in_a_process_without_tensorflow(compile_spec, cache_dir: 
     compile_spec("litert", TASK)
     out = _run("""
         import sys
+        sys.modules["tensorflow"] = None  # importing it now raises ImportError, as if not installed
         from pathlib import Path
         import numpy as np
         from satchel.dataset import Dataset
@@ -73,12 +74,12 @@ def test_litert_trains_in_a_process_without_tensorflow(compile_spec, cache_dir: 
         x = np.random.default_rng(0).normal(size=(100, 10)).astype(np.float32)
         result = trainer.fit(Dataset.of(x, (x[:, 0] > 0).astype(np.float32)), epochs=2)
         trainer.set_weights(trainer.get_weights())
-        trainer.export(Path(sys.argv[3]), feature_names=tuple("abcdefghij"), feature_schema_hash="h")
+        manifest = trainer.export(Path(sys.argv[3]), feature_names=tuple("abcdefghij"), feature_schema_hash="h")
         assert np.isfinite(trainer.predict(x)).all()
-        assert "tensorflow" not in sys.modules, "TensorFlow was imported"
-        print("ok", result.steps)
+        print("ok", result.steps, sorted(manifest.files), "quantized_inference" in manifest.runtime)
     """, json.dumps(TASK.to_json()), str(cache_dir), str(tmp_path))
-    assert out.split() == ["ok", "8"]
+    # Without TensorFlow the export still holds the trainable model; the quantized ones say why they are missing.
+    assert out.split() == ["ok", "8", "['model']", "True"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
@@ -157,10 +158,16 @@ def test_onnx_export_holds_inference_and_training_artifacts(open_trainer, tmp_pa
                                atol=1e-6)
     api = ort_training("api")
     state = api.CheckpointState.load_checkpoint(str(tmp_path / manifest.files["checkpoint"]))
-    module = api.Module(str(tmp_path / manifest.files["training"]), state)
-    assert np.isfinite(module(data.x[:32], data.y[:32], data.weights[:32]))
+    module = api.Module(str(tmp_path / manifest.files["training"]), state, str(tmp_path / manifest.files["eval"]))
     trained = trainer.get_weights().params["dense_0_kernel"]
     assert np.array_equal(state.parameters["dense_0_kernel"].data, trained)
+    loss, output = module(data.x[:32], data.y[:32], data.weights[:32])
+    np.testing.assert_allclose(output, trainer.predict(data.x[:32]), rtol=1e-5, atol=1e-6)
+    module.export_model_for_inferencing(str(tmp_path / "refreshed.onnx"), ["output"])  # what a device does
+    refreshed = ort.InferenceSession(str(tmp_path / "refreshed.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(refreshed.run(["output"], {"x": data.x[:7]})[0], trainer.predict(data.x[:7]),
+                               rtol=1e-5, atol=1e-6)
+    assert {"training_ort", "eval_ort", "optimizer_ort", "inference_ort", "inference_int8_ort"} <= set(manifest.files)
 
 
 def test_plugin_registers_both_backends_with_strict_options() -> None:

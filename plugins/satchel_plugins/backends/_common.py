@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -292,8 +292,8 @@ class TrainerBase(ABC):
     def _load_reference(self, params: Arrays) -> None: ...
 
     @abstractmethod
-    def _write_export(self, directory: Path) -> tuple[dict[str, str], dict[str, object]]:
-        """Write deployable files; return (files by role, signatures)."""
+    def _write_export(self, directory: Path) -> Export:
+        """Write deployable files; return what they are (see :class:`Export`)."""
 
     def _after_fit(self) -> None:
         """Called after training changed the weights."""
@@ -343,17 +343,65 @@ class TrainerBase(ABC):
 
     def export(self, directory: Path, *, feature_names: tuple[str, ...],
                feature_schema_hash: str) -> ExportManifest:
-        """Write the deployable model with the current weights and ``manifest.json`` into ``directory``."""
+        """Write the deployable model with the current weights, ``manifest.json`` and its schema
+        into ``directory`` (features undocumented: :func:`satchel.export_contract.complete` adds
+        feature docs, the policy and golden vectors)."""
+        from satchel import export_contract
+
         if len(feature_names) != self.spec.input_dim:
             raise ShapeError(f"export: {len(feature_names)} feature names for a model with "
                              f"{self.spec.input_dim} inputs", hint="pass the dataset schema's names")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        files, signatures = self._write_export(directory)
-        manifest = ExportManifest(self.backend, files, signatures, self.spec.to_json(), self.spec.hash,
-                                  feature_schema_hash, tuple(feature_names))
-        (directory / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True))
+        out = self._write_export(directory)
+        artifacts = []
+        for a in out.artifacts:
+            data = (directory / a["file"]).read_bytes()
+            artifacts.append({**a, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        manifest = ExportManifest(
+            self.backend, {a["role"]: a["file"] for a in out.artifacts}, out.signatures, self.spec.to_json(),
+            self.spec.hash, feature_schema_hash, tuple(feature_names), artifacts=tuple(artifacts),
+            training=training_contract(self.spec), runtime=out.runtime,
+            features=tuple(asdict(d) for d in export_contract.feature_docs(None, feature_names)))
+        export_contract.write(directory, manifest)
         return manifest
+
+
+@dataclass(frozen=True)
+class Export:
+    """What a backend's ``_write_export`` wrote: ``artifacts`` (role, file, format, purpose,
+    precision, optional signatures and note), ``signatures`` (tensors by signature) and
+    ``runtime`` (versions and support notes)."""
+
+    artifacts: tuple[dict[str, object], ...]
+    signatures: dict[str, object]
+    runtime: dict[str, str]
+
+
+def artifact(role: str, file: str, fmt: str, purpose: str, precision: str = "float32",
+             **extra: object) -> dict[str, object]:
+    """One entry of :attr:`Export.artifacts`."""
+    return {"role": role, "file": file, "format": fmt, "purpose": purpose, "precision": precision, **extra}
+
+
+def training_contract(spec: ModelSpec) -> dict[str, object]:
+    """The manifest's ``training`` section: fixed batch, padding rule, loss and optimizer."""
+    from satchel.export_contract import PADDING_RULE
+
+    b, d, k = spec.batch_size, spec.input_dim, spec.label_dim
+    f32 = "float32"
+    return {
+        "batch_size": b, "padding": PADDING_RULE,
+        "inputs": {"x": {"shape": [b, d], "dtype": f32}, "y": {"shape": [b, k], "dtype": f32},
+                   "w": {"shape": [b], "dtype": f32}},
+        "objective": "J = sum(w * l) / max(sum(w), 1e-12) + l2_to_reference * sum((p - reference)^2), "
+                     "l = the per-sample loss of the raw outputs (see loss)",
+        "loss": spec.loss.to_json(), "l2_to_reference": spec.l2_to_reference,
+        "optimizer": {**asdict(spec.optimizer), "state_format": optimizer_format(spec),
+                      "update": ("adam_mode=1, no weight decay: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t), "
+                                 "p -= lr_t * m / (sqrt(v) + eps)") if spec.optimizer.kind == "adam"
+                      else "p -= lr * g"},
+    }
 
 
 # --------------------------------------------------------------------------- compile cache

@@ -18,10 +18,11 @@ parameters are initializers that the runtime overrides with live weights:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -67,10 +68,13 @@ class _Graph:
         return name
 
 
-def _forward(g: _Graph, spec: ModelSpec, x: str) -> str:
+def _forward(g: _Graph, spec: ModelSpec, x: str, *, gemm: bool = True) -> str:
     h = x
     for i, layer in enumerate(spec.layers):
-        h = g.op("Gemm", h, f"dense_{i}_kernel", f"dense_{i}_bias")
+        if gemm:
+            h = g.op("Gemm", h, f"dense_{i}_kernel", f"dense_{i}_bias")
+        else:  # MatMul + Add: what onnxruntime.quantization's dynamic int8 quantizes (it skips Gemm)
+            h = g.op("Add", g.op("MatMul", h, f"dense_{i}_kernel"), f"dense_{i}_bias")
         if layer.activation == "relu":
             h = g.op("Relu", h)
         elif layer.activation == "tanh":
@@ -141,13 +145,19 @@ def _model(g: _Graph, inputs: list[Any], outputs: list[Any], initializers: Mappi
                           producer_name="satchel")
 
 
-def training_model(spec: ModelSpec) -> Any:
-    """Forward pass and the weighted objective (plus L2 pull) on a fixed batch ``(x, y, w)``."""
+def training_model(spec: ModelSpec, *, with_output: bool = False) -> Any:
+    """Forward pass and the weighted objective (plus L2 pull) on a fixed batch ``(x, y, w)``;
+    ``with_output`` also computes the link-applied ``output`` and leaves the row count symbolic
+    (for device artifacts: their eval model must hold ``output`` and take any number of rows, so the
+    inference model a device exports from it does too)."""
     from onnx import TensorProto
 
     g = _Graph()
-    B = spec.batch_size
-    per = _per_sample(g, spec, _forward(g, spec, "x"), "y")
+    B: int | str = "batch" if with_output else spec.batch_size
+    z = _forward(g, spec, "x")
+    if with_output:
+        _link(g, spec, z)
+    per = _per_sample(g, spec, z, "y")
     num = g.op("ReduceSum", g.op("Mul", "w", per), keepdims=0)
     den = g.op("Max", g.op("ReduceSum", "w", keepdims=0), g.const(WEIGHT_SUM_EPS))
     params = initial_params(spec)
@@ -172,12 +182,14 @@ def training_model(spec: ModelSpec) -> Any:
     return _model(g, inputs, [g.h.make_tensor_value_info("loss", f32, [])], inits)
 
 
-def forward_model(spec: ModelSpec, params: Mapping[str, np.ndarray], *, with_loss: bool) -> Any:
-    """``x[n,d] -> output`` (link applied), plus per-sample ``loss[n]`` from ``y`` when ``with_loss``."""
+def forward_model(spec: ModelSpec, params: Mapping[str, np.ndarray], *, with_loss: bool,
+                  gemm: bool = True) -> Any:
+    """``x[n,d] -> output`` (link applied), plus per-sample ``loss[n]`` from ``y`` when ``with_loss``;
+    dense layers as ``Gemm``, or as ``MatMul`` + ``Add`` when not ``gemm``."""
     from onnx import TensorProto
 
     g = _Graph()
-    z = _forward(g, spec, "x")
+    z = _forward(g, spec, "x", gemm=gemm)
     f32 = TensorProto.FLOAT
     inputs = [g.h.make_tensor_value_info("x", f32, ["n", spec.input_dim])]
     outputs = [g.h.make_tensor_value_info("output", f32, ["n", spec.output_dim])]
@@ -187,6 +199,22 @@ def forward_model(spec: ModelSpec, params: Mapping[str, np.ndarray], *, with_los
         inputs.append(g.h.make_tensor_value_info("y", f32, ["n", spec.label_dim]))
         outputs.append(g.h.make_tensor_value_info("loss", f32, ["n"]))
     return _model(g, inputs, outputs, params)
+
+
+def onnx_signature(path: Path) -> dict[str, object]:
+    """Inputs (initializers excluded) and outputs of an ONNX model: shapes (-1 = any) and dtypes."""
+    import onnx
+
+    model = onnx.load(path)
+    inits = {i.name for i in model.graph.initializer}
+
+    def describe(values: Any) -> dict[str, object]:
+        return {v.name: {"shape": [d.dim_value if d.HasField("dim_value") else -1
+                                   for d in v.type.tensor_type.shape.dim],
+                         "dtype": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name}
+                for v in values if v.name not in inits}
+
+    return {"inputs": describe(model.graph.input), "outputs": describe(model.graph.output)}
 
 
 class _Captured:
@@ -200,7 +228,7 @@ class _Captured:
         return "\n".join([line for line in lines if "[I:onnxruntime" not in line][-20:])
 
 
-@contextmanager
+@contextlib.contextmanager
 def _native_stderr_captured() -> Iterator[_Captured]:
     """Capture file descriptor 2: ORT's gradient builder logs every graph transformer at INFO
     through a logger that ``set_default_logger_severity`` does not reach."""
@@ -215,26 +243,49 @@ def _native_stderr_captured() -> Iterator[_Captured]:
             os.close(saved)
 
 
-def build(spec: ModelSpec, directory: Path) -> dict[str, str]:
-    """Write the training, optimizer, inference and evaluation models into ``directory``."""
-    import onnx
-
+def _generate(spec: ModelSpec, directory: Path, *, with_output: bool, ort_format: bool = False) -> None:
+    """ORT's ``generate_artifacts``: training, eval and optimizer models (the checkpoint it writes
+    holds initial weights; satchel writes its own)."""
     artifacts, onnxblock = ort_training("artifacts"), ort_training("onnxblock")
     opt = spec.optimizer
     optimizer = (onnxblock.optim.AdamW(betas=(opt.beta1, opt.beta2), eps=opt.epsilon, weight_decay=0.0)
                  if opt.kind == "adam" else onnxblock.optim.SGD())
     names = list(spec.param_shapes)
-    with _native_stderr_captured() as log:
+    with _native_stderr_captured() as log, contextlib.redirect_stdout(io.StringIO()):  # ORT conversion chatter
         try:
             artifacts.generate_artifacts(
-                training_model(spec), requires_grad=names,
+                training_model(spec, with_output=with_output), requires_grad=names,
                 frozen_params=[ref_name(n) for n in names] if spec.l2_to_reference else None,
-                loss=None, optimizer=optimizer, artifact_directory=directory)
+                loss=None, optimizer=optimizer, artifact_directory=directory, ort_format=ort_format,
+                additional_output_names=["output"] if with_output else None)
         except Exception as exc:
             raise BackendError(f"onnx: generating training artifacts failed: {exc}\n{log.problems()}",
                                hint="check that every op of the loss has an ORT gradient") from exc
-    # open() writes its own checkpoint from the weights it is given; the eval model is unused.
     (directory / "checkpoint").unlink()
+
+
+def device_artifacts(spec: ModelSpec, directory: Path, *, ort_format: bool) -> dict[str, str]:
+    """Training, eval and optimizer models for a device, by role: the training and eval models
+    return ``(loss, output)``, so ``Module.export_model_for_inferencing(path, ["output"])`` works
+    on the device. With ``ort_format`` the ``.ort`` copies (ONNX Runtime Mobile) are written too."""
+    with tempfile.TemporaryDirectory(prefix="satchel-onnx-device-") as tmp:
+        _generate(spec, Path(tmp), with_output=True, ort_format=ort_format)
+        files: dict[str, str] = {}
+        for role, stem in (("training", "training_model"), ("eval", "eval_model"), ("optimizer", "optimizer_model")):
+            for suffix, tag in ((".onnx", ""), (".ort", "_ort")):
+                source = Path(tmp) / f"{stem}{suffix}"
+                if source.exists():
+                    os.replace(source, directory / source.name)
+                    files[role + tag] = source.name
+    return files
+
+
+def build(spec: ModelSpec, directory: Path) -> dict[str, str]:
+    """Write the training, optimizer, inference and evaluation models into ``directory``."""
+    import onnx
+
+    _generate(spec, directory, with_output=False)
+    # open() writes its own checkpoint from the weights it is given; the eval model is unused.
     (directory / "eval_model.onnx").unlink()
     params = initial_params(spec)
     onnx.save(forward_model(spec, params, with_loss=False), directory / FILES["inference"])

@@ -40,6 +40,9 @@ from satchel_plugins.backends._tflite import (
 )
 
 MODEL_FILE = "model.tflite"
+#: precision -> file of the inference-only models written at export (``infer`` signature only)
+INFERENCE_FILES = {"float32": "infer_float32.tflite", "float16": "infer_float16.tflite",
+                   "int8": "infer_int8.tflite"}
 
 
 def build(spec: ModelSpec, directory: Path) -> dict[str, str]:
@@ -60,6 +63,53 @@ def build(spec: ModelSpec, directory: Path) -> dict[str, str]:
     check_builtin_only(model, f"spec {spec.hash[:12]}")
     (directory / MODEL_FILE).write_bytes(model)
     return {"model": MODEL_FILE}
+
+
+def inference_models(spec: ModelSpec, params: dict[str, np.ndarray]) -> dict[str, bytes]:
+    """Inference-only ``.tflite`` models (signature ``infer``) with ``params`` as constants, by
+    precision: ``float32``, ``float16`` (float16 weights, dequantized at load) and ``int8``
+    (weight-only int8 kernels, see :func:`~satchel_plugins.backends._tflite.quantize_weights_int8`)."""
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise BackendError("litert: writing the quantized inference models needs TensorFlow",
+                           hint="pip install tensorflow-cpu where you export") from exc
+    from satchel_plugins.backends._tflite import quantize_weights_int8, rename_signature
+
+    d = spec.input_dim
+
+    class Inference(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, d], tf.float32, name="x")])
+        def infer(self, x: Any) -> dict[str, Any]:
+            h = x
+            for i, layer in enumerate(spec.layers):
+                h = tf.matmul(h, tf.constant(params[f"dense_{i}_kernel"])) + tf.constant(params[f"dense_{i}_bias"])
+                if layer.activation == "relu":
+                    h = tf.maximum(h, 0.0)
+                elif layer.activation == "tanh":
+                    h = tf.tanh(h)
+                elif layer.activation == "sigmoid":
+                    h = tf.sigmoid(h)
+            if spec.loss.link == "sigmoid":
+                h = tf.sigmoid(h)
+            elif spec.loss.link == "softmax":
+                h = tf.nn.softmax(h, axis=1)
+            return {"output": h}
+
+    module = Inference()
+
+    def convert(float16: bool) -> bytes:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([module.infer.get_concrete_function()], module)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if float16:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        model = converter.convert()
+        check_builtin_only(model, f"spec {spec.hash[:12]} (inference)")
+        return rename_signature(model, "infer")
+
+    float32 = convert(False)
+    return {"float32": float32, "float16": convert(True), "int8": quantize_weights_int8(float32)}
 
 
 def _placeholder(index: int, shape: tuple[int, ...]) -> np.ndarray:

@@ -196,3 +196,60 @@ checked here so a changed runtime fails with a clear error."""
 
         return {"inputs": describe(self._runner.get_input_details()),
                 "outputs": describe(self._runner.get_output_details())}
+
+
+def _unpack(model: bytes) -> Any:
+    return _schema().ModelT.InitFromPackedBuf(bytearray(model), 0)
+
+
+def _pack(root: Any, size: int) -> bytes:
+    import flatbuffers
+
+    builder = flatbuffers.Builder(size + 1024)
+    builder.Finish(root.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def rename_signature(model: bytes, key: str) -> bytes:
+    """``model`` with its only signature named ``key`` (a single converted function is ``serving_default``)."""
+    root = _unpack(model)
+    if len(root.signatureDefs) != 1:
+        raise BackendError(f"litert: expected one signature, found {len(root.signatureDefs)}",
+                           hint="report the spec to satchel's maintainers")
+    root.signatureDefs[0].signatureKey = key
+    return _pack(root, len(model))
+
+
+def quantize_weights_int8(model: bytes) -> bytes:
+    """Weight-only int8 copy of an inference model: every constant float32 ``FULLY_CONNECTED``
+    weight becomes symmetric per-output-channel int8 (zero point 0), run by LiteRT's hybrid kernels
+    (float activations, int8 weights) — what dynamic-range quantization produces, without the
+    converter's 1024-element minimum, which leaves every kernel of a small MLP in float32."""
+    s = _schema()
+    root = _unpack(model)
+    fc = {i for i, code in enumerate(root.operatorCodes)
+          if max(code.builtinCode, code.deprecatedBuiltinCode) == s.BuiltinOperator.FULLY_CONNECTED}
+    done: set[tuple[int, int]] = set()
+    for g, sg in enumerate(root.subgraphs):
+        for op in sg.operators:
+            if op.opcodeIndex not in fc or (g, op.inputs[1]) in done:
+                continue
+            tensor = sg.tensors[op.inputs[1]]
+            buffer = root.buffers[tensor.buffer]
+            if tensor.type != s.TensorType.FLOAT32 or buffer.data is None or len(buffer.data) == 0:
+                continue
+            w = np.frombuffer(bytes(bytearray(buffer.data)), np.float32).reshape(tuple(tensor.shape))
+            scale = np.maximum(np.abs(w).max(axis=1), 1e-12) / 127.0  # weights are (out, in)
+            q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
+            buffer.data = q.reshape(-1).view(np.uint8)
+            tensor.type = s.TensorType.INT8
+            params = s.QuantizationParametersT()
+            params.scale = scale.astype(np.float32).tolist()
+            params.zeroPoint = [0] * len(scale)
+            params.quantizedDimension = 0
+            tensor.quantization = params
+            done.add((g, op.inputs[1]))
+    if not done:
+        raise BackendError("litert.export: the inference model has no FULLY_CONNECTED weights to quantize",
+                           hint="report the spec to satchel's maintainers")
+    return _pack(root, len(model))

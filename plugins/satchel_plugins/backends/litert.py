@@ -22,13 +22,15 @@ from satchel.model_spec import ModelSpec
 from satchel_plugins.backends._common import (
     FORMAT_VERSION,
     Arrays,
+    Export,
+    artifact,
     StepFn,
     TrainerBase,
     check_compiled,
     compile_cached,
     dist_version,
 )
-from satchel_plugins.backends._tf_build import MODEL_FILE, build
+from satchel_plugins.backends._tf_build import INFERENCE_FILES, MODEL_FILE, build, inference_models
 from satchel_plugins.backends._tflite import (
     ADAM_STEP,
     Signature,
@@ -38,6 +40,10 @@ from satchel_plugins.backends._tflite import (
     param_var,
     ref_var,
 )
+
+_NOTES = {"float32": "inference only, trained weights as constants",
+          "float16": "float16 weights, dequantized to float32 when the model loads",
+          "int8": "weight-only int8 (per output channel, symmetric); float activations (hybrid kernels)"}
 
 
 class LiteRTBackend:
@@ -118,7 +124,7 @@ class LiteRTTrainer(TrainerBase):
         self._reference = params
         self._sigs["set_reference"](**params)
 
-    def _write_export(self, directory: Path) -> tuple[dict[str, str], dict[str, object]]:
+    def _write_export(self, directory: Path) -> Export:
         params = self._read_params()
         values = {param_var(n): a for n, a in params.items()}
         values.update({ref_var(n): a for n, a in self._reference.items()})
@@ -130,7 +136,19 @@ class LiteRTTrainer(TrainerBase):
         model = bake_variables(self._model.read_bytes(), values)
         self._check_baked(model, params)
         (directory / MODEL_FILE).write_bytes(model)
-        return {"model": MODEL_FILE}, {key: sig.details() for key, sig in self._sigs.items()}
+        artifacts = [artifact("model", MODEL_FILE, "tflite", "train", signatures=sorted(self._sigs))]
+        runtime = {"ai-edge-litert": dist_version("ai-edge-litert"), "ops": "TFLITE_BUILTINS only",
+                   "tensorflow_at_export": dist_version("tensorflow", "tensorflow-cpu")}
+        try:
+            inference = inference_models(self.spec, params)
+        except BackendError as exc:  # no TensorFlow where this runs: the training model still serves
+            runtime["quantized_inference"] = f"not written: {exc}"
+        else:
+            for precision, data in inference.items():
+                (directory / INFERENCE_FILES[precision]).write_bytes(data)
+                artifacts.append(artifact(f"infer_{precision}", INFERENCE_FILES[precision], "tflite", "infer",
+                                          precision, signatures=["infer"], note=_NOTES[precision]))
+        return Export(tuple(artifacts), {key: sig.details() for key, sig in self._sigs.items()}, runtime)
 
     @staticmethod
     def _check_baked(model: bytes, params: Arrays) -> None:

@@ -10,7 +10,6 @@ graph optimizations off: they can fold a stale bias from the file); the sessions
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,17 +22,24 @@ from satchel.model_spec import ModelSpec
 from satchel_plugins.backends._common import (
     FORMAT_VERSION,
     Arrays,
+    Export,
     StepFn,
+    artifact,
     TrainerBase,
     check_compiled,
     compile_cached,
     dist_version,
 )
-from satchel_plugins.backends._onnx_graph import build, forward_model, ref_name
+from satchel_plugins.backends._onnx_graph import (
+    IR_VERSION,
+    OPSET,
+    build,
+    device_artifacts,
+    forward_model,
+    onnx_signature,
+    ref_name,
+)
 from satchel_plugins.backends._ort import ort_training, read_adam_state, write_checkpoint
-
-_FILES_EXPORTED = {"inference": "model.onnx", "training": "training_model.onnx",
-                   "optimizer": "optimizer_model.onnx", "checkpoint": "checkpoint"}
 
 
 class OnnxBackend:
@@ -165,26 +171,68 @@ class OnnxTrainer(TrainerBase):
         for name, value in params.items():
             self._state.parameters[ref_name(name)] = value
 
-    def _write_export(self, directory: Path) -> tuple[dict[str, str], dict[str, object]]:
+    def _write_export(self, directory: Path) -> Export:
         import onnx
 
         spec, params = self.spec, self._read_params()
-        onnx.save(forward_model(spec, params, with_loss=False), directory / _FILES_EXPORTED["inference"])
-        shutil.copyfile(self._files["training"], directory / _FILES_EXPORTED["training"])
-        shutil.copyfile(self._files["optimizer"], directory / _FILES_EXPORTED["optimizer"])
+        onnx.save(forward_model(spec, params, with_loss=False), directory / INFERENCE_FILE)
+        artifacts = [artifact("inference", INFERENCE_FILE, "onnx", "infer")]
+        artifacts += _int8_inference(spec, params, directory)
+        device = device_artifacts(spec, directory, ort_format=True)
+        purposes = {"training": "train", "eval": "eval", "optimizer": "optimizer"}
+        for role, name in device.items():
+            artifacts.append(artifact(role, name, "ort" if name.endswith(".ort") else "onnx",
+                                      purposes[role.removesuffix("_ort")]))
+        artifacts += _ort_inference(directory, [a for a in artifacts if a["purpose"] == "infer"])
         frozen = {ref_name(n): self._reference[n] for n in self._names} if spec.l2_to_reference else {}
-        write_checkpoint(directory / _FILES_EXPORTED["checkpoint"], params, frozen,
+        write_checkpoint(directory / CHECKPOINT_FILE, params, frozen,
                          self._read_optimizer() if self._adam else None, spec.optimizer.learning_rate)
-        d, k, out, b = spec.input_dim, spec.label_dim, spec.output_dim, spec.batch_size
-        f32 = "float32"
-        signatures: dict[str, object] = {
-            "inference": {"model": _FILES_EXPORTED["inference"],
-                          "inputs": {"x": {"shape": [-1, d], "dtype": f32}},
-                          "outputs": {"output": {"shape": [-1, out], "dtype": f32}}},
-            "train_step": {"model": _FILES_EXPORTED["training"],
-                           "inputs": {"x": {"shape": [b, d], "dtype": f32},
-                                      "y": {"shape": [b, k], "dtype": f32},
-                                      "w": {"shape": [b], "dtype": f32}},
-                           "outputs": {"loss": {"shape": [], "dtype": f32}}},
-        }
-        return dict(_FILES_EXPORTED), signatures
+        artifacts.append(artifact("checkpoint", CHECKPOINT_FILE, "ort-checkpoint", "state",
+                                  note="parameters, L2 reference (frozen) and optimizer state"))
+        signatures = {role: {"model": device[role], **onnx_signature(directory / device[role])}
+                      for role in ("training", "eval")}
+        signatures["inference"] = {"model": INFERENCE_FILE, **onnx_signature(directory / INFERENCE_FILE)}
+        runtime = {"onnxruntime-training": dist_version("onnxruntime-training-cpu", "onnxruntime-training"),
+                   "onnx_opset": str(OPSET), "onnx_ir_version": str(IR_VERSION),
+                   "support": ORT_TRAINING_SUPPORT}
+        return Export(tuple(artifacts), signatures, runtime)
+
+
+INFERENCE_FILE, INT8_FILE, CHECKPOINT_FILE = "model.onnx", "model_int8.onnx", "checkpoint"
+#: What the manifest says about the training runtime's future (see docs/mobile.md).
+ORT_TRAINING_SUPPORT = (
+    "onnxruntime-training 1.19.2 (Aug 2024) is the last release with on-device training packages "
+    "(onnxruntime-training-android, onnxruntime-training-objc); inference packages continue. Pin 1.19.2 for "
+    "on-device training; model.onnx / model.ort need only ONNX Runtime (Mobile) inference. If the training "
+    "packages are never revived, satchel's plan: the LiteRT export (same spec, same weights, same optimizer "
+    "state layout) becomes the on-device training path and ONNX stays inference-only.")
+
+
+def _int8_inference(spec: ModelSpec, params: Arrays, directory: Path) -> list[dict[str, object]]:
+    """Dynamic int8 quantization (onnxruntime.quantization) of a MatMul + Add forward graph."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="satchel-onnx-q-") as tmp:
+        source = Path(tmp) / "matmul.onnx"
+        onnx.save(forward_model(spec, params, with_loss=False, gemm=False), source)
+        quantize_dynamic(source, directory / INT8_FILE, weight_type=QuantType.QInt8, per_channel=True)
+    return [artifact("inference_int8", INT8_FILE, "onnx", "infer", "int8",
+                     note="dynamic quantization: int8 weights per output channel, activations quantized per call")]
+
+
+def _ort_inference(directory: Path, models: list[dict[str, object]]) -> list[dict[str, object]]:
+    """ORT-format copies (ONNX Runtime Mobile) of the inference models."""
+    import contextlib
+    import io
+
+    from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
+
+    out = []
+    for a in models:
+        source = directory / str(a["file"])
+        with contextlib.redirect_stdout(io.StringIO()):
+            convert_onnx_models_to_ort(source, output_dir=directory, optimization_styles=[OptimizationStyle.Fixed])
+        (directory / f"{source.stem}.required_operators.config").unlink(missing_ok=True)
+        out.append({**a, "role": f"{a['role']}_ort", "file": f"{source.stem}.ort", "format": "ort"})
+    return out
