@@ -208,13 +208,17 @@ def _echo_json(data: Any) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(path_type=Path, exists=True))
 @click.option("--source", help="a registered event source (see `satchel plugins`); default: by file suffix")
 @click.option("--subject", help="the learner the file belongs to (for exports without a subject column)")
 @CONFIG_OPTION
 @click.pass_context
 def ingest(ctx: click.Context, file: Path, source: str | None, subject: str | None, config_path: Path) -> None:
-    """Import FILE (satchel JSONL/CSV, or --source), all or nothing; a bad line is named."""
+    """Import FILE, all or nothing; a bad line is named with its field.
+
+    FILE is satchel JSONL or CSV, a `satchel export` JSON file as written, or (with --source) any
+    registered format; a folder when the source reads folders (a Loop export extracted).
+    """
     with _open_app(ctx, config_path) as app:
         result = app.ingest(file, source=source, subject=subject)
     click.echo(f"stored {result.stored} events ({result.duplicates} already present)")
@@ -340,7 +344,10 @@ def predict(ctx: click.Context, subject: str, pipeline: str, as_json: bool, conf
 @CONFIG_OPTION
 @click.pass_context
 def export_cmd(ctx: click.Context, subject: str, out: Path | None, config_path: Path) -> None:
-    """Everything stored about SUBJECT as JSON: events, consent history, models (right of access)."""
+    """Everything stored about SUBJECT as JSON: events, consent history, models (right of access).
+
+    `satchel ingest FILE.json` reads the file back as it is (its events; consent is granted anew).
+    """
     with _open_app(ctx, config_path) as app:
         data = app.export_subject(subject)
     text = json.dumps(data, indent=2)

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime, timezone
-from typing import Union
+from typing import Annotated, Union
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-Scalar = Union[str, int, float, bool, None]
+#: the instants an event may have (UTC): wide for any real learner, narrow enough that date
+#: arithmetic on them (a day later, a zone's local date) never leaves the calendar
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+#: the largest integer a payload may hold: what every JSON reader keeps exactly (2**53)
+MAX_INT = 2**53
+
+
+def _finite(value: str | int | float | bool | None) -> str | int | float | bool | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "{value} is not a finite number; record a number or leave "
+                                  "the field out", {"value": value})
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise PydanticCustomError("int_range", "the integer is beyond ±2**53, which JSON cannot keep exactly")
+    return value
+
+
+Scalar = Annotated[Union[str, int, float, bool, None], AfterValidator(_finite)]
 
 
 def _new_id() -> str:
@@ -19,7 +38,8 @@ class Event(BaseModel):
     """One thing that happened: a typed payload at a time-zone-aware instant.
 
     ``id`` makes ingestion idempotent: recording the same id twice stores it once.
-    ``data`` is validated against the payload model of the event type it names.
+    ``data`` is validated against the payload model of the event type it names; its numbers are
+    finite (no NaN or infinity) and ``time`` lies between :data:`EARLIEST` and :data:`LATEST`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -32,4 +52,12 @@ class Event(BaseModel):
     @field_validator("time")
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
-        return v.astimezone(timezone.utc)
+        try:
+            utc = v.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 falls before the first representable day
+            utc = None
+        if utc is None or not EARLIEST <= utc <= LATEST:
+            raise PydanticCustomError(
+                "time_range", "{time} is outside the years {first}-{last} (UTC); check the date and its offset",
+                {"time": v.isoformat(), "first": EARLIEST.year, "last": LATEST.year})
+        return utc

@@ -197,7 +197,7 @@ def test_unreadable_files_never_leak_a_raw_traceback(tmp_path):
         read(truncated)
     binary = tmp_path / "Checkmarks.csv"
     binary.write_bytes(b"Date,Run\n2024-01-01,\xff\xfe\n")
-    with pytest.raises(EventError, match=r"Checkmarks.csv: byte 20 is not UTF-8"):
+    with pytest.raises(EventError, match=r"Checkmarks.csv:2: byte 12 of the line \(0xff\) is not UTF-8"):
         read(binary)
     with pytest.raises(EventError, match="no such file or folder"):
         read(tmp_path / "missing.zip")

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 
 from satchel.errors import EventError
+from satchel.events import EARLIEST, LATEST, MAX_INT
+from satchel.ingest import decode_text
 
 YES_MANUAL, YES_AUTO, NO, SKIP, UNKNOWN = 2, 1, 0, 3, -1
 SYMBOLS = {"YES_MANUAL": YES_MANUAL, "YES_AUTO": YES_AUTO, "NO": NO, "SKIP": SKIP, "UNKNOWN": UNKNOWN}
@@ -34,6 +38,7 @@ CODES = frozenset(SYMBOLS.values())
 FIX = "export again from Loop (Settings → Export as CSV) and import the ZIP unchanged"
 _DATE_FORMATS = ("%Y-%m-%d", "%m-%d-%y")
 _ENTRY_CELL = re.compile(r"Entry\(timestamp=[^,()]*, value=(-?\d+)\)")
+MAX_PERIOD = 366  # the longest period (days) Loop lets a frequency span: once a year
 HABIT_DIR = re.compile(r"^(\d{3})(?: (.*))?$")  # a habit's folder: position and name
 
 
@@ -60,7 +65,7 @@ class _Files:
         if path.is_file():
             try:
                 self._zip = zipfile.ZipFile(path)
-            except (zipfile.BadZipFile, OSError) as e:
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
                 raise EventError(f"{path}: not a readable ZIP ({e})", hint=FIX) from None
             tops = [PurePosixPath(n) for n in self._zip.namelist() if PurePosixPath(n).name == "Habits.csv"]
             if not tops:
@@ -88,18 +93,16 @@ class _Files:
                 raw = (self.path / rel).read_bytes()
             else:
                 raw = self._zip.read((self.root / rel).as_posix())
-        except (OSError, KeyError, zipfile.BadZipFile, RuntimeError) as e:
+        except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError,
+                ValueError) as e:
             raise EventError(f"{self.where(rel)}: cannot be read ({e})", hint=FIX) from None
         return decode(raw, self.where(rel))
 
 
 def decode(raw: bytes, where: str) -> str:
-    """UTF-8 text (a BOM is dropped); a clear error for anything else."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise EventError(f"{where}: byte {e.start} is not UTF-8, so this is not a Loop CSV file",
-                         hint="import the file Loop wrote, without re-saving it in another encoding") from None
+    """UTF-8 text (a BOM is dropped); a byte that is not UTF-8 is named by its line."""
+    return decode_text(raw, where, hint="this is not a Loop CSV file; import the file Loop wrote, "
+                                        "without re-saving it in another encoding")
 
 
 def read_export(path: Path) -> list[Habit]:
@@ -125,10 +128,13 @@ def read_export(path: Path) -> list[Habit]:
     if "Checkmarks.csv" in names:
         known = [h for _, h in habits]
         root = read_checkmarks(files.text("Checkmarks.csv"), files.where("Checkmarks.csv"), known)
+        by_name = {h.name: h for h in known}
         for habit in root:
+            if habit.name not in by_name:
+                raise EventError(f"{files.where('Checkmarks.csv')}:1: column {habit.name!r} is not a habit of "
+                                 "Habits.csv", hint=FIX)
             if habit.name not in covered:
-                target = next(h for h in known if h.name == habit.name)
-                target.entries, target.source = habit.entries, habit.source
+                by_name[habit.name].entries, by_name[habit.name].source = habit.entries, habit.source
     return [h for _, h in habits if h.entries]
 
 
@@ -151,8 +157,11 @@ def read_habits(text: str, where: str) -> list[tuple[int, Habit]]:
         if habit.numeric:
             habit.at_most = cell.get("Target Type") == "AT_MOST"
             habit.target = _number(cell.get("Target Value", ""), where, line, "Target Value")
-            habit.period = int(_number(cell.get("FrequencyDenominator", "") or "1", where, line,
-                                       "FrequencyDenominator") or 1)
+            period = _number(cell.get("FrequencyDenominator", "") or "1", where, line, "FrequencyDenominator")
+            if period is None or period != int(period) or not 1 <= period <= MAX_PERIOD:
+                raise EventError(f"{where}:{line}: field 'FrequencyDenominator': {period} is not a whole number "
+                                 f"of days from 1 to {MAX_PERIOD}", hint=FIX)
+            habit.period = int(period)
         position = cell.get("Position", "")
         out.append((int(_number(position, where, line, "Position")) if position else len(out) + 1, habit))
     return out
@@ -233,11 +242,16 @@ def _segment(text: str, width: int, names: list[str]) -> list[str] | None:
 
 
 def parse_date(text: str, where: str, line: int) -> date:
+    """A ``YYYY-MM-DD`` or ``MM-DD-YY`` date strictly inside the years events may have."""
     for fmt in _DATE_FORMATS:
         try:
-            return datetime.strptime(text.strip(), fmt).date()
+            day = datetime.strptime(text.strip(), fmt).date()
         except ValueError:
             continue
+        if not EARLIEST.year < day.year < LATEST.year:
+            raise EventError(f"{where}:{line}: field 'Date': {text.strip()!r} is not between the years "
+                             f"{EARLIEST.year + 1} and {LATEST.year - 1}", hint=FIX)
+        return day
     raise EventError(f"{where}:{line}: field 'Date': {text!r} is not a date (YYYY-MM-DD or MM-DD-YY)", hint=FIX)
 
 
@@ -253,6 +267,8 @@ def parse_value(text: str, where: str, line: int, name: str) -> int:
                          f"{', '.join(SYMBOLS)}", hint=FIX) from None
     if value < UNKNOWN:
         raise EventError(f"{where}:{line}: field {name!r}: {value} is below -1 (no entry)", hint=FIX)
+    if value > MAX_INT:
+        raise EventError(f"{where}:{line}: field {name!r}: {value} is beyond what Loop stores", hint=FIX)
     return value
 
 
@@ -260,9 +276,12 @@ def _number(text: str, where: str, line: int, name: str) -> float | None:
     if not text:
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise EventError(f"{where}:{line}: field {name!r}: {text!r} is not a number", hint=FIX) from None
+    if not math.isfinite(value) or abs(value) > MAX_INT:
+        raise EventError(f"{where}:{line}: field {name!r}: {text!r} is not a finite number", hint=FIX)
+    return value
 
 
 def _csv_rows(text: str, where: str) -> list[tuple[int, list[str]]]:

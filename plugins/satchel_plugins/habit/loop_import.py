@@ -26,12 +26,12 @@ import re
 import zipfile
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from satchel.errors import EventError
-from satchel.events import Event
+from satchel.ingest import parse_event
 from satchel.task import SourcedEvent
 from satchel_plugins._timeline import zone
 from satchel_plugins.habit.events import HABIT_COMPLETED, HABIT_SKIPPED
@@ -67,6 +67,9 @@ class LoopImportOptions(BaseModel):
 
 class LoopHabitsImporter:
     """Reads a Loop CSV export into habit events (an :class:`~satchel.task.EventSource`)."""
+
+    #: ``satchel ingest`` may pass the folder an export was extracted to
+    reads_folders: ClassVar[bool] = True
 
     def __init__(self, options: LoopImportOptions | None = None) -> None:
         self.options = options or LoopImportOptions()
@@ -107,7 +110,9 @@ class LoopHabitsImporter:
                 if done:
                     data["implied"] = value == YES_AUTO
             kind = HABIT_COMPLETED if done else HABIT_SKIPPED
-            yield SourcedEvent(self.options.subject, Event(type=kind, time=when, data=data, id=event_id), line)
+            event = parse_event({"type": kind, "time": when, "data": data, "id": event_id},
+                                f"{habit.source}:{line}", hint=FIX)
+            yield SourcedEvent(self.options.subject, event, line)
 
 
 def _meets_target(habit: Habit, day: date) -> bool:
@@ -154,6 +159,7 @@ def _one_habit(path: Path, text: str) -> Habit:
                          "does not name the habit (Loop names it 'NNN Name')",
                          hint="import the whole export ZIP, or keep the file in its habit folder")
     habit.entries = read_habit_checkmarks(text, str(path))
+    habit.source = str(path)
     return habit
 
 

@@ -17,6 +17,8 @@ ISO 8601 with a zone. Rating 0 (a reschedule) and Anki's manual types are not re
 from __future__ import annotations
 
 import csv
+import io
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +28,8 @@ from typing import Iterable, Iterator
 from pydantic import BaseModel, ConfigDict, Field
 
 from satchel.errors import EventError
-from satchel.events import Event
+from satchel.events import MAX_INT, Event
+from satchel.ingest import decode_text
 from satchel.task import SourcedEvent
 from satchel_plugins.language.events import WORD_REVIEWED
 from satchel_plugins.language.review_log import ANKI_TYPES, NOT_REVIEWS, Kind, from_ms, review_event
@@ -73,18 +76,16 @@ class AnkiReviewImporter:
 
     def read(self, path: Path) -> Iterator[SourcedEvent]:
         path = Path(path)
-        _refuse_binary(path)
+        raw = _read_bytes(path)
+        text = decode_text(raw, str(path), hint="this is not a CSV review log; for an Anki collection "
+                           "(.anki2/.colpkg/.apkg) use --source anki_collection")
+        reader = csv.reader(io.StringIO(text, newline=""))
         try:
-            with path.open(newline="", encoding="utf-8-sig") as f:
-                reader = csv.reader(f)
-                first = next(reader, [])
-                columns, has_header = _columns(path, [c.strip() for c in first])
-                rows = [(reader.line_num, row) for row in reader if row]
-        except UnicodeDecodeError as e:
-            raise EventError(f"{path}: byte {e.start} is not UTF-8, so this is not a CSV review log",
-                             hint="for an Anki collection (.anki2/.colpkg/.apkg) use --source anki_collection") from None
+            first = next(reader, [])
+            columns, has_header = _columns(path, [c.strip() for c in first])
+            rows = [(reader.line_num, row) for row in reader if row]
         except csv.Error as e:
-            raise EventError(f"{path}: not valid CSV ({e})", hint=_FIX) from None
+            raise EventError(f"{path}:{reader.line_num}: not valid CSV ({e})", hint=_FIX) from None
         if not has_header:
             rows.insert(0, (1, first))
         for line, row in rows:
@@ -144,16 +145,16 @@ def _columns(path: Path, first: list[str]) -> tuple[_Columns, bool]:
     return _Columns(anki_types=anki, **found), True  # type: ignore[arg-type]
 
 
-def _refuse_binary(path: Path) -> None:
-    """A collection or package given to the CSV importer gets pointed at the right one."""
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; a collection or package given to the CSV importer gets pointed at the right one."""
     try:
-        with path.open("rb") as f:
-            head = f.read(16)
+        raw = path.read_bytes()
     except OSError as e:
         raise EventError(f"{path}: cannot be read ({e.strerror})") from None
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"SQLite format 3"):
+    if raw.startswith(b"PK\x03\x04") or raw.startswith(b"SQLite format 3"):
         raise EventError(f"{path}: an Anki collection or package, not a CSV review log",
                          hint="import it with --source anki_collection")
+    return raw
 
 
 def _integer(where: str, field: str, text: str) -> int:
@@ -161,6 +162,8 @@ def _integer(where: str, field: str, text: str) -> int:
         value = float(text)
     except ValueError:
         raise EventError(f"{where}: field {field!r}: {text!r} is not a number", hint=_FIX) from None
+    if not math.isfinite(value) or abs(value) > MAX_INT:
+        raise EventError(f"{where}: field {field!r}: {text!r} is not a finite whole number", hint=_FIX)
     if value != int(value):
         raise EventError(f"{where}: field {field!r}: {text!r} is not a whole number", hint=_FIX)
     return int(value)
@@ -168,7 +171,9 @@ def _integer(where: str, field: str, text: str) -> int:
 
 def _instant(where: str, field: str, text: str) -> datetime:
     if re.fullmatch(r"\d+", text):
-        return from_ms(int(text))
+        if len(text) > 18:
+            raise EventError(f"{where}: field {field!r}: {text[:24]!r}… is not a time in the calendar", hint=_FIX)
+        return from_ms(int(text), where, field, _FIX)
     try:
         when = datetime.fromisoformat(text)
     except ValueError:

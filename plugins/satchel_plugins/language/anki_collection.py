@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterator
 
 from satchel.errors import EventError
+from satchel.events import MAX_INT
 from satchel.task import SourcedEvent
 from satchel_plugins.language.anki import AnkiImportOptions
 from satchel_plugins.language.review_log import ANKI_TYPES, NOT_REVIEWS, from_ms, review_event
@@ -22,6 +24,7 @@ from satchel_plugins.language.review_log import ANKI_TYPES, NOT_REVIEWS, from_ms
 _COLLECTIONS = ("collection.anki21b", "collection.anki21", "collection.anki2")
 _LEGACY = ("in Anki: File → Export…, choose 'Anki Collection Package (.colpkg)' and tick "
            "'Support older Anki versions' (or a deck's .apkg with that box ticked), then import that file")
+_COLUMNS = ("id", "cid", "ease", "time", "type")
 _FIX = "import the collection.anki2 of your Anki profile folder (with Anki closed), or a .colpkg/.apkg export"
 
 
@@ -33,21 +36,23 @@ class AnkiCollectionImporter:
 
     def read(self, path: Path) -> Iterator[SourcedEvent]:
         path = Path(path)
-        where = f"{path}:revlog"
-        for row_number, (review_id, card, ease, answer_ms, kind) in enumerate(_revlog(path), start=1):
+        for row_number, row in enumerate(_revlog(path), start=1):
+            where = f"{path}:revlog row {row_number} (id {row[0]!r})"
+            for column, value in zip(_COLUMNS, row):
+                if not isinstance(value, int) or (column != "cid" and abs(value) > MAX_INT):
+                    raise EventError(f"{where}: field {column!r}: {value!r} is not an integer Anki writes", hint=_FIX)
+            review_id, card, ease, answer_ms, kind = row
             if ease == 0 or kind in NOT_REVIEWS:
                 continue
             if kind not in ANKI_TYPES:
-                raise EventError(f"{where} row {row_number} (id {review_id}): field 'type': {kind} is not "
-                                 "an Anki review type (0-5)", hint=_FIX)
-            event = review_event(self.options.subject, str(card), ease, from_ms(review_id),
-                                 max(answer_ms, 0), ANKI_TYPES[kind], f"{where} row {row_number} (id {review_id})",
-                                 _FIX)
+                raise EventError(f"{where}: field 'type': {kind} is not an Anki review type (0-5)", hint=_FIX)
+            event = review_event(self.options.subject, str(card), ease, from_ms(review_id, where, "id", _FIX),
+                                 max(answer_ms, 0), ANKI_TYPES[kind], where, _FIX)
             yield SourcedEvent(self.options.subject, event, row_number)
 
 
-def _revlog(path: Path) -> list[tuple[int, int, int, int, int]]:
-    """The revlog rows (id, cid, ease, time, type), oldest first."""
+def _revlog(path: Path) -> list[tuple[object, ...]]:
+    """The revlog rows (id, cid, ease, time, type), oldest first, as SQLite holds them (any type)."""
     data, name = _database_bytes(path)
     if not data.startswith(b"SQLite format 3\x00"):
         raise EventError(f"{name}: not an SQLite database, so not an Anki collection", hint=_FIX)
@@ -56,7 +61,7 @@ def _revlog(path: Path) -> list[tuple[int, int, int, int, int]]:
     db = sqlite3.connect(":memory:")
     try:
         db.deserialize(data)
-        return db.execute("SELECT id, cid, ease, time, type FROM revlog ORDER BY id").fetchall()
+        return db.execute(f"SELECT {', '.join(_COLUMNS)} FROM revlog ORDER BY id").fetchall()
     except sqlite3.Error as e:
         raise EventError(f"{name}: cannot read Anki's review log ({e})", hint=_FIX) from None
     finally:
@@ -83,5 +88,5 @@ def _database_bytes(path: Path) -> tuple[bytes, str]:
                 raise EventError(f"{path}: holds collection.anki21b, Anki 2.1.50+'s zstd-compressed format, "
                                  "which satchel cannot decompress", hint=_LEGACY)
             return z.read(name), f"{path}:{name}"
-    except (OSError, zipfile.BadZipFile, RuntimeError) as e:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, ValueError) as e:
         raise EventError(f"{path}: cannot be read ({e})", hint=_FIX) from None

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from satchel.errors import EventError
 from satchel.events import Event
+from satchel.ingest import parse_event
 from satchel_plugins.language.events import WORD_REVIEWED, WordReviewed
 
 Kind = Literal["learn", "review", "relearn"]
@@ -25,9 +26,12 @@ NOT_REVIEWS = frozenset({4, 5})  # manual and bulk reschedules
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def from_ms(ms: int) -> datetime:
-    """An epoch-milliseconds instant, exactly (no float rounding)."""
-    return _EPOCH + timedelta(milliseconds=ms)
+def from_ms(ms: int, where: str, field: str, hint: str) -> datetime:
+    """An epoch-milliseconds instant, exactly (no float rounding); an EventError beyond the calendar."""
+    try:
+        return _EPOCH + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise EventError(f"{where}: field {field!r}: {ms} ms is not a time in the calendar", hint=hint) from None
 
 
 def review_event(subject: str, card: str, rating: int, when: datetime, response_ms: float | None,
@@ -40,4 +44,5 @@ def review_event(subject: str, card: str, rating: int, when: datetime, response_
         field = ".".join(str(p) for p in first["loc"]) or "rating"
         raise EventError(f"{where}: field {field!r}: {first['msg']}", hint=hint) from None
     event_id = hashlib.sha256(f"anki|{subject}|{card}|{when.isoformat()}".encode()).hexdigest()[:32]
-    return Event(type=WORD_REVIEWED, time=when, data=payload.model_dump(exclude_none=True), id=event_id)
+    return parse_event({"type": WORD_REVIEWED, "time": when, "data": payload.model_dump(exclude_none=True),
+                        "id": event_id}, where, hint=hint)

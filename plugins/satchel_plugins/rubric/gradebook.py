@@ -39,7 +39,8 @@ from typing import Any, Iterator, Mapping, Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from satchel.errors import EventError
-from satchel.events import Event
+from satchel.events import EARLIEST, LATEST, MAX_INT
+from satchel.ingest import parse_event
 from satchel.task import SourcedEvent
 from satchel_plugins.rubric.events import ANSWER_GRADED, ANSWER_SUBMITTED, AnswerGraded, AnswerSubmitted
 
@@ -157,10 +158,7 @@ class GradebookImporter:
         answer_id = cell("answer_id") or (f"{cell('student')}|{question}" if cell("student") else f"line{line}")
         score: float | None = None
         if cell("score"):
-            try:
-                score = float(cell("score").replace(",", "."))
-            except ValueError:
-                raise EventError(f"{path}:{line}: score {cell('score')!r} is not a number") from None
+            score = _finite(path, line, "score", cell("score"))
         elif cell("label_2way"):
             label = cell("label_2way").lower()
             if label not in _LABELS:
@@ -168,10 +166,7 @@ class GradebookImporter:
             score = _LABELS[label]
         scale: int | None = None
         if cell("scale_max"):
-            try:
-                scale = int(float(cell("scale_max").replace(",", ".")))
-            except ValueError:
-                raise EventError(f"{path}:{line}: scale_max {cell('scale_max')!r} is not a number") from None
+            scale = int(_finite(path, line, "scale_max", cell("scale_max")))
         i = columns.get("graded_at")
         graded_at = _time(path, line, cells[i] if i is not None and i < len(cells) else None) if score is not None else None
         if score is not None and "graded_at" in columns and graded_at is None:
@@ -202,11 +197,12 @@ class GradebookImporter:
                              hint="a score must lie in 0..scale_max; texts are at most 4,000 characters") from None
         graded_at = r["graded_at"] or fallback
         key = f"gradebook|{self.options.subject}|{r['answer_id']}"
-        events = [Event(type=ANSWER_SUBMITTED, time=min(start, graded_at - timedelta(microseconds=1)),
-                        data=submitted.model_dump(exclude_none=True), id=_id(key))]
+        where = f"{path}:{r['line']}"
+        events = [parse_event({"type": ANSWER_SUBMITTED, "time": min(start, graded_at - timedelta(microseconds=1)),
+                               "data": submitted.model_dump(exclude_none=True), "id": _id(key)}, where)]
         if grade is not None:
-            events.append(Event(type=ANSWER_GRADED, time=graded_at, data=grade.model_dump(),
-                                id=_id(f"{key}|grade|{graded_at.isoformat()}")))
+            events.append(parse_event({"type": ANSWER_GRADED, "time": graded_at, "data": grade.model_dump(),
+                                       "id": _id(f"{key}|grade|{graded_at.isoformat()}")}, where))
         return events
 
 
@@ -214,36 +210,62 @@ def _id(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def _finite(path: Path, line: int, field: str, text: str) -> float:
+    """A cell as a finite number (a decimal comma is accepted)."""
+    try:
+        value = float(text.replace(",", "."))
+    except ValueError:
+        raise EventError(f"{path}:{line}: {field} {text!r} is not a number") from None
+    if not math.isfinite(value) or abs(value) > MAX_INT:
+        raise EventError(f"{path}:{line}: {field} {text!r} is not a finite number", hint="write the grade as a number")
+    return value
+
+
 def _time(path: Path, line: int, value: Any) -> datetime | None:
+    """A grading time (ISO 8601 or epoch seconds, UTC when no zone is given) within the event calendar."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    hint = "use ISO 8601 (2024-09-02T08:30:00+00:00) or epoch seconds"
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    text = str(value).strip()
+        t = value
+    else:
+        text = str(value).strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise EventError(f"{path}:{line}: graded_at {text!r} is not a time", hint=hint) from None
+        else:
+            if not EARLIEST.timestamp() <= seconds <= LATEST.timestamp():
+                raise EventError(f"{path}:{line}: graded_at {text!r} is not a time between the years "
+                                 f"{EARLIEST.year} and {LATEST.year}", hint=hint)
+            t = datetime.fromtimestamp(seconds, timezone.utc)
+    t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
     try:
-        return datetime.fromtimestamp(float(text), timezone.utc)
-    except ValueError:
-        pass
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise EventError(f"{path}:{line}: graded_at {text!r} is not a time",
-                         hint="use ISO 8601 (2024-09-02T08:30:00+00:00) or epoch seconds") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        in_range = EARLIEST <= t <= LATEST
+    except OverflowError:  # an offset that moves the time off the calendar
+        in_range = False
+    if not in_range:
+        raise EventError(f"{path}:{line}: graded_at {t.isoformat()} is not between the years "
+                         f"{EARLIEST.year} and {LATEST.year}", hint=hint)
+    return t
 
 
 def _read_text(path: Path) -> _Table:
     raw = path.read_bytes()
     if b"\x00" in raw[:4096]:
         raise EventError(f"{path}: not a text file", hint="export the gradebook as CSV or XLSX")
-    for encoding in ("utf-8-sig", "cp1252"):
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
         try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise EventError(f"{path}: neither UTF-8 nor Windows-1252 text", hint="save the gradebook as UTF-8 CSV")
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError as e:
+            line = raw.count(b"\n", 0, e.start) + 1
+            raise EventError(f"{path}:{line}: byte 0x{raw[e.start]:02x} is neither UTF-8 nor Windows-1252 text",
+                             hint="save the gradebook as UTF-8 CSV") from None
     first = text.split("\n", 1)[0]
     try:
         delimiter = csv.Sniffer().sniff(text[:65536], delimiters=_DELIMITERS).delimiter
