@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from satchel.dataset import Dataset, FeatureSchema
 from satchel.events import Event
+from satchel.export_contract import FeatureDoc, SampleEvents
 from satchel.task import Rows
 from satchel_plugins._timeline import day_start, day_to_date, local_day, local_day_and_hour, weekday, zone
 from satchel_plugins.habit.events import (
@@ -46,6 +47,30 @@ FEATURES: tuple[str, ...] = (
 )
 SCHEMA = FeatureSchema(FEATURES, version="habit_daily/1")
 _WINDOW = 30  # longest look-back of any feature, in days
+_DAY_RULE = ("Days are local days of the featurizer's timezone; day d's row predicts completion on day d + 1. "
+             "age = days since the habit's first event + 1 (at most the window). ")
+_LOG = "min(log1p(n) / log1p(at_one), 1.5)"
+_RATE = "(completions + 0.5) / (min(age, k) + 1)"
+FEATURE_DOCS: tuple[FeatureDoc, ...] = (
+    FeatureDoc("streak", _DAY_RULE + "Consecutive done days ending on day d (0 if not done on d), capped at 30.",
+               _LOG, {"at_one": 30.0, "cap": 30.0}),
+    FeatureDoc("rate_7d", "Days done among days d-6..d.", _RATE, {"k": 7.0}),
+    FeatureDoc("rate_30d", "Days done among days d-29..d.", _RATE, {"k": 30.0}),
+    FeatureDoc("weekday_rate", "Done on days d-6, d-13, d-20, d-27 (tomorrow's weekday, 1-4 weeks back); "
+               "seen = how many of those days the habit existed.", "(done + 0.5) / (seen + 1)"),
+    FeatureDoc("days_since_done", "Days since the last completion up to day d (0 when done on d); 30 when "
+               "none in the window.", _LOG, {"at_one": 30.0, "cap": 30.0}),
+    FeatureDoc("app_opens", "app_opened events on day d (any habit).", _LOG, {"at_one": 10.0}),
+    FeatureDoc("reminders_opened", "reminder_tapped events of this habit on day d.", _LOG, {"at_one": 3.0}),
+    FeatureDoc("reminder_response", "Reminders of this habit tapped vs shown over days d-29..d.",
+               "(min(tapped, shown) + 0.5) / (shown + 1)"),
+    FeatureDoc("hour_sin", "Mean over done days d-29..d of sin(2*pi*h/24), h = local completion hour "
+               "(fractional; several completions in a day averaged first); 0 when none.",
+               "sum / max(done days in window, 1)"),
+    FeatureDoc("hour_cos", "As hour_sin with cos.", "sum / max(done days in window, 1)"),
+    FeatureDoc("dow_sin", "sin(2*pi*wd/7), wd = weekday of day d + 1, Monday = 0.", "none"),
+    FeatureDoc("dow_cos", "cos(2*pi*wd/7), wd as dow_sin.", "none"),
+)
 
 
 class HabitFeaturizerOptions(BaseModel):
@@ -169,6 +194,17 @@ class HabitFeaturizer:
             opens = np.zeros(n_d)
         return _Timeline(tuple(habit_names), base, start, done, grid(kind_of == 3), grid(kind_of == 2),
                          hour_sin / per_day, hour_cos / per_day, opens)
+
+    def describe(self) -> tuple[FeatureDoc, ...]:
+        """Each feature's definition and scaling (the export contract; see docs/mobile.md)."""
+        return FEATURE_DOCS
+
+    def sample_events(self) -> SampleEvents:
+        """Synthetic events (one simulated learner, 2 habits, 40 days) for the export's golden vectors."""
+        from satchel_plugins.habit.simulate import simulate_habit_learners
+
+        learner = simulate_habit_learners(1, days=40, habits=2, seed=19)[0]
+        return SampleEvents(learner.events, learner.day(40))
 
 
 def _rolling(a: np.ndarray, k: int) -> np.ndarray:

@@ -99,3 +99,13 @@ class HabitTask:
             "accuracy": accuracy(y, p >= 0.5, data.weights),
             "base_rate": float(np.average(y, weights=data.weights)) if len(y) else float("nan"),
         }
+
+    def policy(self) -> dict[str, object]:
+        """The reminder policy as data, for an app deciding on the device (export manifest)."""
+        o = self.options
+        return {"output": "p = output[0], P(habit done today)", "actions": ["remind", "nudge", "quiet"],
+                "thresholds": {"remind_below": o.remind_below, "quiet_above": o.quiet_above},
+                "rules": [{"when": "the habit is already done today", "action": "quiet"},
+                          {"when": "p < remind_below", "action": "remind"},
+                          {"when": "p >= quiet_above", "action": "quiet"},
+                          {"when": "otherwise", "action": "nudge"}]}

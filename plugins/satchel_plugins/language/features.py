@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from satchel.dataset import Dataset, FeatureSchema
 from satchel.events import Event
+from satchel.export_contract import FeatureDoc, SampleEvents
 from satchel.task import Rows
 from satchel_plugins.language.events import WORD_REVIEWED
 from satchel_plugins.language.fsrs6 import FSRS6, memory_states
@@ -55,6 +56,34 @@ _SCALE = {"reviews": np.log(21.0), "lapses": np.log(11.0), "interval": np.log(36
 _DEFAULT_RESPONSE_S = 8.0
 _KINDS = {"learn": 0.0, "review": 1.0, "relearn": 2.0}
 FSRS_DEFAULT = FSRS6()
+_PREV = ("Over the item's reviews before this one (same-day learning steps included), in time order; "
+         "'previous' = the item's latest earlier review. ")
+FEATURE_DOCS: tuple[FeatureDoc, ...] = (
+    FeatureDoc("log_stability", _PREV + "S = FSRS-6 stability (days) after the previous review, by the FSRS-6 "
+               "recurrences with default parameters (1 before any review).", "ln(S) / 10", {"scale": 10.0}),
+    FeatureDoc("difficulty", "FSRS-6 difficulty D after the previous review (5 before any).", "(D - 1) / 9"),
+    FeatureDoc("last_retrievability", "FSRS-6 recall probability at the previous review, from the stability "
+               "before it and the days since the review before it (1 for a first review).", "none"),
+    FeatureDoc("reviews", "Earlier reviews n.", "log1p(n) / ln(21)", {"divisor": float(np.log(21.0))}),
+    FeatureDoc("lapses", "Earlier reviews not recalled.", "log1p(n) / ln(11)", {"divisor": float(np.log(11.0))}),
+    FeatureDoc("last_again", "Previous rating == 1 (Again); 0 without a previous review.", "one-hot"),
+    FeatureDoc("last_hard", "Previous rating == 2.", "one-hot"),
+    FeatureDoc("last_good", "Previous rating == 3.", "one-hot"),
+    FeatureDoc("last_easy", "Previous rating == 4.", "one-hot"),
+    FeatureDoc("last_interval", "Days between the two previous reviews (0 with fewer than two).",
+               "min(log1p(days) / ln(366), 2)", {"divisor": float(np.log(366.0)), "cap": 2.0}),
+    FeatureDoc("last_response", "Seconds to answer at the previous review (8 when unknown or none).",
+               "min(log1p(s) / ln(61), 2)", {"divisor": float(np.log(61.0)), "cap": 2.0, "default_s": 8.0}),
+    FeatureDoc("last_learning", "1 when the previous review was a learn/relearn step (given kind, else: before "
+               "the item's first gap >= 1 day, or < 1 day after its predecessor).", "none"),
+    FeatureDoc("session_reviews", "Position of the previous review in its same-day session (reviews < 1 day "
+               "apart), counted from 1.", "min(log1p(n) / ln(11), 2)", {"divisor": float(np.log(11.0)), "cap": 2.0}),
+    FeatureDoc("first_rating", "Rating of the item's first review (1-4).", "(rating - 1) / 3"),
+    FeatureDoc("age", "Days from the item's first review to the previous review.", "min(log1p(days) / ln(366), 2)",
+               {"divisor": float(np.log(366.0)), "cap": 2.0}),
+    FeatureDoc("recall_rate", "Earlier reviews recalled (rating > 1 unless 'recalled' is given).",
+               "(recalled + 1) / (n + 2)"),
+)
 
 
 class ReviewFeaturizerOptions(BaseModel):
@@ -160,6 +189,17 @@ class ReviewFeaturizer:
             for i, j in enumerate(at)
         )
         return Rows(log.names, h.x[at].astype(np.float32), context)
+
+    def describe(self) -> tuple[FeatureDoc, ...]:
+        """Each feature's definition and scaling (the export contract; see docs/mobile.md)."""
+        return FEATURE_DOCS
+
+    def sample_events(self) -> SampleEvents:
+        """Synthetic reviews (one simulated learner, 12 words, 40 days) for the export's golden vectors."""
+        from satchel_plugins.language.simulate import simulate_vocabulary_learners
+
+        learner = simulate_vocabulary_learners(1, days=40, words=12, seed=19)[0]
+        return SampleEvents(learner.events, learner.end)
 
 
 def _parse(events: Sequence[Event], now: datetime) -> _Log:

@@ -195,6 +195,24 @@ class LanguageTask:
             "mean_prediction": float(np.average(p, weights=data.weights)),
         }
 
+    def policy(self) -> dict[str, object]:
+        """The scheduling policy as data, for an app deciding on the device (export manifest)."""
+        o = self.options
+        return {"output": "z = output[0], a correction to ln S0 (S0 = FSRS-6 default stability = exp(10 * "
+                          "feature log_stability))",
+                "stability": "r = ln S0 + z; S = exp(r - (1 - ceiling_leak) * softplus(r - log_stability_ceiling))",
+                "recall": "p(elapsed_days) = (1 + factor * elapsed_days / S) ^ -decay",
+                "interval": "min(S / factor * (target_retention ^ (-1 / decay) - 1), max_interval_days)",
+                "actions": ["review_now", "wait"],
+                "thresholds": {"target_retention": o.target_retention, "max_interval_days": o.max_interval_days,
+                               "decay": DECAY, "factor": FACTOR, "log_stability_ceiling": LOG_STABILITY_CEILING,
+                               "ceiling_leak": CEILING_LEAK},
+                "learning_steps_minutes": list(o.learning_steps_minutes),
+                "relearning_steps_minutes": list(o.relearning_steps_minutes),
+                "rules": [{"when": "the item's next (re)learning step is due", "action": "review_now"},
+                          {"when": "elapsed_days >= interval", "action": "review_now"},
+                          {"when": "otherwise", "action": "wait", "next_review": "last review + interval"}]}
+
 
 def due_now(decisions: tuple[Decision, ...]) -> tuple[str, ...]:
     """The items to review now, least likely recalled first."""

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from satchel.dataset import Dataset, FeatureSchema
 from satchel.events import Event
+from satchel.export_contract import FeatureDoc, SampleEvents
 from satchel.task import Rows
 from satchel_plugins import _text
 from satchel_plugins.rubric.events import ANSWER_GRADED, ANSWER_SUBMITTED
@@ -49,6 +50,44 @@ SCALE_COLUMN = FEATURES.index("inverse_scale")
 TEACHER_COLUMNS = np.array([FEATURES.index(n) for n in TEACHER])
 #: an interval edge standing for -inf/+inf on the fraction of credit
 OPEN_EDGE = 8.0
+_REF = ("Against the reference answer; tokens, stems and content words by satchel_plugins._text "
+        "(lowercase word tokens, a light suffix stemmer, stopwords removed). ")
+_KNN = ("From this teacher's grades known before the answer (same question), by answer similarity = mean of "
+        "IDF-weighted word cosine and character-trigram cosine. ")
+FEATURE_DOCS: tuple[FeatureDoc, ...] = (
+    FeatureDoc("align_recall", _REF + "IDF-weighted share of the reference's content words (minus the question's) "
+               "aligned to an answer word: exact, same stem or trigram-similar.", "none (0..1)"),
+    FeatureDoc("align_precision", "As align_recall, answer words aligned to the reference.", "none (0..1)"),
+    FeatureDoc("align_f1", "Harmonic mean of align_recall and align_precision.", "none (0..1)"),
+    FeatureDoc("exact_recall", "Share of the reference's content stems present in the answer.", "none (0..1)"),
+    FeatureDoc("bigram_recall", "Share of the reference's stem bigrams present in the answer.", "none (0..1)"),
+    FeatureDoc("char3_cosine", "Cosine of character-trigram counts, answer vs reference.", "none (0..1)"),
+    FeatureDoc("char4_recall", "Share of the reference's distinct character 4-grams in the answer.", "none (0..1)"),
+    FeatureDoc("tfidf_cosine", "Cosine of IDF-weighted content-word counts, answer vs reference.", "none (0..1)"),
+    FeatureDoc("lcs_ratio", "Longest common stem subsequence / reference tokens.", "none"),
+    FeatureDoc("length", "Answer tokens n.", "min(log1p(n) / ln(101), 1.5)", {"divisor": float(np.log(101.0))}),
+    FeatureDoc("length_ratio", "ln((answer tokens + 1) / (reference tokens + 1)).", "clip(v / 2, -1.5, 1.5)"),
+    FeatureDoc("negation_mismatch", "1 when exactly one of answer and reference contains a negation.", "none"),
+    FeatureDoc("question_parroting", "Share of the answer's content words taken from the question, not the "
+               "reference.", "none (0..1)"),
+    FeatureDoc("novel_content", "Share of the answer's content words in neither reference nor question.", "none"),
+    FeatureDoc("number_mismatch", "1 when the answer has a number the reference lacks.", "none"),
+    FeatureDoc("empty", "1 when the answer has no content word.", "none"),
+    FeatureDoc("knn_credit", _KNN + "Mean credit of the k most similar, weighted by max(similarity, 0) + 0.001; "
+               "0 with none.", "credit = score / scale_max", {"k": 5.0}),
+    FeatureDoc("nearest_credit", _KNN + "Credit of the most similar graded answer; 0 with none.", "credit"),
+    FeatureDoc("nearest_similarity", _KNN + "Similarity to that answer; 0 with none.", "none (0..1)"),
+    FeatureDoc("full_credit_similarity", _KNN + "Highest similarity to a full-credit (>= 0.999) answer; 0 with "
+               "none.", "none (0..1)"),
+    FeatureDoc("no_credit_similarity", _KNN + "Highest similarity to a no-credit (<= 0.001) answer; 0 with none.",
+               "none (0..1)"),
+    FeatureDoc("question_credit", _KNN + "Mean credit of those graded answers; 0 with none.", "credit"),
+    FeatureDoc("question_graded", _KNN + "How many, n.", "min(log1p(n) / ln(101), 1)", {"divisor": float(np.log(101.0))}),
+    FeatureDoc("teacher_credit", "Mean credit of every answer this teacher graded before (any question); 0 with "
+               "none.", "credit"),
+    FeatureDoc("teacher_graded", "How many, n.", "min(log1p(n) / ln(1001), 1)", {"divisor": float(np.log(1001.0))}),
+    FeatureDoc("inverse_scale", "1 / scale_max of the answer's grading scale; 0 when unknown.", "none"),
+)
 
 
 class AnswerFeaturizerOptions(BaseModel):
@@ -254,6 +293,18 @@ class AnswerFeaturizer:
         keep = [i for i, it in enumerate(items) if it.credit is None]
         context = tuple({"answer_id": items[i].answer_id, "question": items[i].question} for i in keep)
         return Rows(tuple(items[i].answer_id for i in keep), x[keep].reshape(len(keep), len(FEATURES)), context)
+
+    def describe(self) -> tuple[FeatureDoc, ...]:
+        """Each feature's definition and scaling (the export contract; see docs/mobile.md)."""
+        return FEATURE_DOCS
+
+    def sample_events(self) -> SampleEvents:
+        """Synthetic answers (8 questions x 4, 24 graded by a simulated teacher) for golden vectors."""
+        from satchel_plugins.rubric.simulate import simulate_teacher, synthetic_answers
+
+        teacher = simulate_teacher(synthetic_answers(4, seed=19), "partial_credit", seed=19)
+        events = teacher.events(24)
+        return SampleEvents(events, max(e.time for e in events))
 
 
 def _items(events: Sequence[Event], now: datetime) -> list[Item]:

@@ -192,6 +192,18 @@ class RubricTask:
         """The base grader as shipped (blind to this teacher) and the teacher's most frequent grade."""
         return (BaseGrader(self), MostFrequentGrade())
 
+    def policy(self) -> dict[str, object]:
+        """The suggestion policy as data, for an app deciding on the device (export manifest)."""
+        o = self.options
+        return {"output": "mu = output[0]; spread = softplus(output[1]) + s_min (latent credit, fraction of full marks)",
+                "scale": "K = round(1 / feature inverse_scale) when > 0, else scale_max",
+                "grade_probability": "P(g) = sigmoid((hi_g - mu) / spread) - sigmoid((lo_g - mu) / spread), "
+                                     "lo_g = (g - 0.5) / K, hi_g = (g + 0.5) / K, open below 0 and above K",
+                "actions": ["needs_review", "suggest"],
+                "thresholds": {"review_below": o.review_below, "s_min": S_MIN, "scale_max": o.scale_max},
+                "rules": [{"when": "P(most probable grade) < review_below", "action": "needs_review"},
+                          {"when": "otherwise", "action": "suggest", "grade": "the most probable grade"}]}
+
 
 class BaseGrader:
     """The shipped base grader on the answer alone, without this teacher's grades."""
