@@ -26,7 +26,7 @@ epochs = 5
 
 @pytest.fixture
 def export(tmp_path):
-    learners = simulate_habit_learners(2, days=45, habits=2, seed=4, start=date(2024, 1, 1))
+    learners = simulate_habit_learners(2, days=80, habits=2, seed=4, start=date(2024, 1, 1))
     path = tmp_path / "export.jsonl"
     with path.open("w") as f:
         for i, learner in enumerate(learners):
@@ -41,7 +41,7 @@ def test_every_item_is_predicted_before_it_is_seen_by_satchel_and_each_baseline(
     path, config = export
     result = replay(config, path, curve=(0, 14, 50), registry=isolated_registry())
     p = result.pipeline("habits")
-    assert result.steps >= 45 and p.subjects == 2
+    assert result.steps >= 80 and p.subjects == 2
     assert set(p.predictors) == {"satchel", "fallback", "base_rate", "same_as_yesterday", "logistic"}
     assert p.n > 100 and sum(c.n for c in p.curve) == p.n
     assert p.trainings >= 2 and 0 < p.served_model < 1  # the fallback served until a model was promoted

@@ -41,8 +41,8 @@ def test_the_same_data_and_config_train_bit_identical_weights(make_app, tmp_path
     for run in range(2):
         app = make_app(backend, data=tmp_path / f"d{run}", keys=tmp_path / f"k{run}")
         grant(app, "ada", at=T0 - timedelta(days=1))
-        app.record("ada", habit_days(range(40), rhythm))
-        report = app.train("ada", "habits", now=T0 + timedelta(days=41))
+        app.record("ada", habit_days(range(60), rhythm))
+        report = app.train("ada", "habits", now=T0 + timedelta(days=61))
         assert report.promoted, report.reason
         weights.append(app.load_checkpoint("ada", "habits").weights.params)
     assert weights[0].keys() == weights[1].keys()
@@ -53,9 +53,9 @@ def test_the_same_data_and_config_train_bit_identical_weights(make_app, tmp_path
 def test_a_run_without_new_samples_keeps_what_serves_and_says_why(make_app):
     app = make_app()
     grant(app, "ada", at=T0 - timedelta(days=1))
-    app.record("ada", habit_days(range(40), rhythm))
-    first = app.train("ada", "habits", now=T0 + timedelta(days=41))
-    second = app.train("ada", "habits", now=T0 + timedelta(days=41, hours=1))
+    app.record("ada", habit_days(range(60), rhythm))
+    first = app.train("ada", "habits", now=T0 + timedelta(days=61))
+    second = app.train("ada", "habits", now=T0 + timedelta(days=61, hours=1))
     assert first.promoted and not second.promoted
     assert "no new samples" in second.reason
     a, b = (app.load_checkpoint("ada", "habits", v) for v in (first.checkpoint_version, second.checkpoint_version))
@@ -84,17 +84,17 @@ def test_a_degenerate_first_training_is_never_served_against_the_evidence(make_a
 
 
 def test_the_runner_replays_history_on_an_injected_clock(make_app):
-    clock = Clock(T0 + timedelta(days=41))
+    clock = Clock(T0 + timedelta(days=61))
     app = make_app(clock=clock)
     use_host_device_state(app, DeviceState(100.0, True, True, True, source="test"))
     grant(app, "ada", at=T0 - timedelta(days=1))
-    app.record("ada", habit_days(range(40), rhythm))
+    app.record("ada", habit_days(range(60), rhythm))
     runner = Runner(app)
     assert len(runner.tick().trained) == 1
     ckpt = app.load_checkpoint("ada", "habits")
     assert ckpt.created_at == clock.now  # checkpoints carry the simulated time
     clock.now += timedelta(hours=1)
-    app.record("ada", habit_days(range(40, 41), rhythm))
+    app.record("ada", habit_days(range(60, 61), rhythm))
     skipped = runner.tick().skipped
     assert skipped and any("trained 1.0h ago" in r for r in skipped[0].reasons)
     clock.now += timedelta(days=2)

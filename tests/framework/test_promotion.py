@@ -24,13 +24,13 @@ def test_holdout_holds_only_samples_the_served_model_never_saw():
 
 
 def test_a_candidate_must_beat_the_fallback_and_the_model_in_service():
-    assert decide("log_loss", 0.40, 0.50, None, 10).promote
-    assert decide("log_loss", 0.40, 0.50, 0.45, 10).promote
-    kept = decide("log_loss", 0.47, 0.50, 0.45, 10)
+    assert decide("log_loss", 0.40, 0.50, None, 30).promote
+    assert decide("log_loss", 0.40, 0.50, 0.45, 30).promote
+    kept = decide("log_loss", 0.47, 0.50, 0.45, 30)
     assert not kept.promote and "model in service 0.4500" in kept.reason
-    assert not decide("log_loss", 0.55, 0.50, None, 10).promote
-    assert not decide("log_loss", 0.50, 0.50, None, 10).promote  # a tie keeps what serves
-    assert not decide("log_loss", float("nan"), 0.5, None, 10).promote
+    assert not decide("log_loss", 0.55, 0.50, None, 30).promote
+    assert not decide("log_loss", 0.50, 0.50, None, 30).promote  # a tie keeps what serves
+    assert not decide("log_loss", float("nan"), 0.5, None, 30).promote
     assert "no new samples" in decide("log_loss", 0.1, 0.5, 0.4, 0).reason
 
 
@@ -54,3 +54,8 @@ def test_platt_scaling_undoes_overconfidence_and_keeps_calibrated_probabilities(
     assert abs(a - 1) < 0.08 and abs(b) < 0.1
     a, b = platt_scaling(overconfident[:5], y[:5])  # five samples barely move it
     assert abs(a - 1) < 0.3
+
+
+def test_too_few_held_out_samples_never_replace_what_serves():
+    verdict = decide("log_loss", 0.01, 0.9, None, 19)
+    assert not verdict.promote and "20 are needed" in verdict.reason

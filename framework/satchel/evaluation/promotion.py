@@ -20,6 +20,8 @@ from satchel.dataset import Dataset
 
 #: share of the samples held out to validate a candidate (at most the ones the served model never saw)
 HOLDOUT_FRACTION = 0.2
+#: fewer held-out samples than this cannot tell a better candidate from a lucky one: keep what serves
+MIN_HOLDOUT = 20
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ def decide(objective: str, candidate: float, fallback: float, in_service: float 
         scores["in_service"] = in_service
     if holdout == 0:
         return Verdict(False, "kept previous: no new samples to validate a candidate on", objective, scores, 0)
+    if holdout < MIN_HOLDOUT:
+        return Verdict(False, f"kept previous: {holdout} held-out samples, {MIN_HOLDOUT} are needed to judge "
+                              "a candidate", objective, scores, holdout)
     if not math.isfinite(candidate):
         return Verdict(False, f"kept previous: candidate {objective} is not finite", objective, scores, holdout)
     rivals = {"fallback": fallback} if in_service is None else {"model in service": in_service, "fallback": fallback}
