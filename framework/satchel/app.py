@@ -525,7 +525,7 @@ class App:
             lock.unlink(missing_ok=True)
         self._trainers = OrderedDict((k, v) for k, v in self._trainers.items() if k[0] != pseudo)
         self.vault.erase(pseudo)
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.events.compact()
         self.audit_log.append("subject.erased", subject=pseudo, events=events)
 
     def _purge(self, pseudo: str, purposes: Iterable[str], at: datetime) -> None:

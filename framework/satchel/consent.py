@@ -18,7 +18,8 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 from satchel.errors import ConsentError, IntegrityError
-from satchel.event_store import transaction
+from satchel.event_store import database_name, guarded, snapshot, transaction
+from satchel.privacy.commitment import RECOVER, Commitments
 from satchel.privacy.envelope import Binding, open_sealed, seal
 from satchel.privacy.vault import Vault
 from satchel.records import Actor, ConsentEntry
@@ -59,47 +60,65 @@ def active_purposes(history: Iterable[ConsentEntry], at: datetime) -> dict[str, 
 
 
 class ConsentLedger:
-    """Sealed, append-only consent history per subject pseudonym."""
+    """Sealed, append-only consent history per subject pseudonym.
+
+    Each record is sealed for its sequence number; the learner's history is covered by a commitment
+    (:mod:`satchel.privacy.commitment`) published to the key vault, so a truncated, edited or
+    rolled-back ledger (e.g. an old copy of ``satchel.db`` restored after a withdrawal) raises
+    :class:`IntegrityError` instead of reviving a withdrawn consent.
+    """
 
     KIND = "consent"
+    STORE = "consent"
 
     def __init__(self, conn: sqlite3.Connection, vault: Vault, app_id: str) -> None:
         self._conn = conn
         self._vault = vault
         self._app_id = app_id
         self._lock = threading.RLock()
+        self._where = database_name(conn)
+        self._heads = Commitments(vault, app_id, self.STORE, "consent records", self._where)
 
     def history(self, subject: str) -> tuple[ConsentEntry, ...]:
         """Every change for ``subject``, oldest first (empty if none)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT seq, blob FROM sealed_records WHERE subject=? AND kind=? ORDER BY seq",
-                (subject, self.KIND)).fetchall()
+        counter = self._heads.counter(subject)
+        with self._lock, guarded(self._where), snapshot(self._conn) as conn:
+            head = self._heads.row(conn, subject)
+            rows = conn.execute("SELECT seq, blob FROM sealed_records WHERE subject=? AND kind=? ORDER BY seq",
+                                (subject, self.KIND)).fetchall()
+        if any(not (isinstance(seq, int) and isinstance(blob, bytes)) for seq, blob in rows):
+            raise IntegrityError(f"a consent record of learner {subject} in {self._where} is malformed", hint=RECOVER)
+        self._heads.verify(subject, counter, head, [self._heads.element(subject, seq, blob) for seq, blob in rows])
         if not rows:
             return ()
         key = self._vault.subject_key(subject, create=False)
         out = []
         for expected, (seq, blob) in enumerate(rows, start=1):
             if seq != expected:
-                raise IntegrityError(f"consent history of {subject} has a gap at entry {expected}",
-                                     hint="the database was tampered with; restore it from a backup")
+                raise IntegrityError(f"consent history of {subject} has a gap at entry {expected}", hint=RECOVER)
             out.append(_decode(open_sealed(blob, key, Binding(self._app_id, subject, "", self.KIND, seq))))
         return tuple(out)
 
     def append(self, subject: str, entry: ConsentEntry) -> int:
         """Append one change; returns its sequence number."""
         key = self._vault.subject_key(subject)
-        with self._lock, transaction(self._conn) as conn:
+        with self._lock, guarded(self._where), transaction(self._conn) as conn:
+            head = self._heads.current(conn, subject)
             (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM sealed_records WHERE subject=? AND kind=?",
                                    (subject, self.KIND)).fetchone()
             seq = last + 1
             blob = seal(_encode(entry), key, Binding(self._app_id, subject, "", self.KIND, seq))
             conn.execute("INSERT INTO sealed_records VALUES (?, ?, ?, ?)", (subject, self.KIND, seq, blob))
+            staged = self._heads.stage(conn, subject, head, [self._heads.element(subject, seq, blob)], count=1)
+        self._heads.publish([staged])
         return seq
 
     def delete(self, subject: str) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM sealed_records WHERE subject=?", (subject,))
+        """Delete the subject's history (erasure); works on damaged or rolled-back data too."""
+        with self._lock, guarded(self._where), transaction(self._conn) as conn:
+            conn.execute("DELETE FROM sealed_records WHERE subject=?", (subject,))
+            staged = self._heads.reset(conn, subject)
+        self._heads.publish([staged])
 
 
 def make_grant(*, purposes: Iterable[str], notice: str, policy_version: str, actor: Actor, age_band: str,

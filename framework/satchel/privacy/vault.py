@@ -32,7 +32,7 @@ import hmac
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -344,7 +344,9 @@ class Vault:
     def counter(self, name: str) -> Counter:
         """Counter ``name`` with its tag; ``Counter(name, 0)`` if it does not exist yet."""
         with self._tx(write=False):
-            return self._verified_counters().get(name, Counter(name, 0))
+            self._verified_counters(copy=False)
+            assert self._counters_cache is not None
+            return self._counters_cache[1].get(name, Counter(name, 0))
 
     def bump(self, name: str) -> int:
         """Increment counter ``name`` and return the new value (1 on first use)."""
@@ -368,14 +370,43 @@ class Vault:
                 )
             self._store_counter(counters, Counter(name, value, bytes(tag)))
 
-    def _verified_counters(self) -> dict[str, Counter]:
-        """All counters, authenticated. Call inside a transaction; the result is the caller's copy.
+    def publish(self, updates: Mapping[str, tuple[int, bytes]]) -> None:
+        """Move several counters forward to ``(value, tag)`` in one transaction.
+
+        A counter already past ``value`` stays (a concurrent writer published a later state first);
+        one already *at* ``value`` must carry the same tag, else :class:`IntegrityError`.
+        """
+        for name, (value, _) in updates.items():
+            if not _valid_count(value):
+                raise ValueError(f"counter {name!r} cannot be set to {value!r}; counters are ints in 0..2**63-1")
+        with self._tx(write=True):
+            counters = self._verified_counters()
+            changed = False
+            for name, (value, tag) in updates.items():
+                current = counters.get(name, Counter(name, 0))
+                if value == current.value and not hmac.compare_digest(current.tag, tag):
+                    raise IntegrityError(
+                        f"counter {name!r} in {self._path} is at {value} with another tag",
+                        hint="two different states claim the same version: the data was tampered with",
+                    )
+                if value > current.value:
+                    counters[name] = Counter(name, value, bytes(tag))
+                    self._conn.execute("INSERT OR REPLACE INTO counters VALUES (?, ?, ?)", (name, value, tag))
+                    changed = True
+            if changed:
+                mac = _counters_mac(self._counter_key, counters)
+                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('counters_mac', ?)", (mac,))
+                self._pending_counters = counters
+
+    def _verified_counters(self, *, copy: bool = True) -> dict[str, Counter]:
+        """All counters, authenticated. Call inside a transaction; the result is the caller's copy
+        (``copy=False``: the cached table itself, not to be modified).
 
         The verified table is cached until another connection commits (``PRAGMA data_version``).
         """
         (version,) = self._conn.execute("PRAGMA data_version").fetchone()
         if self._counters_cache is not None and self._counters_cache[0] == version:
-            return dict(self._counters_cache[1])
+            return dict(self._counters_cache[1]) if copy else self._counters_cache[1]
         rows = self._conn.execute("SELECT name, value, tag FROM counters ORDER BY name").fetchall()
         counters = {name: Counter(name, value, tag) for name, value, tag in rows}
         stored = self._one("SELECT value FROM meta WHERE name = 'counters_mac'")
