@@ -93,6 +93,7 @@ class ExportManifest:
     training: Mapping[str, object] = field(default_factory=dict)
     runtime: Mapping[str, str] = field(default_factory=dict)
     features: tuple[Mapping[str, object], ...] = ()
+    feature_schema_version: str = ""
     decision_policy: Mapping[str, object] | None = None
     golden: str | None = None
 

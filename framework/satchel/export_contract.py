@@ -99,7 +99,7 @@ MANIFEST_SCHEMA: dict[str, object] = {
                       inputs={"type": "object", "additionalProperties": _tensor()}, objective=_STR,
                       l2_to_reference=_NUM),
         spec={"type": "object"}, spec_hash={"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        feature_schema_hash=_STR, feature_names={"type": "array", "items": _STR},
+        feature_schema_hash=_STR, feature_schema_version=_STR, feature_names={"type": "array", "items": _STR},
         features={"type": "array", "items": _obj(["name", "definition", "normalisation"], name=_STR,
                                                  definition=_STR, normalisation=_STR,
                                                  constants={"type": "object", "additionalProperties": _NUM})},
@@ -222,6 +222,7 @@ def complete(directory: Path, manifest: ExportManifest, trainer: Trainer, featur
     names = manifest.feature_names
     done = replace(manifest, artifacts=tuple(artifacts),
                    features=tuple(asdict(d) for d in feature_docs(featurizer, names)),
+                   feature_schema_version=str(getattr(getattr(featurizer, "schema", None), "version", "")),
                    decision_policy=task_policy(task), golden=GOLDEN_FILE if golden is not None else None)
     write(directory, done)
     return done
