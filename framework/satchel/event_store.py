@@ -247,6 +247,7 @@ class EventStore:
         with self._lock, guarded(self.where), snapshot(self._conn) as conn:
             head = self._heads.row(conn, subject)
             rows = conn.execute("SELECT id_tag, type_tag, blob FROM events WHERE subject = ?", (subject,)).fetchall()
+        self._heads.fresh(subject, counter, head)  # a stale or missing head is named before any row is opened
         for row in rows:
             if not (isinstance(row[0], str) and isinstance(row[1], str) and isinstance(row[2], bytes)):
                 raise IntegrityError(f"an event row of learner {subject} in {self.where} is malformed", hint=RECOVER)

@@ -101,7 +101,7 @@ class Commitments:
 
     def current(self, conn: sqlite3.Connection, subject: str) -> Head:
         """The head to build the next write on (inside the write transaction); refuses a stale one."""
-        return self._fresh(subject, self.counter(subject), self.row(conn, subject)) or EMPTY
+        return self.fresh(subject, self.counter(subject), self.row(conn, subject)) or EMPTY
 
     def stage(self, conn: sqlite3.Connection, subject: str, head: Head, added: Iterable[int] = (),
               removed: Iterable[int] = (), *, count: int = 0) -> Staged:
@@ -123,7 +123,7 @@ class Commitments:
     def verify(self, subject: str, counter: Counter, row: tuple[int, bytes] | None,
                elements: Sequence[int]) -> None:
         """Check a snapshot of the learner's rows (their MACs) against the head and the vault counter."""
-        head = self._fresh(subject, counter, row)
+        head = self.fresh(subject, counter, row)
         found = len(elements)
         if head is None:
             if found:
@@ -146,7 +146,8 @@ class Commitments:
 
     # ------------------------------------------------------------------ internals
 
-    def _fresh(self, subject: str, counter: Counter, row: tuple[int, bytes] | None) -> Head | None:
+    def fresh(self, subject: str, counter: Counter, row: tuple[int, bytes] | None) -> Head | None:
+        """The authentic head of ``row`` if it is at least as new as ``counter`` (None: nothing committed)."""
         if row is None:
             if counter.value == 0:
                 return None

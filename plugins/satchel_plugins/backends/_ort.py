@@ -1,11 +1,15 @@
-"""ONNX Runtime training plumbing: importing it without torch, and reading/writing its
-checkpoint flatbuffer (the only place ORT keeps Adam moments; its Python API exposes none)."""
+"""ONNX Runtime training plumbing: importing it without torch, reading/writing its checkpoint
+flatbuffer (the only place ORT keeps Adam moments; its Python API exposes none), and the scratch
+files that flatbuffer passes through, which never put a learner's weights on disk."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping
@@ -39,6 +43,64 @@ def ort_training(submodule: str) -> ModuleType:
                                hint="install onnxruntime-training-cpu==1.19.2 instead of onnxruntime")
         sys.modules[_PACKAGE] = importlib.util.module_from_spec(spec)
     return importlib.import_module(f"{_PACKAGE}.{submodule}")
+
+
+_SCRATCH = ".scratch-"
+
+
+class ScratchFiles:
+    """Paths ORT's path-only checkpoint API can write and read, holding a learner's weights and
+    optimizer state only in memory.
+
+    On Linux each is an anonymous memory file (``memfd_create``; ORT opens ``/proc/self/fd/N``):
+    nothing reaches the file system, and the memory is gone when the trainer is collected or the
+    process dies, SIGKILL included. Elsewhere they live in a fresh 0700 directory
+    ``<near>/.scratch-<pid>-*`` (``near`` is inside the app's data directory), removed by
+    :meth:`close` and garbage collection; directories of dead processes are swept on the next start.
+    """
+
+    def __init__(self, near: Path) -> None:
+        self._fds: dict[str, int] = {}
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        if not hasattr(os, "memfd_create"):
+            sweep_scratch(near)
+            self._dir = tempfile.TemporaryDirectory(prefix=f"{_SCRATCH}{os.getpid()}-", dir=near)
+
+    def path(self, name: str) -> Path:
+        """The path of scratch file ``name`` (created empty on first use)."""
+        if self._dir is not None:
+            return Path(self._dir.name) / name
+        if name not in self._fds:
+            self._fds[name] = os.memfd_create(f"satchel-{name}", os.MFD_CLOEXEC)
+        return Path(f"/proc/self/fd/{self._fds[name]}")
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        if self._dir is not None:
+            self._dir.cleanup()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def sweep_scratch(near: Path) -> None:
+    """Remove scratch directories under ``near`` whose process is gone (killed mid-training)."""
+    for entry in near.glob(f"{_SCRATCH}*"):
+        pid = entry.name[len(_SCRATCH):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # Slots of onnxruntime/core/flatbuffers/schema/ort_training_checkpoint.fbs (tables below).

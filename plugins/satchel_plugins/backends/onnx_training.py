@@ -39,7 +39,7 @@ from satchel_plugins.backends._onnx_graph import (
     onnx_signature,
     ref_name,
 )
-from satchel_plugins.backends._ort import ort_training, read_adam_state, write_checkpoint
+from satchel_plugins.backends._ort import ScratchFiles, ort_training, read_adam_state, write_checkpoint
 
 
 class OnnxBackend:
@@ -78,7 +78,7 @@ class OnnxTrainer(TrainerBase):
         self._threads = threads
         self._names = list(self.spec.param_shapes)
         self._adam = self.spec.optimizer.kind == "adam"
-        self._scratch = tempfile.TemporaryDirectory(prefix="satchel-onnx-")
+        self._scratch = ScratchFiles(compiled.directory)
         self._reference: Arrays = {}
         self._params: Arrays | None = None
         self._initializers: dict[str, Any] = {}
@@ -149,14 +149,14 @@ class OnnxTrainer(TrainerBase):
     def _read_optimizer(self) -> Arrays:
         if not self._adam:
             return {}
-        path = Path(self._scratch.name) / "saved"
+        path = self._scratch.path("saved")
         self._api.CheckpointState.save_checkpoint(self._state, path, include_optimizer_state=True)
         return read_adam_state(path, self.spec.param_shapes)
 
     def _load(self, params: Arrays, optimizer: Arrays) -> None:
         frozen = {ref_name(n): self._reference.get(n, params[n]) for n in self._names} \
             if self.spec.l2_to_reference else {}
-        path = Path(self._scratch.name) / "loaded"
+        path = self._scratch.path("loaded")
         write_checkpoint(path, params, frozen, optimizer if self._adam else None,
                          self.spec.optimizer.learning_rate)
         api = self._api
@@ -213,7 +213,7 @@ def _int8_inference(spec: ModelSpec, params: Arrays, directory: Path) -> list[di
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory(prefix="satchel-onnx-q-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".satchel-onnx-q-", dir=directory) as tmp:  # weights stay in the export
         source = Path(tmp) / "matmul.onnx"
         onnx.save(forward_model(spec, params, with_loss=False, gemm=False), source)
         quantize_dynamic(source, directory / INT8_FILE, weight_type=QuantType.QInt8, per_channel=True)
