@@ -31,6 +31,7 @@ SECTIONS = {
     "habit": "benchmarks.bench_quality_habit",
     "language": "benchmarks.bench_quality_language",
     "rubric": "benchmarks.bench_quality_rubric",
+    "export": "benchmarks.bench_export",
 }
 
 
