@@ -231,8 +231,8 @@ def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
                                    section.server_learning_rate)
     legacy = LegacyContext(context, config=ServerConfig(num_rounds=section.rounds), strategy=strategy)
     if section.secure_aggregation:
-        fit = SecAggPlusWorkflow(num_shares=min(section.clients_per_round, 7) if section.clients_per_round > 2
-                                 else section.clients_per_round, reconstruction_threshold=0.6,
+        # each learner's key is shared with ~7 neighbours (all of them in small rounds)
+        fit = SecAggPlusWorkflow(num_shares=min(1.0, 7 / section.clients_per_round), reconstruction_threshold=0.6,
                                  clipping_range=pl.clip_norm, max_weight=1.0)
         workflow = DefaultWorkflow(fit_workflow=fit)
     else:
