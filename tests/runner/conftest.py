@@ -51,9 +51,9 @@ def make_app(tmp_path: Path, master_key: str, compiled_cache: Path):
 
     def make(scheduler: str = 'min_interval = "6h"') -> satchel.App:
         path = write_config(tmp_path, scheduler)
-        if not (tmp_path / "data" / "compiled").exists():
-            shutil.copytree(compiled_cache, tmp_path / "data" / "compiled")
         app = satchel.open(path, registry=isolated_registry({"host_device": HostDeviceState(GOOD_DEVICE)}))
+        if not (tmp_path / "data" / "compiled").exists():  # after the open: keys first, then data
+            shutil.copytree(compiled_cache, tmp_path / "data" / "compiled")
         opened.append(app)
         return app
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -84,7 +85,23 @@ def test_a_failing_learner_does_not_stop_the_others(make_app, config_path):
     assert app.verify_audit_log().ok
 
 
-def test_priority_time_budgets_and_stop(make_app):
+class StoppedClock:
+    """Stands in for the ``time`` module of :mod:`satchel.runner`: ``monotonic()`` moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+def test_priority_time_budgets_and_stop(make_app, monkeypatch):
     app = make_app('min_interval = "0s", min_new_samples = 0, time_budget = "0.5s"')
     ada = enrol(app, "ada")
     app.train(Pseudonym(ada), "habits")
@@ -98,9 +115,19 @@ def test_priority_time_budgets_and_stop(make_app):
     assert [(f.subject, f.error) for f in slow.failed] == [(s, "BudgetExceeded") for s in (cy, bob, ada)]
     assert slow.exit_code == 3 and app.load_checkpoint(Pseudonym(ada), "habits").version == 2
 
-    # the pass budget ends the pass: the training in progress is abandoned, the rest wait for the next
-    short = Runner(app, epochs=50_000, pass_budget_s=0.1).tick()
-    assert short.failed == () and {s.reasons for s in short.skipped} == {(PASS_BUDGET,)}
+    # the pass budget ends the pass: the training in progress is abandoned, the rest wait for the next.
+    # The runner's clock stands still until the first batch moves it past the budget, so the pass gets
+    # to start a training however long planning takes on a loaded machine.
+    clock, started = StoppedClock(), []
+
+    def first_batch_spends_the_budget(model, progress):
+        started.append(model.subject)
+        clock.advance(1.0)
+
+    with monkeypatch.context() as patch:
+        patch.setattr("satchel.runner.time", clock)
+        short = Runner(app, epochs=50_000, pass_budget_s=0.1, progress=first_batch_spends_the_budget).tick()
+    assert started == [cy] and short.failed == () and {s.reasons for s in short.skipped} == {(PASS_BUDGET,)}
 
     # a stop request abandons the training in progress at its next batch
     seen = []
