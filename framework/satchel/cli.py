@@ -20,7 +20,7 @@ CONFIG_OPTION = click.option(
 
 #: Built-in commands living in other modules, imported only when used (keeps --help light).
 _LAZY_COMMANDS = {"tick": "satchel.cli_runner", "run": "satchel.cli_runner", "status": "satchel.cli_runner",
-                  "evaluate": "satchel.cli_evaluate"}
+                  "evaluate": "satchel.cli_evaluate", "federate": "satchel.cli_federate"}
 
 
 class _Cli(click.Group):

@@ -1,0 +1,56 @@
+"""``satchel federate``: run a pipeline's shared model on Flower (simulation or deployment engine)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from satchel.cli import CONFIG_OPTION
+
+
+@click.group()
+def federate() -> None:
+    """Federated learning of a pipeline's shared model, with differential privacy (Flower)."""
+
+
+@federate.command()
+@click.option("--pipeline", required=True, help="the pipeline whose [federated] section to run")
+@click.option("--learners", type=int, default=0, help="simulate this many habit learners in a new fleet "
+              "under --workdir (0: use the config's enrolled learners)")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path("satchel-fleet"),
+              show_default=True, help="where a simulated fleet is written")
+@click.option("--rounds", type=int, help="override the rounds of a simulated fleet")
+@click.option("--clients-per-round", type=int, help="override clients per round of a simulated fleet")
+@click.option("--epsilon", type=float, help="target epsilon of a simulated fleet (inf: no DP)")
+@click.option("--now", help="the devices' clock (ISO time); default: the end of the simulated history")
+@click.option("--install/--no-install", default=True, show_default=True,
+              help="seal the global model in the app as the base for personal training")
+@CONFIG_OPTION
+def simulate(pipeline: str, learners: int, workdir: Path, rounds: int | None, clients_per_round: int | None,
+             epsilon: float | None, now: str | None, install: bool, config_path: Path) -> None:
+    """Run every round with N simulated learners on Flower's Simulation Engine (Ray, 2 CPUs)."""
+    import satchel
+    from satchel.federated.simulate import install as install_model, simulate as run
+
+    at = datetime.fromisoformat(now) if now else None
+    if learners:
+        from satchel.federated.fleet import FleetOptions, build_fleet
+
+        o = FleetOptions(learners=learners, rounds=rounds or 5, clients_per_round=clients_per_round or 10,
+                         target_epsilon=None if epsilon is not None and math.isinf(epsilon) else (epsilon or 8.0),
+                         noise_multiplier=0.0 if epsilon is not None and math.isinf(epsilon) else None)
+        click.echo(f"enrolling {learners} simulated learners under {workdir} …", err=True)
+        config_path, fleet = build_fleet(workdir, o)
+        at = at or fleet[0].day(o.days)
+    with satchel.open(config_path) as app:
+        population = len(app.subjects())
+    name = f"{pipeline}-{datetime.now().strftime('%Y%m%dT%H%M%S')}"
+    result = run(config_path, pipeline, population=population, run=name, now=at)
+    out = {"run": name, "learners": population, **result.to_json()}
+    if install:
+        out["installed_version"] = install_model(config_path, pipeline, result, run=name)
+    click.echo(json.dumps(out, indent=2))
