@@ -7,7 +7,8 @@ only NumPy and the runtime the manifest names: ``ai_edge_litert`` for ``litert``
 ``onnxruntime`` (training 1.19.2) for ``onnx`` ones. satchel, its plugins and TensorFlow are
 blocked from import. Each step is what an Android/iOS app does (see docs/mobile.md):
 
-1. verify every artifact's size and SHA-256 against the manifest;
+1. verify every artifact's size and SHA-256 against the manifest, and the spec and feature schema
+   each model file embeds;
 2. featurize the golden events with the app's own featurizer and compare with the golden features
    (here: an independent port of ``habit_daily/1`` written from the manifest's feature docs; other
    schemas are reported as having no port in this harness);
@@ -253,6 +254,29 @@ def run_onnx(root: Path, manifest: dict[str, Any], golden: dict[str, Any], repor
                          "re-exported inference model = NumPy forward of the trained weights", atol=1e-5, rtol=1e-4)
 
 
+def check_embedded_metadata(root: Path, manifest: dict[str, Any], report: Report) -> None:
+    """Each model file names its spec and feature schema (TFLite ``Model.metadata["satchel"]``,
+    ONNX ``metadata_props``), so a file separated from its manifest is still identifiable."""
+    want = {"satchel.spec_hash": manifest["spec_hash"], "satchel.feature_schema_hash": manifest["feature_schema_hash"]}
+    for a in manifest["artifacts"]:
+        if a["format"] == "tflite":
+            from ai_edge_litert import schema_py_generated as schema
+
+            model = schema.Model.GetRootAsModel((root / a["file"]).read_bytes(), 0)
+            entries = {(model.Metadata(i).Name() or b"").decode(): model.Metadata(i).Buffer()
+                       for i in range(model.MetadataLength())}
+            tag = (json.loads(model.Buffers(entries["satchel"]).DataAsNumpy().tobytes()) if "satchel" in entries
+                   else {})
+        elif a["format"] in ("onnx", "ort") and a["purpose"] == "infer":
+            import onnxruntime as ort
+
+            session = ort.InferenceSession(str(root / a["file"]), providers=["CPUExecutionProvider"])
+            tag = session.get_modelmeta().custom_metadata_map
+        else:
+            continue
+        report.check(f"embedded metadata {a['file']}", all(tag.get(k) == v for k, v in want.items()))
+
+
 def main(directory: str) -> int:
     root = Path(directory)
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
@@ -262,7 +286,12 @@ def main(directory: str) -> int:
     for a in manifest["artifacts"]:
         data = (root / a["file"]).read_bytes()
         report.check(f"digest {a['file']}", len(data) == a["bytes"] and hashlib.sha256(data).hexdigest() == a["sha256"])
+    if not manifest.get("golden"):
+        report.check("golden vectors present", False, hint="the featurizer has no sample_events()")
+        print(json.dumps({"ok": False, "backend": manifest["backend"], "checks": report.checks}, indent=1))
+        return 1
     golden = json.loads((root / manifest["golden"]).read_text(encoding="utf-8"))
+    check_embedded_metadata(root, manifest, report)
     featurize = FEATURIZERS.get(manifest.get("feature_schema_version", ""))
     if featurize is None:
         report.check("featurize golden events", True, skipped=f"no port of {manifest.get('feature_schema_version')!r} "

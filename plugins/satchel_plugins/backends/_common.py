@@ -292,8 +292,9 @@ class TrainerBase(ABC):
     def _load_reference(self, params: Arrays) -> None: ...
 
     @abstractmethod
-    def _write_export(self, directory: Path) -> Export:
-        """Write deployable files; return what they are (see :class:`Export`)."""
+    def _write_export(self, directory: Path, metadata: Mapping[str, str]) -> Export:
+        """Write deployable files, embedding ``metadata`` in each model file that can hold it;
+        return what they are (see :class:`Export`)."""
 
     def _after_fit(self) -> None:
         """Called after training changed the weights."""
@@ -353,7 +354,10 @@ class TrainerBase(ABC):
                              f"{self.spec.input_dim} inputs", hint="pass the dataset schema's names")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        out = self._write_export(directory)
+        out = self._write_export(directory, {
+            "satchel.contract_version": export_contract.CONTRACT_VERSION, "satchel.spec_hash": self.spec.hash,
+            "satchel.feature_schema_hash": feature_schema_hash,
+            "satchel.feature_names": json.dumps(list(feature_names)), "satchel.manifest": export_contract.MANIFEST_FILE})
         artifacts = []
         for a in out.artifacts:
             data = (directory / a["file"]).read_bytes()

@@ -220,6 +220,29 @@ def rename_signature(model: bytes, key: str) -> bytes:
     return _pack(root, len(model))
 
 
+def embed_metadata(model: bytes, name: str, data: bytes) -> bytes:
+    """``model`` with ``data`` as the flatbuffer metadata entry ``name`` (``Model.metadata``)."""
+    s = _schema()
+    root = _unpack(model)
+    buffer = s.BufferT()
+    buffer.data = np.frombuffer(data, np.uint8)
+    root.buffers.append(buffer)
+    entry = s.MetadataT()
+    entry.name, entry.buffer = name, len(root.buffers) - 1
+    root.metadata = [*(root.metadata or []), entry]
+    return _pack(root, len(model) + len(data))
+
+
+def read_metadata(model: bytes, name: str) -> bytes | None:
+    """The metadata entry ``name`` of ``model`` (None if absent)."""
+    root = _schema().Model.GetRootAsModel(model, 0)
+    for i in range(root.MetadataLength()):
+        entry = root.Metadata(i)
+        if (entry.Name() or b"").decode() == name:
+            return root.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    return None
+
+
 def quantize_weights_int8(model: bytes) -> bytes:
     """Weight-only int8 copy of an inference model: every constant float32 ``FULLY_CONNECTED``
     weight becomes symmetric per-output-channel int8 (zero point 0), run by LiteRT's hybrid kernels

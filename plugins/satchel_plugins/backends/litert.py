@@ -11,7 +11,9 @@ Signatures of the compiled model (all float32): ``train(x[B,d], y[B,k], w[B]) ->
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -37,10 +39,13 @@ from satchel_plugins.backends._tflite import (
     adam_m,
     adam_v,
     bake_variables,
+    embed_metadata,
     param_var,
     ref_var,
 )
 
+#: name of the flatbuffer metadata entry holding satchel's JSON tag (spec hash, feature schema, ...)
+METADATA_NAME = "satchel"
 _NOTES = {"float32": "inference only, trained weights as constants",
           "float16": "float16 weights, dequantized to float32 when the model loads",
           "int8": "weight-only int8 (per output channel, symmetric); float activations (hybrid kernels)"}
@@ -124,7 +129,7 @@ class LiteRTTrainer(TrainerBase):
         self._reference = params
         self._sigs["set_reference"](**params)
 
-    def _write_export(self, directory: Path) -> Export:
+    def _write_export(self, directory: Path, metadata: Mapping[str, str]) -> Export:
         params = self._read_params()
         values = {param_var(n): a for n, a in params.items()}
         values.update({ref_var(n): a for n, a in self._reference.items()})
@@ -133,7 +138,8 @@ class LiteRTTrainer(TrainerBase):
             values.update({adam_m(n): raw[adam_m(n)] for n in self._names})
             values.update({adam_v(n): raw[adam_v(n)] for n in self._names})
             values[ADAM_STEP] = raw[ADAM_STEP]
-        model = bake_variables(self._model.read_bytes(), values)
+        tag = json.dumps(dict(metadata), sort_keys=True).encode()
+        model = embed_metadata(bake_variables(self._model.read_bytes(), values), METADATA_NAME, tag)
         self._check_baked(model, params)
         (directory / MODEL_FILE).write_bytes(model)
         artifacts = [artifact("model", MODEL_FILE, "tflite", "train", signatures=sorted(self._sigs))]
@@ -145,7 +151,7 @@ class LiteRTTrainer(TrainerBase):
             runtime["quantized_inference"] = f"not written: {exc}"
         else:
             for precision, data in inference.items():
-                (directory / INFERENCE_FILES[precision]).write_bytes(data)
+                (directory / INFERENCE_FILES[precision]).write_bytes(embed_metadata(data, METADATA_NAME, tag))
                 artifacts.append(artifact(f"infer_{precision}", INFERENCE_FILES[precision], "tflite", "infer",
                                           precision, signatures=["infer"], note=_NOTES[precision]))
         return Export(tuple(artifacts), {key: sig.details() for key, sig in self._sigs.items()}, runtime)

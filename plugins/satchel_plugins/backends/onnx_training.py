@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -171,13 +171,14 @@ class OnnxTrainer(TrainerBase):
         for name, value in params.items():
             self._state.parameters[ref_name(name)] = value
 
-    def _write_export(self, directory: Path) -> Export:
+    def _write_export(self, directory: Path, metadata: Mapping[str, str]) -> Export:
         import onnx
 
         spec, params = self.spec, self._read_params()
-        onnx.save(forward_model(spec, params, with_loss=False), directory / INFERENCE_FILE)
+        onnx.save(_tagged(forward_model(spec, params, with_loss=False), metadata), directory / INFERENCE_FILE)
         artifacts = [artifact("inference", INFERENCE_FILE, "onnx", "infer")]
         artifacts += _int8_inference(spec, params, directory)
+        onnx.save(_tagged(onnx.load(directory / INT8_FILE), metadata), directory / INT8_FILE)
         device = device_artifacts(spec, directory, ort_format=True)
         purposes = {"training": "train", "eval": "eval", "optimizer": "optimizer"}
         for role, name in device.items():
@@ -206,6 +207,14 @@ ORT_TRAINING_SUPPORT = (
     "on-device training; model.onnx / model.ort need only ONNX Runtime (Mobile) inference. If the training "
     "packages are never revived, satchel's plan: the LiteRT export (same spec, same weights, same optimizer "
     "state layout) becomes the on-device training path and ONNX stays inference-only.")
+
+
+def _tagged(model: Any, metadata: Mapping[str, str]) -> Any:
+    """``model`` with ``metadata`` as ``metadata_props`` (read by ``InferenceSession.get_modelmeta()``)."""
+    import onnx
+
+    onnx.helper.set_model_props(model, dict(metadata))
+    return model
 
 
 def _int8_inference(spec: ModelSpec, params: Arrays, directory: Path) -> list[dict[str, object]]:
