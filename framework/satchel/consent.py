@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Iterable
 
 from satchel.errors import ConsentError, IntegrityError
-from satchel.event_store import database_name, guarded, snapshot, transaction
+from satchel.event_store import database_name, guarded, record_payload, snapshot, transaction
 from satchel.privacy.commitment import RECOVER, Commitments
 from satchel.privacy.envelope import Binding, open_sealed, seal
 from satchel.privacy.vault import Vault
@@ -86,9 +86,10 @@ class ConsentLedger:
             head = self._heads.row(conn, subject)
             rows = conn.execute("SELECT seq, blob FROM sealed_records WHERE subject=? AND kind=? ORDER BY seq",
                                 (subject, self.KIND)).fetchall()
-        if any(not (isinstance(seq, int) and isinstance(blob, bytes)) for seq, blob in rows):
+        if any(not (isinstance(seq, int) and 0 <= seq < 2**63 and isinstance(blob, bytes)) for seq, blob in rows):
             raise IntegrityError(f"a consent record of learner {subject} in {self._where} is malformed", hint=RECOVER)
-        self._heads.verify(subject, counter, head, [self._heads.element(subject, seq, blob) for seq, blob in rows])
+        element = self._heads.elements(subject)
+        self._heads.verify(subject, counter, head, [element(record_payload(seq, blob)) for seq, blob in rows])
         if not rows:
             return ()
         key = self._vault.subject_key(subject, create=False)
@@ -109,7 +110,8 @@ class ConsentLedger:
             seq = last + 1
             blob = seal(_encode(entry), key, Binding(self._app_id, subject, "", self.KIND, seq))
             conn.execute("INSERT INTO sealed_records VALUES (?, ?, ?, ?)", (subject, self.KIND, seq, blob))
-            staged = self._heads.stage(conn, subject, head, [self._heads.element(subject, seq, blob)], count=1)
+            staged = self._heads.stage(conn, subject, head, [self._heads.elements(subject)(record_payload(seq, blob))],
+                                       count=1)
         self._heads.publish([staged])
         return seq
 

@@ -142,8 +142,10 @@ class EventStore:
     def _binding(self, subject: str, id_tag: str, type_tag: str) -> Binding:
         return Binding(self._app_id, subject, "", f"event:{type_tag}:{id_tag}")
 
-    def _element(self, subject: str, id_tag: str, type_tag: str, blob: bytes) -> int:
-        return self._heads.element(subject, id_tag, type_tag, blob)
+    def _elements(self, subject: str) -> Callable[[str, str, bytes], int]:
+        """The commitment MAC of a row (its tags are 32 ASCII characters, so the payload is unambiguous)."""
+        mac = self._heads.elements(subject)
+        return lambda id_tag, type_tag, blob: mac(f"{id_tag}{type_tag}".encode() + blob)
 
     def add(self, batches: Iterable[tuple[str, Sequence[Event]]]) -> dict[str, int]:
         """Store events for several subjects in one transaction; returns new events per subject.
@@ -163,7 +165,8 @@ class EventStore:
         with self._lock, guarded(self.where), transaction(self._conn) as conn:
             for subject, rows in prepared.items():
                 head = self._heads.current(conn, subject)
-                elements = [self._element(*row) for row in rows
+                element = self._elements(subject)
+                elements = [element(*row[1:]) for row in rows
                             if conn.execute("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?)", row).rowcount]
                 added[subject] = len(elements)
                 if elements:
@@ -210,8 +213,8 @@ class EventStore:
                 rows = conn.execute(f"SELECT id_tag, type_tag, blob FROM events WHERE {where}",
                                     [subject, *tags]).fetchall()
                 deleted = conn.execute(f"DELETE FROM events WHERE {where}", [subject, *tags]).rowcount
-                staged = self._heads.stage(conn, subject, head, (), [self._element(subject, *r) for r in rows],
-                                           count=-len(rows))
+                element = self._elements(subject)
+                staged = self._heads.stage(conn, subject, head, (), [element(*r) for r in rows], count=-len(rows))
         self._heads.publish([staged])
         return deleted
 
@@ -220,13 +223,14 @@ class EventStore:
         tags = [self._tag(subject, "id", i) for i in ids]
         with self._lock, guarded(self.where), transaction(self._conn) as conn:
             head = self._heads.current(conn, subject)
+            element = self._elements(subject)
             removed = []
             for id_tag in tags:
                 row = conn.execute("SELECT type_tag, blob FROM events WHERE subject=? AND id_tag=?",
                                    (subject, id_tag)).fetchone()
                 if row is not None:
                     conn.execute("DELETE FROM events WHERE subject=? AND id_tag=?", (subject, id_tag))
-                    removed.append(self._element(subject, id_tag, *row))
+                    removed.append(element(id_tag, *row))
             staged = self._heads.stage(conn, subject, head, (), removed, count=-len(removed)) if removed else None
         if staged is not None:
             self._heads.publish([staged])
@@ -249,9 +253,10 @@ class EventStore:
             rows = conn.execute("SELECT id_tag, type_tag, blob FROM events WHERE subject = ?", (subject,)).fetchall()
         self._heads.fresh(subject, counter, head)  # a stale or missing head is named before any row is opened
         for row in rows:
-            if not (isinstance(row[0], str) and isinstance(row[1], str) and isinstance(row[2], bytes)):
+            if not (_is_tag(row[0]) and _is_tag(row[1]) and isinstance(row[2], bytes)):
                 raise IntegrityError(f"an event row of learner {subject} in {self.where} is malformed", hint=RECOVER)
-        return rows, lambda: self._heads.verify(subject, counter, head, [self._element(subject, *r) for r in rows])
+        element = self._elements(subject)
+        return rows, lambda: self._heads.verify(subject, counter, head, [element(*r) for r in rows])
 
     # ------------------------------------------------------------------ format migration
 
@@ -290,7 +295,7 @@ class EventStore:
             key = self._vault.subject_key(subject, create=False)
         except KeyUnavailableError:
             return []  # another vault's learner: unreadable either way
-        elements = []
+        elements, element = [], self._elements(subject)
         rows = conn.execute("SELECT id_tag, type_tag, blob FROM events WHERE subject = ?", (subject,)).fetchall()
         for id_tag, type_tag, blob in rows:
             event = _decode(open_sealed(blob, key, Binding(self._app_id, subject, "", f"event:{id_tag}")))
@@ -299,7 +304,7 @@ class EventStore:
                                      "type's tag (rewritten)", hint=RECOVER)
             sealed = seal(_encode(event), key, self._binding(subject, id_tag, type_tag))
             conn.execute("UPDATE events SET blob = ? WHERE subject = ? AND id_tag = ?", (sealed, subject, id_tag))
-            elements.append(self._element(subject, id_tag, type_tag, sealed))
+            elements.append(element(id_tag, type_tag, sealed))
         return [self._heads.stage(conn, subject, EMPTY, elements, count=len(elements))]
 
 
@@ -309,8 +314,18 @@ def _adopt_records(conn: sqlite3.Connection, commitments: Commitments, subject: 
         return []
     rows = conn.execute("SELECT seq, blob FROM sealed_records WHERE subject = ? AND kind = ?",
                         (subject, kind)).fetchall()
-    elements = [commitments.element(subject, seq, blob) for seq, blob in rows]
+    element = commitments.elements(subject)
+    elements = [element(record_payload(seq, blob)) for seq, blob in rows]
     return [commitments.stage(conn, subject, EMPTY, elements, count=len(elements))]
+
+
+def record_payload(seq: int, blob: bytes) -> bytes:
+    """A sealed record's commitment payload: its sequence number (fixed width), then its blob."""
+    return seq.to_bytes(8, "big") + blob
+
+
+def _is_tag(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 32 and value.isascii()
 
 
 def _encode(event: Event) -> bytes:

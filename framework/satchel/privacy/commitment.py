@@ -3,7 +3,7 @@
 Per-record AEAD proves each row is genuine, not that the set is whole or current. So every store
 keeps, per (learner, store), a **head** row in the same database and updated in the same SQLite
 transaction as the records it covers: a version, the record count and the sum (mod 2**256) of one
-keyed MAC per record. The head is AES-GCM sealed under a vault-derived key (bound to app, store,
+keyed BLAKE2b MAC per record. The head is AES-GCM sealed under a vault-derived key (bound to app, store,
 learner and version), so neither the count nor the digest can be forged or read. After the data
 transaction commits, the head's version and SHA-256 are published to the learner's counter in the
 key vault (``<store>:<pseudonym>``), which only moves forward. Each write is O(1) in the learner's
@@ -25,7 +25,7 @@ import hashlib
 import hmac
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -87,9 +87,18 @@ class Commitments:
         self._element_key = vault.derive(f"commitment-elements/{store}")
         self._cipher = AESGCM(vault.derive(f"commitment-heads/{store}"))
 
-    def element(self, subject: str, *fields: bytes | str | int) -> int:
-        """The keyed MAC of one record (its routing fields and sealed blob), as a number."""
-        return int.from_bytes(hmac.digest(self._element_key, frame(subject, *fields), "sha256"), "big")
+    def elements(self, subject: str) -> Callable[[bytes], int]:
+        """The keyed MAC (BLAKE2b) of one of the learner's records, as a number. ``payload`` must
+        encode the record's routing fields and sealed blob unambiguously (e.g. fixed-length fields first)."""
+        base = hashlib.blake2b(frame(b"satchel/commitment-element", self.store, subject), key=self._element_key,
+                               digest_size=32)
+
+        def element(payload: bytes) -> int:
+            mac = base.copy()
+            mac.update(payload)
+            return int.from_bytes(mac.digest(), "big")
+
+        return element
 
     def counter(self, subject: str) -> Counter:
         """The learner's committed (version, head hash) from the vault; read it before the snapshot."""
