@@ -139,8 +139,8 @@ def run(ctx: Context) -> Section:
                        "output channel (satchel rewrites the float32 model: the converter's dynamic-range mode "
                        "skips tensors under 1024 elements, i.e. every kernel of these MLPs); int8 .onnx: "
                        "onnxruntime.quantization.quantize_dynamic (int8 weights per channel, activations quantized "
-                       "per call). Sizes: int8 .tflite is the smallest .tflite of every pipeline (19-41% under float32); "
-                       "float16 .tflite saves 2% (language) and 21% (rubric) and adds 2% on habit; for networks this small an "
+                       "per call). Sizes: int8 .tflite is the smallest .tflite of every pipeline (16-35% under float32); "
+                       "float16 .tflite saves 2% (language) and 18% (rubric) and adds 2% on habit; for networks this small an "
                        "int8 .onnx carries more quantization nodes than it saves in weights (smaller only for rubric), "
                        "and .ort files are larger than their .onnx source (flatbuffer layout, kernel hashes).")
     if skipped:
