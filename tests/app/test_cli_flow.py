@@ -42,13 +42,13 @@ def test_consent_ingest_train_predict_export_rotate_erase(tmp_path):
     assert code == 0, out
     now = datetime.now(timezone.utc)
     lines = [json.dumps({"subject": "ada", "type": "habit_completed", "time": (now - timedelta(days=d)).isoformat(),
-                         "data": {"habit": "reading"}}) for d in range(1, 40) if d % 3]
+                         "data": {"habit": "reading"}}) for d in range(1, 150) if d % 3]
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(lines))
     code, out = run("ingest", str(events), *c)
     assert code == 0 and f"stored {len(lines)} events" in out
     code, out = run("train", "--subject", "ada", "--pipeline", "habits", *c)
-    assert code == 0 and "trained habits v1" in out, out
+    assert code == 0 and "trained habits v1" in out and "promoted" in out, out
     code, out = run("predict", "--subject", "ada", "--pipeline", "habits", "--json", *c)
     data = json.loads(out)
     assert data["personalized"] and data["decisions"][0]["key"] == "reading"
