@@ -364,11 +364,6 @@ class App:
 
             shared = load_shared(self, p.name, spec.hash)
             start = Weights(shared[0]) if shared is not None else start
-        if p.federated is not None:  # a federated global model, once installed, is the base (issue 14)
-            from satchel.federated.store import load_shared
-
-            shared = load_shared(self, p.name, spec.hash)
-            start = Weights(shared[0]) if shared is not None else start
         serving = previous is not None and previous.served == "model"
         init = previous.weights_for(p.backend.name) if serving and p.warm_start else start  # type: ignore[union-attr]
         split = promotion.holdout_split(data, trained_until=previous.data_until if serving else None)  # type: ignore[union-attr]
@@ -567,7 +562,6 @@ class ConsentAPI:
         app = self._app
         purposes = list(purposes)
         declared = {x for p in app.pipelines.values() for x in p.purposes}
-        declared |= {p.federated.purpose for p in app.pipelines.values() if p.federated is not None}
         declared |= {p.federated.purpose for p in app.pipelines.values() if p.federated is not None}
         unknown = [x for x in purposes if x not in declared]
         if unknown:
