@@ -14,7 +14,7 @@ from satchel.errors import SatchelError
 
 
 @click.command()
-@click.argument("export", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.argument("export", type=click.Path(path_type=Path, exists=True))
 @click.option("--source", help="a registered event source (see `satchel plugins`); default: by file suffix")
 @click.option("--subject", help="the learner the file belongs to (for exports without a subject column)")
 @click.option("--pipeline", "pipelines", multiple=True, help="evaluate only this pipeline (repeatable)")
@@ -27,7 +27,7 @@ from satchel.errors import SatchelError
 @click.pass_context
 def evaluate(ctx: click.Context, export: Path, source: str | None, subject: str | None, pipelines: tuple[str, ...],
              step: float, curve: str, as_json: bool, plot: Path | None, config_path: Path) -> None:
-    """Replay EXPORT (any importable file) through the pipelines of the config on a simulated clock.
+    """Replay EXPORT (any importable file, or a folder a source reads) through the config's pipelines.
 
     Events arrive in time order; the pipeline's own scheduler decides when to train; every
     outcome is predicted before it is seen, by satchel (what the device would serve) and by the
