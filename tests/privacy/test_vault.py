@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +12,17 @@ from pathlib import Path
 import pytest
 
 from satchel.errors import IntegrityError, KeyUnavailableError, PrivacyError
-from satchel.privacy import Binding, Pseudonymizer, Vault, default_key_dir, open_sealed, seal
+from satchel.privacy import Binding, Counter, Pseudonymizer, Vault, default_key_dir, open_sealed, seal
+from satchel.privacy import vault as vault_module
 from satchel.privacy.vault import VAULT_FILE
 
 APP = "quizapp"  # the app id of the conftest vault
+#: a vault written by satchel's vault schema 1 (whole-table counter MAC): counters ckpt=3, audit-log=7 (tag
+#: 01*32), events:p0..p4 = 1..5, and one subject key
+SCHEMA_1 = Path(__file__).parent / "data" / "vault-schema1.sqlite3"
+SCHEMA_1_KEY = bytes(range(32))
+SCHEMA_1_SUBJECT = "6da8304c3978c0e92a87296eeaa49dd6"
+SCHEMA_1_SECRET = "dabce2092ea5809f74a1605253fb330739e0edfd444b9b824aa6c381dfd8d1b4"
 
 
 def reopen(key_dir: Path, data_dir: Path, key: bytes) -> Vault:
@@ -220,44 +228,137 @@ def test_rollback_of_a_blob_is_detected(vault: Vault, data_dir, pseudonymize) ->
         open_sealed(path.read_bytes(), key, Binding(APP, p, "habit", "checkpoint", vault.current("ckpt")))
 
 
-@pytest.mark.parametrize(
-    "attack",
-    [
-        "UPDATE counters SET value = 1 WHERE name = 'ckpt'",
-        "UPDATE counters SET value = 99 WHERE name = 'ckpt'",
-        "UPDATE counters SET tag = x'00' WHERE name = 'ckpt'",
-        "UPDATE counters SET tag = 'text' WHERE name = 'ckpt'",
-        "UPDATE counters SET value = '3' WHERE name = 'ckpt'",
-        "UPDATE counters SET value = -1 WHERE name = 'ckpt'",
-        "UPDATE meta SET value = 'text' WHERE name = 'counters_mac'",
-        "DELETE FROM counters WHERE name = 'ckpt'",
-        "INSERT INTO counters VALUES ('forged', 5, x'')",
-        "UPDATE counters SET name = 'ckpt2' WHERE name = 'ckpt'",
-        "UPDATE meta SET value = x'00' WHERE name = 'counters_mac'",
-        "DELETE FROM meta WHERE name = 'counters_mac'",
-    ],
-)
-def test_counter_table_tampering_is_detected(vault: Vault, key_dir, attack: str) -> None:
+# (attack, the counter whose row it touches): the open vault notices when that counter is read,
+# a vault opened afterwards on any read
+ATTACKS = [
+    ("UPDATE counters SET value = 1 WHERE name = 'ckpt'", "ckpt"),
+    ("UPDATE counters SET value = 99 WHERE name = 'ckpt'", "ckpt"),
+    ("UPDATE counters SET tag = x'00' WHERE name = 'ckpt'", "ckpt"),
+    ("UPDATE counters SET tag = 'text' WHERE name = 'ckpt'", "ckpt"),
+    ("UPDATE counters SET value = '3' WHERE name = 'ckpt'", "ckpt"),
+    ("UPDATE counters SET value = -1 WHERE name = 'ckpt'", "ckpt"),
+    ("UPDATE counters SET seq = seq + 1 WHERE name = 'ckpt'", "ckpt"),
+    ("UPDATE counters SET seq = 0 WHERE name = 'ckpt'", "ckpt"),
+    ("UPDATE counters SET mac = x'00' WHERE name = 'ckpt'", "ckpt"),
+    ("DELETE FROM counters WHERE name = 'ckpt'", "ckpt"),
+    ("INSERT INTO counters SELECT 'forged', value, tag, seq, mac FROM counters WHERE name = 'ckpt'", "forged"),
+    ("INSERT INTO counters VALUES ('forged', 5, x'', 99, x'00')", "forged"),
+    ("UPDATE counters SET name = 'ckpt2' WHERE name = 'ckpt'", "ckpt"),
+    ("UPDATE meta SET value = 'text' WHERE name = 'counters_head'", "ckpt"),
+    ("UPDATE meta SET value = x'00' WHERE name = 'counters_head'", "ckpt"),
+    ("DELETE FROM meta WHERE name = 'counters_head'", "ckpt"),
+]
+
+
+@pytest.mark.parametrize(("attack", "touched"), ATTACKS)
+def test_counter_table_tampering_is_detected(vault: Vault, key_dir, data_dir, master_key, attack, touched) -> None:
     vault.bump("ckpt"), vault.bump("ckpt"), vault.bump("other")
     with db(key_dir) as conn:
         conn.execute(attack)
-    reads = (lambda: vault.current("ckpt"), lambda: vault.current("unrelated"), lambda: vault.bump("ckpt"))
-    for read in reads:
+    for read in (lambda: vault.current(touched), lambda: vault.bump(touched)):
         with pytest.raises(IntegrityError, match="counter table"):
             read()
+    with reopen(key_dir, data_dir, master_key) as fresh:
+        for read in (lambda: fresh.current("unrelated"), lambda: fresh.bump("other")):
+            with pytest.raises(IntegrityError, match="counter table"):
+                read()
 
 
-def test_counter_rows_spliced_from_an_older_vault_copy_are_detected(vault: Vault, key_dir, tmp_path) -> None:
-    vault.bump("ckpt"), vault.bump("other")
-    old_copy = tmp_path / "old.sqlite3"
+def _copy(key_dir: Path, to: Path) -> Path:
     with db(key_dir) as conn:
-        conn.execute(f"VACUUM INTO '{old_copy}'")
-    vault.bump("ckpt"), vault.bump("ckpt")
+        conn.execute(f"VACUUM INTO '{to}'")
+    return to
+
+
+def _splice(key_dir: Path, old_copy: Path, names: tuple[str, ...], head: bool) -> None:
+    """Put the rows ``names`` (and the head, if ``head``) of ``old_copy`` into the vault."""
     with sqlite3.connect(old_copy) as old, db(key_dir) as conn:
-        old_row = old.execute("SELECT name, value, tag FROM counters WHERE name = 'ckpt'").fetchone()
-        conn.execute("INSERT OR REPLACE INTO counters VALUES (?, ?, ?)", old_row)
+        for name in names:
+            conn.execute("INSERT OR REPLACE INTO counters VALUES (?, ?, ?, ?, ?)",
+                         old.execute("SELECT * FROM counters WHERE name = ?", (name,)).fetchone())
+        if head:
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('counters_head', ?)",
+                         old.execute("SELECT value FROM meta WHERE name = 'counters_head'").fetchone())
+
+
+@pytest.mark.parametrize(("names", "head"), [(("ckpt",), False), ((), True), (("ckpt",), True)])
+def test_counter_rows_spliced_from_an_older_vault_copy_are_detected(
+    vault: Vault, key_dir, data_dir, master_key, tmp_path, names, head
+) -> None:
+    vault.bump("ckpt"), vault.bump("other")
+    old_copy = _copy(key_dir, tmp_path / "old.sqlite3")
+    vault.bump("ckpt"), vault.bump("ckpt"), vault.bump("other")
+    _splice(key_dir, old_copy, names, head)
     with pytest.raises(IntegrityError, match="counter table"):
         vault.current("ckpt")
+    with reopen(key_dir, data_dir, master_key) as fresh, pytest.raises(IntegrityError, match="counter table"):
+        fresh.current("unrelated")
+
+
+def test_guarantees_hold_at_100_000_counters(vault: Vault, key_dir, data_dir, master_key, tmp_path,
+                                             monkeypatch) -> None:
+    """Edits, deletions, insertions and splices are found among 100,000 counters, and a bump or read
+    after another process's bump authenticates O(1) rows, not the table."""
+    vault.publish({f"events:p{i:06d}": (1, i.to_bytes(4, "big")) for i in range(100_000)})
+    vault.bump("events:p050000")
+    old_copy = _copy(key_dir, tmp_path / "old.sqlite3")
+    vault.bump("events:p050000")
+    with reopen(key_dir, data_dir, master_key) as other:
+        assert other.current("events:p050000") == 3 and other.counter("events:p099999").tag == (99_999).to_bytes(4, "big")
+        sealed = []
+        real_row = vault_module._CounterSeal.row
+        monkeypatch.setattr(vault_module._CounterSeal, "row", lambda self, *a: sealed.append(a) or real_row(self, *a))
+        for i in range(5):
+            other.bump(f"events:p{i:06d}")
+            assert vault.bump(f"events:p{i:06d}") == 3 and vault.current("events:p099999") == 1
+        assert len(sealed) <= 4 * 5  # per round: two writes, each seen by the other connection once
+    attacks = [
+        "UPDATE counters SET value = value + 1 WHERE name = 'events:p070000'",
+        "DELETE FROM counters WHERE name = 'events:p070000'",
+        "INSERT INTO counters SELECT 'events:new', value, tag, seq, mac FROM counters WHERE name = 'events:p070000'",
+        ("events:p050000",),  # a row from the older copy
+        (),  # the older copy's head
+    ]
+    pristine = _copy(key_dir, tmp_path / "pristine.sqlite3")
+    for attack in attacks:
+        if isinstance(attack, str):
+            with db(key_dir) as conn:
+                conn.execute(attack)
+        else:
+            _splice(key_dir, old_copy, attack, head=not attack)
+        with reopen(key_dir, data_dir, master_key) as fresh, pytest.raises(IntegrityError, match="counter table"):
+            fresh.current("events:p000001")
+        with sqlite3.connect(pristine) as src, db(key_dir) as conn:
+            src.backup(conn)
+        with reopen(key_dir, data_dir, master_key) as fresh:
+            assert fresh.current("events:p050000") == 3
+
+
+def test_schema_1_vault_is_migrated_when_opened(key_dir, data_dir) -> None:
+    """A vault written by the release with the whole-table counter MAC (tests/privacy/data) opens, keeps its
+    keys and counters, and is schema 2 afterwards."""
+    key_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SCHEMA_1, key_dir / VAULT_FILE)
+    with reopen(key_dir, data_dir, SCHEMA_1_KEY) as vault:
+        assert vault.current("ckpt") == 3 and vault.counter("audit-log") == Counter("audit-log", 7, b"\x01" * 32)
+        assert [vault.current(f"events:p{i}") for i in range(5)] == [1, 2, 3, 4, 5]
+        assert vault.subject_key(SCHEMA_1_SUBJECT, create=False).secret.hex() == SCHEMA_1_SECRET
+        assert vault.bump("ckpt") == 4
+    with db(key_dir) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() == (2,)
+    with reopen(key_dir, data_dir, SCHEMA_1_KEY) as vault:
+        assert vault.current("ckpt") == 4
+
+
+def test_tampered_schema_1_vault_is_not_migrated(key_dir, data_dir) -> None:
+    key_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SCHEMA_1, key_dir / VAULT_FILE)
+    with db(key_dir) as conn:
+        conn.execute("UPDATE counters SET value = 1 WHERE name = 'ckpt'")
+    with pytest.raises(IntegrityError, match="not migrated"):
+        reopen(key_dir, data_dir, SCHEMA_1_KEY)
+    with db(key_dir) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() == (1,)
 
 
 BUMPER = """

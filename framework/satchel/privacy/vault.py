@@ -18,11 +18,24 @@ Derived keys come from the root secret, not the master key, so they survive :met
 which re-wraps the subject keys and the root secret under a new master key without touching any
 data blob and records the old key as retired.
 
-Counters (:meth:`bump`, :meth:`advance`) only move forward and the whole counter table is
-authenticated by one HMAC (a vault-derived key), so editing, deleting, inserting or splicing rows
-from an older copy of the vault raises :class:`IntegrityError`. The data stores compare a blob's
-version to its counter to detect rollback of the data directory. Restoring the *entire* key
-directory from an older backup is not detectable without hardware-backed monotonic storage.
+Counters (:meth:`bump`, :meth:`advance`, :meth:`publish`) only move forward and cost O(1) in the
+number of counters. Each row carries the write sequence number ``seq`` at which it last changed and a
+keyed BLAKE2b MAC over (name, value, tag, seq); the same keyed hash also yields a secret *element*
+that is never stored. One **sealed head** (AES-GCM under a vault-derived key, bound to the head's
+``seq``) holds the row count and the sum of all elements mod 2**256, and is updated in the same
+SQLite transaction as the rows it covers (add the new element, subtract the old). An open vault
+verifies the whole table once, keeps that verified view in memory, and afterwards only reads the
+rows other processes changed (``seq`` above the head it last verified) and checks them against the
+new head; every counter read also compares its own row with the view. So an edited, deleted,
+inserted or renamed row, or rows spliced in from an older copy of the vault (a head restored alone
+included), raise :class:`IntegrityError` — at the latest when the vault is next opened, at once
+when the affected counter is read. The elements are secret and the head sealed, so no set of old
+rows can be combined to match a head. The data stores compare a blob's version to its counter to
+detect rollback of the data directory. Restoring the *entire* key directory from an older backup is
+not detectable without hardware-backed monotonic storage.
+
+Vault schema 1 (one HMAC over the whole counter table) is migrated to schema 2 when opened, after
+its table MAC is checked.
 """
 
 from __future__ import annotations
@@ -49,8 +62,9 @@ from satchel.privacy.envelope import SubjectKey
 from satchel.privacy.pseudonym import require_pseudonym
 
 VAULT_FILE = "vault.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _NONCE = 12
+_MOD = 2**256
 
 # a rollback journal (no WAL keeping old pages), zeroed free space, no temp files
 _PRAGMAS = ("journal_mode=DELETE", "synchronous=FULL", "secure_delete=ON", "temp_store=MEMORY")
@@ -61,8 +75,10 @@ CREATE TABLE IF NOT EXISTS subjects (
 CREATE TABLE IF NOT EXISTS erased (pseudonym TEXT PRIMARY KEY, erased_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS retired_keys (
     key_id TEXT PRIMARY KEY, retired_at TEXT NOT NULL, successor TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL, tag BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY, value INTEGER NOT NULL, tag BLOB NOT NULL, seq INTEGER NOT NULL, mac BLOB NOT NULL);
 """
+_SEQ_INDEX = "CREATE INDEX IF NOT EXISTS counters_seq ON counters (seq)"
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,56 @@ class Counter:
     name: str
     value: int
     tag: bytes = b""
+
+
+#: a verified counter row: the counter, the ``seq`` it was written at, its stored MAC, its secret element
+_Row = tuple[Counter, int, bytes, int]
+
+
+@dataclass
+class _View:
+    """The counter table one connection has verified, as of its ``PRAGMA data_version``."""
+
+    data_version: int
+    seq: int  # the head's write sequence number
+    total: int  # sum of the rows' elements mod 2**256
+    rows: dict[str, _Row]
+
+
+class _CounterSeal:
+    """The keys of the counter table: row MACs and elements (one keyed BLAKE2b), the sealed head."""
+
+    def __init__(self, root: bytes, app_id: str) -> None:
+        self._app_id = app_id
+        key = _hkdf(root, frame(b"satchel/vault/counter-rows", app_id))
+        self._base = hashlib.blake2b(frame(b"satchel/vault/counter-row", app_id), key=key, digest_size=48)
+        self._cipher = AESGCM(_hkdf(root, frame(b"satchel/vault/counter-head", app_id)))
+
+    def row(self, counter: Counter, seq: int) -> _Row:
+        """The row of ``counter`` written at ``seq``: its stored MAC (16 bytes) and secret element."""
+        mac = self._base.copy()
+        mac.update(frame(counter.name, counter.value, counter.tag, seq))
+        digest = mac.digest()
+        return counter, seq, digest[32:], int.from_bytes(digest[:32], "big")
+
+    def head(self, seq: int, count: int, total: int) -> bytes:
+        nonce = os.urandom(_NONCE)
+        plain = count.to_bytes(8, "big") + total.to_bytes(32, "big")
+        return seq.to_bytes(8, "big") + nonce + self._cipher.encrypt(nonce, plain, self._aad(seq))
+
+    def open_head(self, blob: object) -> tuple[int, int, int] | None:
+        """``(seq, count, total)`` of a sealed head, or None if it is not authentic."""
+        if not isinstance(blob, bytes) or len(blob) != 8 + _NONCE + 40 + 16:
+            return None
+        seq = int.from_bytes(blob[:8], "big")
+        try:
+            plain = self._cipher.decrypt(blob[8 : 8 + _NONCE], blob[8 + _NONCE :], self._aad(seq))
+        except InvalidTag:
+            return None
+        return seq, int.from_bytes(plain[:8], "big"), int.from_bytes(plain[8:], "big")
+
+    def _aad(self, seq: int) -> bytes:
+        return frame(b"satchel/vault/counter-head", self._app_id, seq)
 
 
 @dataclass(frozen=True)
@@ -133,10 +199,10 @@ class Vault:
         self._app_id = app_id
         self._master = master
         self._root = root
-        self._counter_key = _hkdf(root, _counters_info(app_id))
+        self._seal = _CounterSeal(root, app_id)
         self._lock = threading.RLock()
-        self._counters_cache: tuple[int, dict[str, Counter]] | None = None  # (data_version, verified)
-        self._pending_counters: dict[str, Counter] | None = None  # written by the open transaction
+        self._view: _View | None = None  # verified on first use, then kept current in O(changes)
+        self._pending: tuple[int, int, list[_Row]] | None = None  # (seq, total, rows) of the open transaction
 
     # ------------------------------------------------------------------ opening
 
@@ -183,6 +249,8 @@ class Vault:
         try:
             meta = _load_meta(conn, path, app_id, master_key, create)
             root = _unlock(conn, path, meta, app_id, master_key)
+            if meta["schema"] == 1:
+                _migrate_v1(conn, path, app_id, root)
         except sqlite3.DatabaseError as error:
             conn.close()
             raise IntegrityError(
@@ -338,22 +406,19 @@ class Vault:
     # ------------------------------------------------------------------ monotonic counters
 
     def current(self, name: str) -> int:
-        """The value of counter ``name`` (0 if never bumped); verifies the counter table."""
+        """The value of counter ``name`` (0 if never bumped), authenticated."""
         return self.counter(name).value
 
     def counter(self, name: str) -> Counter:
         """Counter ``name`` with its tag; ``Counter(name, 0)`` if it does not exist yet."""
         with self._tx(write=False):
-            self._verified_counters(copy=False)
-            assert self._counters_cache is not None
-            return self._counters_cache[1].get(name, Counter(name, 0))
+            return self._get(name)
 
     def bump(self, name: str) -> int:
         """Increment counter ``name`` and return the new value (1 on first use)."""
         with self._tx(write=True):
-            counters = self._verified_counters()
-            value = counters.get(name, Counter(name, 0)).value + 1
-            self._store_counter(counters, Counter(name, value))
+            value = self._get(name).value + 1
+            self._write([Counter(name, value)])
         return value
 
     def advance(self, name: str, value: int, tag: bytes = b"") -> None:
@@ -361,14 +426,13 @@ class Vault:
         if not _valid_count(value):
             raise ValueError(f"counter {name!r} cannot be set to {value!r}; counters are ints in 0..2**63-1")
         with self._tx(write=True):
-            counters = self._verified_counters()
-            current = counters.get(name, Counter(name, 0)).value
+            current = self._get(name).value
             if value <= current:
                 raise IntegrityError(
                     f"counter {name!r} in {self._path} is at {current}; it cannot move to {value}",
                     hint="counters only move forward: the data was rolled back or written concurrently",
                 )
-            self._store_counter(counters, Counter(name, value, bytes(tag)))
+            self._write([Counter(name, value, bytes(tag))])
 
     def publish(self, updates: Mapping[str, tuple[int, bytes]]) -> None:
         """Move several counters forward to ``(value, tag)`` in one transaction.
@@ -380,60 +444,97 @@ class Vault:
             if not _valid_count(value):
                 raise ValueError(f"counter {name!r} cannot be set to {value!r}; counters are ints in 0..2**63-1")
         with self._tx(write=True):
-            counters = self._verified_counters()
-            changed = False
+            changed = []
             for name, (value, tag) in updates.items():
-                current = counters.get(name, Counter(name, 0))
+                current = self._get(name)
                 if value == current.value and not hmac.compare_digest(current.tag, tag):
                     raise IntegrityError(
                         f"counter {name!r} in {self._path} is at {value} with another tag",
                         hint="two different states claim the same version: the data was tampered with",
                     )
                 if value > current.value:
-                    counters[name] = Counter(name, value, bytes(tag))
-                    self._conn.execute("INSERT OR REPLACE INTO counters VALUES (?, ?, ?)", (name, value, tag))
-                    changed = True
+                    changed.append(Counter(name, value, bytes(tag)))
             if changed:
-                mac = _counters_mac(self._counter_key, counters)
-                self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('counters_mac', ?)", (mac,))
-                self._pending_counters = counters
+                self._write(changed)
 
-    def _verified_counters(self, *, copy: bool = True) -> dict[str, Counter]:
-        """All counters, authenticated. Call inside a transaction; the result is the caller's copy
-        (``copy=False``: the cached table itself, not to be modified).
+    def _get(self, name: str) -> Counter:
+        """Counter ``name`` from the verified view, after checking its row in the database is that one."""
+        row = self._sync().rows.get(name)
+        stored = self._one("SELECT value, tag, seq, mac FROM counters WHERE name = ?", name)
+        if (stored is None) != (row is None) or (row is not None and stored != (row[0].value, row[0].tag, *row[1:3])):
+            raise self._tampered(f"the row of counter {name!r} was edited, deleted, inserted or restored from an "
+                                 "older copy")
+        return row[0] if row is not None else Counter(name, 0)
 
-        The verified table is cached until another connection commits (``PRAGMA data_version``).
+    def _sync(self) -> _View:
+        """The verified view, brought up to date with other connections' commits (inside a transaction).
+
+        The first call reads and checks every row; later ones only the rows written since the head
+        this connection verified last (``seq`` above it), so their cost does not grow with the table.
         """
         (version,) = self._conn.execute("PRAGMA data_version").fetchone()
-        if self._counters_cache is not None and self._counters_cache[0] == version:
-            return dict(self._counters_cache[1]) if copy else self._counters_cache[1]
-        rows = self._conn.execute("SELECT name, value, tag FROM counters ORDER BY name").fetchall()
-        counters = {name: Counter(name, value, tag) for name, value, tag in rows}
-        stored = self._one("SELECT value FROM meta WHERE name = 'counters_mac'")
-        well_typed = all(_valid_count(c.value) and isinstance(c.tag, bytes) for c in counters.values())
-        if not (
-            well_typed
-            and stored is not None
-            and isinstance(stored[0], bytes)
-            and hmac.compare_digest(stored[0], _counters_mac(self._counter_key, counters))
-        ):
-            raise IntegrityError(
-                f"the counter table of the key vault at {self._path} failed authentication",
-                hint="it was edited or partly restored from an older copy; restore the whole key directory "
-                "from a trusted backup",
-            )
-        self._counters_cache = (version, counters)
-        return dict(counters)
+        view = self._view
+        if view is not None and view.data_version == version:
+            return view
+        stored = self._one("SELECT value FROM meta WHERE name = 'counters_head'")
+        head = self._seal.open_head(stored[0] if stored else None)
+        if head is None:
+            raise self._tampered("its sealed head is missing or not authentic")
+        seq, count, total = head
+        if view is None:
+            rows = [self._checked(r, seq) for r in self._conn.execute("SELECT name, value, tag, seq, mac FROM counters")]
+            view = _View(version, seq, 0, {r[0].name: r for r in rows})
+            found, digest = len(rows), sum(r[3] for r in rows) % _MOD
+        else:
+            if seq < view.seq:
+                raise self._tampered(f"its head (write {seq}) is older than the one this process verified (write "
+                                     f"{view.seq}): it was restored from an older copy")
+            sql = "SELECT name, value, tag, seq, mac FROM counters WHERE seq > ?"
+            rows = [self._checked(r, seq) for r in self._conn.execute(sql, (view.seq,))]
+            found, digest = len(view.rows), view.total
+            for row in rows:
+                old = view.rows.get(row[0].name)
+                found, digest = found + (old is None), (digest + row[3] - (old[3] if old else 0)) % _MOD
+        if found != count or digest != total:
+            raise self._tampered(f"{found} rows are not the {count} its head commits to: rows were deleted, inserted "
+                                 "or restored from an older copy")
+        view.rows.update((r[0].name, r) for r in rows)
+        view.data_version, view.seq, view.total = version, seq, total
+        self._view = view
+        return view
 
-    def _store_counter(self, counters: dict[str, Counter], counter: Counter) -> None:
-        """Write ``counter`` and the new table MAC (inside the caller's write transaction)."""
-        counters[counter.name] = counter
-        self._conn.execute(
-            "INSERT OR REPLACE INTO counters VALUES (?, ?, ?)", (counter.name, counter.value, counter.tag)
+    def _checked(self, stored: tuple, head_seq: int) -> _Row:
+        """A database row, authenticated by its MAC, as a :data:`_Row`."""
+        name, value, tag, seq, mac = stored
+        if not (isinstance(name, str) and _valid_count(value) and isinstance(tag, bytes) and _valid_count(seq)
+                and seq <= head_seq and isinstance(mac, bytes)):
+            raise self._tampered(f"the row of counter {name!r} is malformed")
+        row = self._seal.row(Counter(name, value, tag), seq)
+        if not hmac.compare_digest(row[2], mac):
+            raise self._tampered(f"the row of counter {name!r} was edited")
+        return row
+
+    def _write(self, counters: list[Counter]) -> None:
+        """Write ``counters`` and the updated head (inside the caller's write transaction, after :meth:`_sync`)."""
+        view = self._view
+        assert view is not None
+        seq, count, total = view.seq + 1, len(view.rows), view.total
+        rows = [self._seal.row(c, seq) for c in counters]
+        for row in rows:
+            old = view.rows.get(row[0].name)
+            count, total = count + (old is None), (total + row[3] - (old[3] if old else 0)) % _MOD
+        self._conn.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?, ?, ?, ?)",
+                               [(c.name, c.value, c.tag, s, mac) for c, s, mac, _ in rows])
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('counters_head', ?)",
+                           (self._seal.head(seq, count, total),))
+        self._pending = (seq, total, rows)  # enters the view only if the transaction commits
+
+    def _tampered(self, detail: str) -> IntegrityError:
+        return IntegrityError(
+            f"the counter table of the key vault at {self._path} failed authentication: {detail}",
+            hint="restore the whole key directory from a trusted backup (with the data directory of the same "
+            "backup)",
         )
-        mac = _counters_mac(self._counter_key, counters)
-        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('counters_mac', ?)", (mac,))
-        self._pending_counters = counters  # becomes the cache only if the transaction commits
 
     # ------------------------------------------------------------------ facts
 
@@ -460,16 +561,17 @@ class Vault:
     def _tx(self, *, write: bool) -> Iterator[None]:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            self._pending_counters = None
+            self._pending = None
             try:
                 yield
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
-            if self._pending_counters is not None and self._counters_cache is not None:
-                # no other connection can commit while we hold the write lock, so data_version is unchanged
-                self._counters_cache = (self._counters_cache[0], self._pending_counters)
+            if self._pending is not None and self._view is not None:
+                # our own commit leaves data_version unchanged, and no other connection wrote meanwhile
+                self._view.seq, self._view.total, rows = self._pending
+                self._view.rows.update((r[0].name, r) for r in rows)
 
     def _vacuum(self) -> None:
         with self._lock:
@@ -541,6 +643,7 @@ def _valid_count(value: object) -> bool:
 
 
 def _counters_mac(key: bytes, counters: dict[str, Counter]) -> bytes:
+    """The whole-table MAC of vault schema 1 (checked once, when such a vault is migrated)."""
     parts: list[bytes | str | int] = [b"satchel/vault/counters", len(counters)]
     for name in sorted(counters):
         parts += [name, counters[name].value, counters[name].tag]
@@ -549,17 +652,54 @@ def _counters_mac(key: bytes, counters: dict[str, Counter]) -> bytes:
 
 def _initialise(conn: sqlite3.Connection, app_id: str, master: bytes) -> dict[str, object]:
     root = os.urandom(32)
-    counter_key = _hkdf(root, _counters_info(app_id))
     meta: dict[str, object] = {
         "schema": SCHEMA_VERSION,
         "app_id": app_id,
         "master_key_id": key_id(master),
         "root": _wrap(master, root, _root_aad(app_id)),
         "created_at": _now(),
-        "counters_mac": _counters_mac(counter_key, {}),
+        "counters_head": _CounterSeal(root, app_id).head(0, 0, 0),
     }
     conn.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+    conn.execute(_SEQ_INDEX)
     return meta
+
+
+def _migrate_v1(conn: sqlite3.Connection, path: Path, app_id: str, root: bytes) -> None:
+    """Rewrite a schema-1 counter table (one HMAC over all rows) as schema 2, once its MAC checks."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() == (1,):  # not yet migrated
+            rows = conn.execute("SELECT name, value, tag FROM counters").fetchall()
+            counters = {name: Counter(name, value, tag) for name, value, tag in rows}
+            stored = conn.execute("SELECT value FROM meta WHERE name = 'counters_mac'").fetchone()
+            key = _hkdf(root, _counters_info(app_id))
+            if not (
+                all(_valid_count(c.value) and isinstance(c.tag, bytes) for c in counters.values())
+                and stored is not None
+                and isinstance(stored[0], bytes)
+                and hmac.compare_digest(stored[0], _counters_mac(key, counters))
+            ):
+                raise IntegrityError(
+                    f"the counter table of the key vault at {path} failed authentication; it was not migrated "
+                    f"to vault schema {SCHEMA_VERSION}",
+                    hint="restore the whole key directory from a trusted backup",
+                )
+            seal = _CounterSeal(root, app_id)
+            sealed = [seal.row(c, 1) for c in counters.values()]
+            conn.execute("ALTER TABLE counters ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+            conn.execute("ALTER TABLE counters ADD COLUMN mac BLOB NOT NULL DEFAULT x''")
+            conn.executemany("UPDATE counters SET seq = ?, mac = ? WHERE name = ?",
+                             [(s, mac, c.name) for c, s, mac, _ in sealed])
+            conn.execute(_SEQ_INDEX)
+            head = seal.head(1, len(sealed), sum(r[3] for r in sealed) % _MOD)
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             [("counters_head", head), ("schema", SCHEMA_VERSION)])
+            conn.execute("DELETE FROM meta WHERE name = 'counters_mac'")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _load_meta(
@@ -589,7 +729,7 @@ def _load_meta(
 def _unlock(
     conn: sqlite3.Connection, path: Path, meta: dict[str, object], app_id: str, master: bytes
 ) -> bytes:
-    if meta.get("schema") != SCHEMA_VERSION:
+    if meta.get("schema") not in (1, SCHEMA_VERSION):  # 1: migrated by Vault.open
         raise PrivacyError(
             f"the key vault at {path} has schema {meta.get('schema')}, this satchel reads {SCHEMA_VERSION}",
             hint="upgrade satchel",
