@@ -134,3 +134,27 @@ def test_noise_for_epsilon_meets_the_target():
     assert accounting.epsilon([accounting.Steps(sigma, 0.05, 20)], 1e-5) <= 4.0
     assert accounting.epsilon([accounting.Steps(sigma * 0.9, 0.05, 20)], 1e-5) > 4.0
     assert accounting.epsilon([accounting.Steps(0.0, 0.05, 20)], 1e-5) == math.inf
+
+
+def test_a_reused_trainer_carries_nothing_from_one_learner_to_the_next(fleet):
+    """A worker reuses one opened trainer per spec; the delta must equal a freshly opened one's."""
+    from satchel.federated import client
+
+    app, learners = fleet(noise_multiplier=2.0, clients_per_round=1, clip_norm=100.0)
+    enroll(app, learners[:2])
+    params, _ = _params(app)
+    contribute(app, learners[0].subject, "habits", params, run="a", round_=3)  # leaves trained weights and Adam state
+    reused = contribute(app, learners[1].subject, "habits", params, run="a", round_=3)
+    client._TRAINERS.clear()
+    fresh = contribute(app, learners[1].subject, "habits", params, run="b", round_=3)
+    assert reused.norm > 0
+    for k in params:
+        np.testing.assert_allclose(reused.delta[k], fresh.delta[k], rtol=1e-5, atol=1e-6)
+
+
+def test_epsilon_is_memoized_but_exact():
+    steps = [accounting.Steps(1.1, 0.1, 30)]
+    first = accounting.epsilon(steps, 1e-5)
+    assert accounting.epsilon(iter(steps), 1e-5) == first  # iterables are fine, same answer
+    assert accounting.epsilon([accounting.Steps(1.1, 0.1, 31)], 1e-5) > first
+    assert accounting.epsilon([*steps, accounting.Steps(0.0, 0.1, 1)], 1e-5) == math.inf

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 #: the RDP orders searched; dp-accounting's default plus a few low ones for large epsilon
@@ -29,11 +30,18 @@ class Steps:
 
 
 def epsilon(steps: Iterable[Steps], delta: float) -> float:
-    """The (epsilon, ``delta``)-DP epsilon of composing ``steps``; inf when any has no noise."""
+    """The (epsilon, ``delta``)-DP epsilon of composing ``steps``; inf when any has no noise.
+
+    Memoized: the RDP of a subsampled Gaussian at fractional orders costs ~60 ms, and every
+    device asks the same few questions every round (it was 90% of a client's time)."""
+    return _epsilon(tuple(s for s in steps if s.count > 0 and s.q > 0), float(delta))
+
+
+@lru_cache(maxsize=4096)
+def _epsilon(steps: tuple[Steps, ...], delta: float) -> float:
     import dp_accounting
     from dp_accounting import rdp
 
-    steps = [s for s in steps if s.count > 0 and s.q > 0]
     if not steps:
         return 0.0
     if any(s.sigma <= 0 for s in steps):
@@ -52,6 +60,7 @@ def epsilon(steps: Iterable[Steps], delta: float) -> float:
         absl.setLevel(level)
 
 
+@lru_cache(maxsize=256)
 def noise_for_epsilon(target: float, q: float, rounds: int, delta: float, *, tol: float = 1e-3) -> float:
     """The smallest noise multiplier whose ``rounds`` rounds at rate ``q`` stay within ``target``."""
     if math.isinf(target):

@@ -4,6 +4,7 @@ model on the learner's own data with the pipeline's backend, and hand back only 
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Mapping
@@ -17,6 +18,26 @@ from satchel.federated.store import BudgetLedger
 if TYPE_CHECKING:
     from satchel.app import App
     from satchel.config import PipelineConfig
+
+
+#: one opened trainer per app, pipeline and spec: a worker serving many learners reuses the LiteRT
+#: interpreter and reloads weights with a fresh optimizer, which is what opening a new one does
+_TRAINERS: weakref.WeakKeyDictionary[App, dict[tuple[str, str], object]] = weakref.WeakKeyDictionary()
+
+
+def _trainer(app: App, pipeline: str, spec: object, start: dict[str, np.ndarray]) -> object:
+    from satchel.backend import Weights
+
+    cache = _TRAINERS.setdefault(app, {})
+    key = (pipeline, spec.hash)  # type: ignore[attr-defined]
+    trainer = cache.get(key)
+    if trainer is None:
+        trainer = cache[key] = app.component(pipeline, "backend").open(app._compile(pipeline, spec),
+                                                                       Weights(dict(start)))
+    else:
+        trainer.set_weights(Weights(dict(start)))  # type: ignore[attr-defined]  # fresh optimizer state
+    trainer.set_reference(start)  # type: ignore[attr-defined]
+    return trainer
 
 
 class BudgetExceeded(ConsentError):
@@ -76,11 +97,8 @@ def contribute(app: App, subject: str, pipeline: str, global_params: Mapping[str
         raise SchedulerError(f"'{p.name}' has no training samples for this learner", hint="nothing to contribute")
     ledger.charge(plan, run, round_, now)
     spent = ledger.spent()
-    from satchel.backend import Weights
-
     start = {k: np.asarray(v, np.float32) for k, v in global_params.items()}
-    trainer = app.component(p.name, "backend").open(app._compile(p.name, spec), Weights(dict(start)))
-    trainer.set_reference(start)
+    trainer = _trainer(app, p.name, spec, start)
     trainer.fit(data, section.local_epochs, seed=round_)
     new = trainer.get_weights().params
     delta = {k: np.asarray(new[k], np.float32) - start[k] for k in start}

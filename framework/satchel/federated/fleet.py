@@ -38,6 +38,7 @@ clip_norm = {clip_norm}
 epsilon_cap = {epsilon_cap}
 secure_aggregation = {secure_aggregation}
 strategy = "{strategy}"
+server_learning_rate = {server_learning_rate}
 """
 
 
@@ -57,6 +58,7 @@ class FleetOptions:
     epsilon_cap: float = 10.0
     secure_aggregation: bool = True
     strategy: str = "fedavg"
+    server_learning_rate: float = 1.0
     contributors: float = 1.0  # share of learners who consent to model_improvement
 
 
@@ -75,7 +77,8 @@ def write_config(directory: Path, o: FleetOptions, *, key_env: str = "SATCHEL_FL
         app_id="fleet", data=(directory / "data").as_posix(), keys=(directory / "keys").as_posix(), key_env=key_env,
         backend=o.backend, rounds=o.rounds, clients_per_round=o.clients_per_round, population=o.learners,
         local_epochs=o.local_epochs, clip_norm=o.clip_norm, noise=noise, epsilon_cap=o.epsilon_cap,
-        secure_aggregation=str(o.secure_aggregation).lower(), strategy=o.strategy))
+        secure_aggregation=str(o.secure_aggregation).lower(), strategy=o.strategy,
+        server_learning_rate=o.server_learning_rate))
     return path
 
 

@@ -40,7 +40,8 @@ def settings(context: Context | None = None) -> dict[str, Any]:
     out: dict[str, Any] = json.loads(os.environ.get(ENV, "{}"))
     if context is not None:
         out.update({k: v for k, v in dict(context.run_config).items() if k in ("config", "pipeline", "population",
-                                                                              "out", "run", "now")})
+                                                                              "out", "run", "now",
+                                                                              "secure_aggregation")})
     return out
 
 
@@ -230,7 +231,10 @@ def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
                                    str(s.get("run", f"{pipeline}-{int(time.time())}")), section.strategy,
                                    section.server_learning_rate)
     legacy = LegacyContext(context, config=ServerConfig(num_rounds=section.rounds), strategy=strategy)
-    if section.secure_aggregation:
+    # a run may turn SecAgg+ off (the client app must match: simulate() builds both); DP is unchanged
+    secure = s.get("secure_aggregation", section.secure_aggregation)
+    secure = secure.strip().lower() in ("1", "true", "yes") if isinstance(secure, str) else bool(secure)
+    if secure:
         # each learner's key is shared with ~7 neighbours (all of them in small rounds)
         fit = SecAggPlusWorkflow(num_shares=min(1.0, 7 / section.clients_per_round), reconstruction_threshold=0.6,
                                  clipping_range=pl.clip_norm, max_weight=1.0)
@@ -239,7 +243,7 @@ def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
         workflow = DefaultWorkflow()
     workflow(grid, legacy)
     result = ServerResult(dict(zip(names, strategy.current)), pl.epsilon, pl.delta, pl.noise_multiplier,
-                          pl.clip_norm, tuple(strategy.rounds), section.secure_aggregation)
+                          pl.clip_norm, tuple(strategy.rounds), secure)
     if s.get("out"):
         out = Path(str(s["out"]))
         out.mkdir(parents=True, exist_ok=True)
