@@ -184,6 +184,35 @@ class PipelineSection:
     plugins: tuple[PluginAccess, ...]
 
 
+#: a shared model whose per-learner epsilon (cap, or spent so far) is above this is reported
+EPSILON_THRESHOLD = 10.0
+
+
+@dataclass(frozen=True)
+class SharedModelSection:
+    """A pipeline's federated shared model: the mechanism protecting what leaves devices, the
+    privacy spent so far per learner (from their sealed ledgers), and the installed global model."""
+
+    pipeline: str
+    purpose: str
+    mechanism: str
+    differential_privacy: bool
+    secure_aggregation: bool
+    noise_multiplier: float | None
+    clip_norm: float
+    delta: float
+    epsilon_per_run: float | None
+    epsilon_cap: float
+    participants: int
+    epsilon_spent_max: float | None
+    epsilon_spent_median: float | None
+    learners_at_cap: int
+    unreadable_ledgers: int
+    contributions_logged: int
+    refusals_logged: int
+    installed: Mapping[str, Any] | None
+
+
 @dataclass(frozen=True)
 class AuditReport:
     """The whole audit; findings are ranked, most severe first."""
@@ -192,6 +221,7 @@ class AuditReport:
     audit_log: AuditLogStatus
     pipelines: tuple[PipelineSection, ...]
     findings: tuple[Finding, ...]
+    shared_models: tuple[SharedModelSection, ...] = ()
 
     def findings_at_or_above(self, severity: Severity | str) -> tuple[Finding, ...]:
         """The findings at least as severe as ``severity`` (e.g. for ``--strict --fail-on``)."""
@@ -225,6 +255,15 @@ def build_report(app: App, *, now: datetime | None = None) -> AuditReport:
     section = _app_section(app, now)
     audit_log = _audit_log_status(app)
     pipelines = tuple(_pipeline_section(app, p, subjects) for p in app.pipelines.values())
+    federated = [p for p in app.pipelines.values() if getattr(p, "federated", None) is not None]
+    try:
+        shared = tuple(_shared_model_section(app, p, subjects) for p in federated)
+        unaccounted: list[Finding] = []
+    except ImportError as e:  # the ``federated`` extra (dp-accounting) is not installed here
+        shared, unaccounted = (), [Finding(
+            Severity.MEDIUM, "federated-accounting-unavailable", "Shared models could not be audited",
+            f"Pipelines {', '.join(p.name for p in federated)} declare a shared model, but {e}.",
+            "Install satchel's 'federated' extra to audit privacy spent on shared models.")]
     findings = [
         *_key_findings(app, section, now),
         *_audit_log_findings(audit_log),
@@ -233,9 +272,11 @@ def build_report(app: App, *, now: datetime | None = None) -> AuditReport:
         *_plugin_findings(section, pipelines),
         *(f for p in app.pipelines.values() for f in _consent_findings(app, p, subjects)),
         *(f for p in pipelines for f in _category_findings(p)),
+        *(f for m in shared for f in _shared_model_findings(m)),
+        *unaccounted,
     ]
     ranked = sorted(findings, key=lambda f: (-f.severity, f.pipeline or "", f.code, f.title))
-    return AuditReport(section, audit_log, pipelines, tuple(ranked))
+    return AuditReport(section, audit_log, pipelines, tuple(ranked), shared)
 
 
 def _pseudonyms(app: App) -> list[str]:
@@ -545,6 +586,132 @@ def _category_findings(p: PipelineSection) -> list[Finding]:
         p.name)]
 
 
+# ------------------------------------------------------------------ shared (federated) models
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or x != x or x in (float("inf"), float("-inf")) else x
+
+
+def _audit_counts(app: App, pipeline: str) -> tuple[int, int]:
+    """(contributions, refusals) of ``pipeline`` in the audit log (0, 0 when unreadable)."""
+    contributed = refused = 0
+    try:
+        with open(app.config.data_dir / "audit.jsonl", encoding="utf-8") as f:
+            for line in f:
+                if '"federated.' not in line:
+                    continue
+                row = json.loads(line)
+                if (row.get("fields") or {}).get("pipeline") != pipeline:
+                    continue
+                contributed += row.get("action") == "federated.contributed"
+                refused += row.get("action") == "federated.refused"
+    except (OSError, ValueError):
+        pass
+    return contributed, refused
+
+
+def _shared_model_section(app: App, p: PipelineConfig, subjects: tuple[_Subject, ...]) -> SharedModelSection:
+    from satchel.federated.accounting import plan as make_plan
+    from satchel.federated.store import BudgetLedger, load_shared
+
+    section = p.federated
+    pl = make_plan(section)
+    spent: list[float] = []
+    unreadable = 0
+    for s in subjects:
+        try:
+            ledger = BudgetLedger(app, s.pseudonym, p.name, pl.delta)
+            if ledger.charges():
+                spent.append(ledger.spent())
+        except Exception:  # noqa: BLE001 - a tampered or rolled-back ledger is a finding, not a crash
+            unreadable += 1
+    try:
+        shared = load_shared(app, p.name)
+        installed = dict(shared[1]) if shared is not None else None
+    except Exception as e:  # noqa: BLE001
+        installed = {"error": f"{type(e).__name__}: {e}"}
+    dp = pl.noise_multiplier > 0
+    mechanism = (f"DP-FedAvg: each update clipped to L2 {pl.clip_norm:g} on the device; Gaussian noise "
+                 f"(multiplier {pl.noise_multiplier:.4g}) on the mean; RDP accountant, delta {pl.delta:g}, "
+                 f"{pl.rounds} rounds of {pl.clients_per_round} at q = {pl.q:.4g}"
+                 if dp else f"FedAvg without noise: updates clipped to L2 {pl.clip_norm:g}, no differential privacy")
+    contributed, refused = _audit_counts(app, p.name)
+    ordered = sorted(spent)
+    return SharedModelSection(
+        p.name, section.purpose, mechanism, dp, bool(section.secure_aggregation), pl.noise_multiplier,
+        pl.clip_norm, pl.delta, _finite(pl.epsilon), pl.epsilon_cap, len(spent),
+        _finite(ordered[-1]) if ordered else None, _finite(ordered[len(ordered) // 2]) if ordered else None,
+        sum(e >= pl.epsilon_cap * (1 - 1e-6) for e in spent), unreadable, contributed, refused, installed)
+
+
+def _shared_model_findings(m: SharedModelSection) -> list[Finding]:
+    out: list[Finding] = []
+    inst = m.installed or {}
+    if not m.differential_privacy or inst.get("epsilon") == -1:
+        where = "is configured without noise" if not m.differential_privacy else "was trained without noise"
+        out.append(Finding(
+            Severity.HIGH, "federated-no-dp", f"The shared model of '{m.pipeline}' {where} (no differential privacy)",
+            "Learners' clipped updates are averaged without Gaussian noise: the global model (and anyone who sees "
+            "the aggregate) can reveal what individual learners did.",
+            "Set target_epsilon (or noise_multiplier > 0) in [pipelines.X.federated] and retrain the shared model.",
+            m.pipeline))
+    if not m.secure_aggregation or inst.get("secure_aggregation") is False:
+        out.append(Finding(
+            Severity.MEDIUM, "federated-no-secure-aggregation",
+            f"The shared model of '{m.pipeline}' is trained without secure aggregation",
+            "The server sees each learner's clipped update before noise is added to the mean; differential privacy "
+            "protects the published model, not the individual updates in transit to the server.",
+            "Set secure_aggregation = true (SecAgg+) so the server only sees the sum of updates.", m.pipeline))
+    high = [x for x in (m.epsilon_cap, m.epsilon_spent_max, m.epsilon_per_run) if x is not None and x > EPSILON_THRESHOLD]
+    if m.differential_privacy and high:
+        out.append(Finding(
+            Severity.MEDIUM, "federated-epsilon-high",
+            f"The shared model of '{m.pipeline}' allows epsilon above {EPSILON_THRESHOLD:g} per learner",
+            f"Epsilon cap {m.epsilon_cap:g}, per run {m.epsilon_per_run if m.epsilon_per_run is not None else 'inf'}"
+            f", spent so far at most {m.epsilon_spent_max if m.epsilon_spent_max is not None else 0:.3g} "
+            f"(delta {m.delta:g}). Guarantees this weak bound little.",
+            "Lower epsilon_cap and target_epsilon, or sample fewer learners per round from a larger population.",
+            m.pipeline))
+    if m.unreadable_ledgers:
+        out.append(Finding(
+            Severity.HIGH, "federated-ledger-unreadable",
+            f"{m.unreadable_ledgers} privacy ledger(s) of '{m.pipeline}' could not be read",
+            "A learner's sealed record of privacy spent is missing, tampered with or rolled back; their budget "
+            "cannot be enforced (contributing is refused while it is unreadable).",
+            "Restore the data directory whole from the latest backup.", m.pipeline))
+    if "error" in inst:
+        out.append(Finding(
+            Severity.HIGH, "federated-model-unreadable", f"The installed shared model of '{m.pipeline}' is not valid",
+            str(inst["error"]), "Restore the data directory whole, or install the global model again.", m.pipeline))
+    return out
+
+
+def _eps(x: float | None) -> str:
+    return "inf" if x is None else f"{x:.3g}"
+
+
+def _shared_rows(m: SharedModelSection) -> list[tuple[str, str]]:
+    inst = m.installed
+    if inst and "error" not in inst:
+        eps = inst.get("epsilon")
+        installed = (f"version from run {inst.get('run')}: epsilon {'inf (no DP)' if eps == -1 else eps}, "
+                     f"{inst.get('rounds')} rounds, {inst.get('participants')} updates, secure aggregation "
+                     f"{_yes(bool(inst.get('secure_aggregation')))}")
+    else:
+        installed = "none" if not inst else f"INVALID: {inst['error']}"
+    return [
+        ("purpose", m.purpose), ("mechanism", m.mechanism),
+        ("differential privacy", _yes(m.differential_privacy)), ("secure aggregation", _yes(m.secure_aggregation)),
+        ("epsilon per run", _eps(m.epsilon_per_run)), ("epsilon cap", f"{m.epsilon_cap:g}"),
+        ("participants", f"{m.participants} learners charged ({m.contributions_logged} contributions, "
+                         f"{m.refusals_logged} refusals logged)"),
+        ("epsilon spent so far", f"max {_eps(m.epsilon_spent_max)}, median {_eps(m.epsilon_spent_median)} "
+                                 f"(cap reached by {m.learners_at_cap})" if m.participants else "none"),
+        ("installed global model", installed),
+    ]
+
+
 # ------------------------------------------------------------------ JSON
 
 
@@ -660,6 +827,9 @@ def render_text(report: AuditReport) -> str:
         lines.append("  plugins and the data they may read:")
         for x in p.plugins:
             lines += [f"    {x.role}: {_origin(x)}", *_wrapped("reads: ", x.reads, "      ")]
+    for m in report.shared_models:
+        lines += ["", f"SHARED MODEL {m.pipeline} (federated)"]
+        lines += _pairs(_shared_rows(m))
     lines += ["", f"FINDINGS ({len(report.findings)}, most severe first)"]
     if not report.findings:
         lines.append("  none")
@@ -762,6 +932,11 @@ def _pipeline_html(p: PipelineSection) -> str:
             f"<h3>Plugins and the data they may read</h3>{access}</section>")
 
 
+def _shared_html(m: SharedModelSection) -> str:
+    return (f'<section class="card" id="shared-{_e(m.pipeline)}"><h2>Shared model <code>{_e(m.pipeline)}</code> '
+            f"(federated)</h2>{_kv_table(_shared_rows(m))}</section>")
+
+
 def render_html(report: AuditReport) -> str:
     """One self-contained HTML page (inline CSS; no scripts, fonts or other external resources)."""
     a = report.app
@@ -790,5 +965,6 @@ Learners appear only as counts and pseudonyms; keys only as fingerprints.</p>
 <section class="card">{_kv_table(_app_rows(report))}</section>
 <h2>Pipelines</h2>
 {"".join(_pipeline_html(p) for p in report.pipelines)}
+{"".join(_shared_html(m) for m in report.shared_models)}
 </main></body></html>
 """
