@@ -158,3 +158,15 @@ def test_epsilon_is_memoized_but_exact():
     assert accounting.epsilon(iter(steps), 1e-5) == first  # iterables are fine, same answer
     assert accounting.epsilon([accounting.Steps(1.1, 0.1, 31)], 1e-5) > first
     assert accounting.epsilon([*steps, accounting.Steps(0.0, 0.1, 1)], 1e-5) == math.inf
+
+
+def test_without_dp_a_learner_still_contributes_and_the_audit_says_inf(fleet):
+    """noise_multiplier = 0 (an explicit no-DP run, as the epsilon = inf benchmark row) spends inf;
+    the audit log takes finite numbers only, so it records "inf" rather than failing the round."""
+    app, learners = fleet(noise_multiplier=0.0, epsilon_cap=math.inf)
+    enroll(app, learners[:1])
+    params, _ = _params(app)
+    out = contribute(app, learners[0].subject, "habits", params, run="r", round_=1)
+    assert out.epsilon_spent == math.inf and out.norm > 0
+    row = _audit(app, "federated.contributed")[-1]["fields"]
+    assert row["epsilon_spent"] == "inf" and row["epsilon_cap"] == "inf" and row["noise_multiplier"] == 0

@@ -55,6 +55,11 @@ class Contribution:
     nbytes: int
 
 
+def _num(x: float) -> float | str:
+    """An epsilon for the audit log, which takes finite numbers only: no DP is ``"inf"``."""
+    return round(x, 4) if math.isfinite(x) else "inf"
+
+
 def federated(p: PipelineConfig):  # noqa: ANN201 - FederatedSection
     """The pipeline's federated section; ConfigError when it has none."""
     if p.federated is None:
@@ -80,9 +85,8 @@ def contribute(app: App, subject: str, pipeline: str, global_params: Mapping[str
     after = ledger.would_spend(plan, run)
     if not after <= plan.epsilon_cap:
         app.audit_log.append("federated.refused", subject=pseudo, pipeline=p.name, run=run, round=round_,
-                             reason="budget", epsilon_spent=round(ledger.spent(), 4),
-                             epsilon_would_be=round(after, 4) if math.isfinite(after) else "inf",
-                             epsilon_cap=plan.epsilon_cap)
+                             reason="budget", epsilon_spent=_num(ledger.spent()),
+                             epsilon_would_be=_num(after), epsilon_cap=_num(plan.epsilon_cap))
         raise BudgetExceeded(f"contributing to '{p.name}' would spend epsilon {after:.3g}, over the cap "
                              f"{plan.epsilon_cap:g}", hint="the learner's privacy budget for this shared model "
                              "is used up; raise epsilon_cap only with a new notice and consent")
@@ -108,5 +112,5 @@ def contribute(app: App, subject: str, pipeline: str, global_params: Mapping[str
     nbytes = sum(d.nbytes for d in delta.values())
     app.audit_log.append("federated.contributed", subject=pseudo, pipeline=p.name, run=run, round=round_,
                          bytes=nbytes, clip_norm=plan.clip_norm, noise_multiplier=round(plan.noise_multiplier, 6),
-                         epsilon_spent=round(spent, 4), epsilon_cap=plan.epsilon_cap)
+                         epsilon_spent=_num(spent), epsilon_cap=_num(plan.epsilon_cap))
     return Contribution(delta, norm, plan.clip_norm, spent, nbytes)
