@@ -351,7 +351,8 @@ def _scale_table(passes: list[Pass], parent_rss: list[int]) -> Table:
         "(0: flat). parent RSS: the benchmark process itself.",
         "Every learner is trained once per pass (the first training of a new fleet): the runner plans "
         "(consent, checkpoint, sample count, scheduler) and then trains each due learner under its lock. "
-        "The vault's rollback counters grow with the trained learners, from 1 to the fleet size.",
+        "The vault's rollback counters grow with the fleet: each learner's events and consent "
+        "commitments, plus one per trained model.",
     ]
     return t.build()
 
@@ -386,14 +387,14 @@ def _breakdown_table(passes: list[Pass]) -> Table:
                    last.ms(last.probes[VAULT]) - first.ms(first.probes[VAULT]))
     t.notes += [
         "Wall time inside the runners' passes, so waiting on the disk and on locks counts. The events are "
-        "read and featurized twice per learner: when the runner plans (to count new samples) and in "
-        "`App.train`.",
+        "read and featurized once per learner: the runner's plan (which counts new samples) keeps the "
+        "featurized data in memory for `App.train` (`App.planned_data`), unless the learner's events changed.",
         "The checkpoint version check and commit, and the audit log's anchor, are the key vault's "
         f"rollback counters; `{VAULT}` is their share of those rows.",
         f"From {first.learners:,} to {last.learners:,} learners the time per learner grew by {grew:.1f} "
-        f"ms, {vault:.1f} ms of it in the key vault's counters: the vault authenticates its whole counter "
-        "table (one counter per trained model) with one MAC, recomputed at every write and checked again "
-        "by a process whenever another one has written.",
+        f"ms, {vault:.1f} ms of it in the key vault's counters. Each counter row has its own MAC and the "
+        "table one sealed head updated with it; a process verifies the whole table once and afterwards "
+        "only the rows other processes wrote, so a counter read or write does not grow with the fleet.",
     ]
     return t.build()
 

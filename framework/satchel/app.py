@@ -17,6 +17,8 @@ import math
 import shutil
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,6 +46,8 @@ DB_FILE = "satchel.db"
 AUDIT_FILE = "audit.jsonl"
 #: trainers kept in memory for predict() (a LiteRT interpreter is ~1 MB); the rest reload from checkpoints
 TRAINER_CACHE_SIZE = 16
+#: bytes of training data a runner's pass keeps from its plan for the trainings (see App.planned_data)
+PLANNED_DATA_BUDGET = 256 * 2**20
 
 
 class Pseudonym(str):
@@ -102,6 +106,7 @@ class App:
         self._components: dict[tuple[str, str], Any] = {}
         self._compiled: dict[str, Any] = {}
         self._trainers: OrderedDict[tuple[str, str], tuple[int, Any]] = OrderedDict()  # LRU, see _keep
+        self._planned: _PlannedData | None = None  # training data counted by samples(), see planned_data
         self.consent = ConsentAPI(self)
 
     # ------------------------------------------------------------------ basics
@@ -298,8 +303,36 @@ class App:
         """How many training samples the pipeline would have for ``subject`` now (no consent needed:
         only counts the subject's own stored events, which exist only with consent)."""
         p = self.pipeline(pipeline)
-        events = self.events.read(self.pseudonym(subject), p.featurizer.spec.reads)
-        return len(self.component(p.name, "featurizer").training_data(events, now=now or self.clock()))
+        return len(self._training_data(self.pseudonym(subject), p, now or self.clock(), keep=True))
+
+    @contextmanager
+    def planned_data(self, budget_bytes: int = PLANNED_DATA_BUDGET) -> Iterator[None]:
+        """Within this scope (a runner's pass), :meth:`train` reuses the training data :meth:`samples`
+        featurized for the same learner and pipeline, instead of reading and featurizing again, as long
+        as the learner's events are unchanged (same committed version) and the featurizer is the same.
+        At most ``budget_bytes`` of arrays are held, in memory only; they are dropped when the scope ends.
+        The training then uses the samples as of the count (a habit-day completed in between waits for
+        the next training), while consent is checked at the training's own time."""
+        self._planned = _PlannedData(budget_bytes)
+        try:
+            yield
+        finally:
+            self._planned = None
+
+    def _training_data(self, pseudo: str, p: PipelineConfig, now: datetime, *, keep: bool = False) -> Any:
+        """The learner's training data for ``p``: featurized from one read of their events, or taken
+        from the current :meth:`planned_data` scope (``keep``: put it there)."""
+        featurizer = self.component(p.name, "featurizer")
+        planned = self._planned
+        if planned is None:
+            return featurizer.training_data(self.events.read(pseudo, p.featurizer.spec.reads), now=now)
+        version = (self.events.version(pseudo), featurizer.schema.hash)  # before the read: stale is a miss
+        data = planned.take(pseudo, p.name, version)
+        if data is None:
+            data = featurizer.training_data(self.events.read(pseudo, p.featurizer.spec.reads), now=now)
+        if keep:
+            planned.put(pseudo, p.name, version, data)
+        return data
 
     def train(self, subject: str, pipeline: str, *, now: datetime | None = None, epochs: int | None = None,
               progress: Callable[[Any], None] | None = None) -> TrainingReport:
@@ -316,8 +349,8 @@ class App:
         p = self.pipeline(pipeline)
         pseudo = self.pseudonym(subject)
         self._gate(pseudo, p, "train", now)
-        featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
-        data = featurizer.training_data(self.events.read(pseudo, p.featurizer.spec.reads), now=now)
+        task = self.component(p.name, "model")
+        data = self._training_data(pseudo, p, now)
         if len(data) < task.min_samples:
             raise SchedulerError(f"'{p.name}' has {len(data)} training samples for this learner; "
                                  f"{task.min_samples} are needed", hint="record more events, then train again")
@@ -601,6 +634,28 @@ class ConsentAPI:
 
     def history(self, subject: str) -> tuple[ConsentEntry, ...]:
         return self._app.ledger.history(self._app.pseudonym(subject))
+
+
+class _PlannedData:
+    """Training data kept between a pass's plan and its trainings (in memory, within a byte budget)."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self._left = budget_bytes
+        self._data: dict[tuple[str, str], tuple[object, Any, int]] = {}
+
+    def put(self, pseudo: str, pipeline: str, version: object, data: Any) -> None:
+        size = sum(getattr(v, "nbytes", 0) for v in getattr(data, "__dict__", {}).values())
+        if 0 < size <= self._left:
+            self._left -= size
+            self._data[pseudo, pipeline] = (version, data, size)
+
+    def take(self, pseudo: str, pipeline: str, version: object) -> Any | None:
+        """The data put for the learner at ``version`` (once), else None."""
+        entry = self._data.pop((pseudo, pipeline), None)
+        if entry is None:
+            return None
+        self._left += entry[2]
+        return entry[1] if entry[0] == version else None
 
 
 def _calibrated(spec: Any, weights: Any, held_out_pred: Any, holdout: Any) -> Any:

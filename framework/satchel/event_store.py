@@ -188,6 +188,12 @@ class EventStore:
         events.sort(key=lambda e: (e.time, e.id))
         return events
 
+    def version(self, subject: str) -> tuple[int, bytes]:
+        """The subject's committed version and head hash (from the key vault, O(1)): it changes with
+        every write, deletion or erasure of their events, so it keys caches of what was read."""
+        counter = self._heads.counter(subject)
+        return counter.value, counter.tag
+
     def count(self, subject: str, types: Collection[str] | None = None) -> int:
         """How many events the subject has (of ``types``), after checking the set is the committed one."""
         rows, verify = self._snapshot_rows(subject)

@@ -235,17 +235,18 @@ class Runner:
     def tick(self, *, now: datetime | None = None) -> PassSummary:
         """One pass: train every due model in priority order, within the budgets."""
         started, clock = self.app.clock(), time.monotonic()
-        outcomes, due = self._plan(now or started)
-        for st in sorted(due, key=_priority):
-            spent = time.monotonic() - clock
-            remaining = math.inf if self.pass_budget_s is None else self.pass_budget_s - spent
-            if self.stopping:
-                outcome: Outcome = Skipped(st.subject, st.pipeline, (NOT_STARTED,))
-            elif remaining <= 0:
-                outcome = Skipped(st.subject, st.pipeline, (PASS_BUDGET,))
-            else:
-                outcome = self._train_one(st, remaining, now)
-            outcomes.append(_logged(outcome))
+        with self.app.planned_data():  # each learner's events are read and featurized once per pass
+            outcomes, due = self._plan(now or started)
+            for st in sorted(due, key=_priority):
+                spent = time.monotonic() - clock
+                remaining = math.inf if self.pass_budget_s is None else self.pass_budget_s - spent
+                if self.stopping:
+                    outcome: Outcome = Skipped(st.subject, st.pipeline, (NOT_STARTED,))
+                elif remaining <= 0:
+                    outcome = Skipped(st.subject, st.pipeline, (PASS_BUDGET,))
+                else:
+                    outcome = self._train_one(st, remaining, now)
+                outcomes.append(_logged(outcome))
         summary = PassSummary(
             started, time.monotonic() - clock,
             trained=tuple(o for o in outcomes if isinstance(o, Trained)),
