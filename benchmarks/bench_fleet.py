@@ -179,7 +179,8 @@ def _fleet(root: Path, cache: Path) -> Path:
     (root / "data").mkdir(parents=True)
     (root / "data" / "compiled").symlink_to(cache.resolve(), target_is_directory=True)
     config = _config(root)
-    satchel.open(config).close()  # creates the vault before several processes open it
+    satchel.open(config, new_keys=True).close()  # the vault, before several processes open it (the data dir
+    # already holds the compile cache link)
     return config
 
 
