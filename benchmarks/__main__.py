@@ -32,6 +32,7 @@ SECTIONS = {
     "language": "benchmarks.bench_quality_language",
     "rubric": "benchmarks.bench_quality_rubric",
     "export": "benchmarks.bench_export",
+    "federated": "benchmarks.bench_federated",
 }
 
 
