@@ -29,11 +29,11 @@ from typing import Any
 import numpy as np
 
 TITLE = "Federated learning (Flower, DP-FedAvg)"
-NOTE = ('Why federated stays ~0.08 AUC under central at every epsilon, no DP included: each round a device '
-        'takes ~6 Adam steps from a fresh optimizer (near sign-sized steps of 0.01), and averaging them '
-        'stalls at AUC 0.74-0.76 (also on IID shards, with more rounds, FedAdam or a decaying server step, in'
-        ' the in-process replica), while the central model takes 5,531 sequential Adam steps. DP noise is not'
-        ' the bottleneck: see docs/federated.md.')
+NOTE = ('Why federated stays ~0.08 AUC under central at every epsilon, no DP included: not established. In an'
+        ' in-process replica of the strategy, FedAvg stalls at AUC 0.73-0.77 with more rounds (to 200), all '
+        'learners per round, FedAdam, a decaying server step, IID shards, and local SGD instead of Adam; the '
+        'central model needs over 3,000 sequential Adam steps to pass 0.80. DP noise is not the bottleneck: '
+        'see docs/federated.md.')
 DAYS = 60
 
 
