@@ -179,17 +179,21 @@ class Runner:
     ``stop`` is the event that ends a pass early (shared with :func:`handle_signals`); ``progress``
     sees every training batch (the CLI draws progress bars with it). ``shard=(index, count)`` limits
     the runner to the learners of one of ``count`` disjoint shares (``0 <= index < count``).
+    ``run_budgets=False`` ignores the schedulers' per-run time budgets (a replay of history on a
+    busy machine measures the models, not this machine's speed).
     """
 
     def __init__(self, app: App, *, pipelines: Sequence[str] | None = None, epochs: int | None = None,
                  pass_budget_s: float | None = None, progress: ProgressObserver | None = None,
-                 stop: threading.Event | None = None, shard: tuple[int, int] | None = None) -> None:
+                 stop: threading.Event | None = None, shard: tuple[int, int] | None = None,
+                 run_budgets: bool = True) -> None:
         if shard is not None and not 0 <= shard[0] < shard[1]:
             raise ValueError(f"shard {shard!r}: want (index, count) with 0 <= index < count")
         self.app = app
         self.pipelines = tuple(app.pipeline(n) for n in (pipelines or app.pipelines))
         self.epochs = epochs
         self.pass_budget_s = pass_budget_s
+        self.run_budgets = run_budgets
         self.progress = progress
         self.shard = shard
         self._stop = stop or threading.Event()
@@ -338,7 +342,7 @@ class Runner:
             st = self._assess(pseudo, self.app.pipeline(name), self._device(), now or self.app.clock(), planned)
             if not st.due:  # another runner trained it meanwhile, or the device changed
                 return Skipped(pseudo, name, st.reasons)
-            budget = min(st.time_budget_s or math.inf, remaining_s)
+            budget = min((st.time_budget_s if self.run_budgets else None) or math.inf, remaining_s)
             log.info("training subject=%s pipeline=%s samples=%s new=%s budget=%.0fs", pseudo, name,
                      st.samples, st.new_samples, budget, extra={"subject": pseudo, "pipeline": name})
             guard = _Guard(self, st, budget, run_budget=budget < remaining_s)

@@ -206,7 +206,7 @@ def replay(config: str | Path | Mapping[str, Any] | AppConfig, export: str | Pat
                 app.consent.grant(s, purposes=sorted({x for p in chosen for x in p.purposes}), notice=_NOTICE,
                                   policy_version="replay", actor="self", age_band="18+", method="replay")
             use_host_device_state(app, DeviceState(100.0, True, True, True, source="replay"))
-            runner = Runner(app, pipelines=[p.name for p in chosen])
+            runner = Runner(app, pipelines=[p.name for p in chosen], run_budgets=False)
             scored = {p.name: _Scored() for p in chosen}
             baselines = {p.name: task_baselines(app.component(p.name, "model")) for p in chosen}
             seen = {s: 0 for s in by_subject}
