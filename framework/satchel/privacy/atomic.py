@@ -60,11 +60,12 @@ def _remove_stray_temps(target: Path) -> None:
         if not (name.startswith(prefix) and name.endswith(_SUFFIX)):
             continue
         pid_text = name[len(prefix) :].split(".", 1)[0]
-        if pid_text.isdigit() and not _alive(int(pid_text)):
+        if pid_text.isdigit() and not process_alive(int(pid_text)):
             (target.parent / name).unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with ``pid`` exists (so its scratch files are still in use)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from satchel.errors import BackendError
+from satchel.privacy.atomic import process_alive
 
 _PACKAGE = "onnxruntime.training"
 #: Checkpoint flatbuffer version written by onnxruntime-training 1.19 (file identifier "ODTC").
@@ -89,18 +90,8 @@ def sweep_scratch(near: Path) -> None:
     """Remove scratch directories under ``near`` whose process is gone (killed mid-training)."""
     for entry in near.glob(f"{_SCRATCH}*"):
         pid = entry.name[len(_SCRATCH):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # Slots of onnxruntime/core/flatbuffers/schema/ort_training_checkpoint.fbs (tables below).
