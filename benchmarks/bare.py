@@ -62,10 +62,10 @@ class BareOnnx:
         self._session = ort.InferenceSession(str(export / "model.onnx"), so, providers=["CPUExecutionProvider"])
 
     def step(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
-        loss = self._module(x, y, w)
+        out = self._module(x, y, w)  # the exported training model also outputs its predictions
         self._optimizer.step()
         self._module.lazy_reset_grad()
-        return loss
+        return out[0] if isinstance(out, (list, tuple)) else out
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self._session.run(["output"], {"x": x})[0]
