@@ -403,15 +403,16 @@ class App:
         holdout = data.take(split.holdout)
         objective = task_objective(task)
 
-        def score(predictions: Any) -> float:
-            if not len(holdout):
-                return math.nan
-            values = task.metrics(holdout, predictions)
+        def held_out(predictions: Any) -> dict[str, float]:
+            values = {k: float(v) for k, v in task.metrics(holdout, predictions).items()}
             if objective not in values:
                 raise PluginError(f"the model task of pipeline '{p.name}' reports no metric '{objective}' to "
                                   "decide promotion on", hint="give the task an `objective` naming one of its "
                                   f"metrics (lower is better): {', '.join(values) or 'none'}")
-            return float(values[objective])
+            return values
+
+        def score(predictions: Any) -> float:
+            return held_out(predictions)[objective] if len(holdout) else math.nan
 
         seed = promotion.training_seed(spec.hash, data)
         trainer = self.component(p.name, "backend").open(compiled, init)
@@ -419,9 +420,10 @@ class App:
         try:
             trainer.fit(data.take(split.train), epochs, seed=seed, progress=progress)
             cand_pred = trainer.predict(holdout.x) if len(holdout) else None
-            candidate = score(cand_pred)
+            cand_metrics = held_out(cand_pred) if cand_pred is not None else {}
+            candidate = cand_metrics.get(objective, math.nan)
         except BackendError:
-            cand_pred, candidate = None, math.inf  # diverged: never served
+            cand_pred, cand_metrics, candidate = None, {}, math.inf  # diverged: never served
         fallback = score(task.prior(Rows(("",) * len(holdout), holdout.x))) if len(holdout) else math.nan
         in_service = None
         if serving and len(holdout):
@@ -429,8 +431,7 @@ class App:
             in_service = score(served_trainer.predict(holdout.x))
         verdict = promotion.decide(objective, candidate, fallback, in_service, len(holdout))
         metrics: dict[str, float] = {"holdout_samples": float(len(holdout))}
-        if cand_pred is not None:
-            metrics.update({f"holdout_{k}": float(v) for k, v in task.metrics(holdout, cand_pred).items()})
+        metrics.update({f"holdout_{k}": v for k, v in cand_metrics.items()})
         metrics[f"holdout_fallback_{objective}"] = fallback
         if in_service is not None:
             metrics[f"holdout_in_service_{objective}"] = in_service
