@@ -16,7 +16,7 @@ import numpy as np
 
 from benchmarks.report import Context, Section, Table, TableBuilder
 from satchel.evaluation.replay import FALLBACK, SATCHEL, PipelineReplay
-from satchel_plugins.language.evaluate import device_replay
+from satchel_plugins.language.evaluate import device_replay, oldest_days
 from satchel_plugins.language.anki import write_anki_csv
 from satchel_plugins.language.simulate import simulate_vocabulary_learners
 
@@ -33,7 +33,7 @@ def run(ctx: Context) -> Section:
     tables: list[Table] = []
     if ANKI_CSV.exists():
         with tempfile.TemporaryDirectory() as tmp:
-            export = _oldest_days(ANKI_CSV, QUICK_DAYS, Path(tmp)) if ctx.quick else ANKI_CSV
+            export = oldest_days(ANKI_CSV, QUICK_DAYS, Path(tmp)) if ctx.quick else ANKI_CSV
             real = device_replay(export, epochs=EPOCHS)
         tables.append(_real_table(real, ctx.quick))
     n_learners, days, words = ctx.size(4, 2), ctx.size(120, 90), ctx.size(80, 50)
@@ -59,15 +59,6 @@ def run(ctx: Context) -> Section:
         "both backends. Lower log loss and RMSE(bins), higher AUC are better; RMSE(bins) bins reviews by elapsed "
         "days, review number and lapses as srs-benchmark does.")
     return Section("language", TITLE, intro, tuple(tables), ())
-
-
-def _oldest_days(path: Path, days: int, into: Path) -> Path:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    first = int(lines[1].split(",")[0])
-    cut = into / "oldest.csv"
-    cut.write_text("\n".join([lines[0], *(r for r in lines[1:] if int(r.split(",")[0]) < first + days * 86_400_000)])
-                   + "\n", encoding="utf-8")
-    return cut
 
 
 def _real_table(p: PipelineReplay, quick: bool) -> Table:

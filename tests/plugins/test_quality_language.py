@@ -4,7 +4,6 @@ previous one of its card predicted by what serves before it is recorded, against
 default parameters, classic HLR and a constant on the same reviews."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,22 +18,13 @@ from satchel_plugins.language import (
     simulate_vocabulary_learners,
     write_anki_csv,
 )
-from satchel_plugins.language.evaluate import device_replay, fsrs6_package_stabilities
+from satchel_plugins.language.evaluate import device_replay, fsrs6_package_stabilities, oldest_days
 from satchel_plugins.language.features import ReviewFeaturizerOptions
 from satchel_plugins.language.fsrs6 import memory_states
 from tests.plugins.shared_data import ANKI_CSV, needs
 
 #: the test replays the real log's oldest reviews (the benchmark replays all of it)
 REAL_DAYS = 240
-
-
-def _oldest_days(path: Path, days: int, into: Path) -> Path:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    first = int(lines[1].split(",")[0])
-    cut = into / "oldest.csv"
-    cut.write_text("\n".join([lines[0], *(r for r in lines[1:] if int(r.split(",")[0]) < first + days * 86_400_000)])
-                   + "\n", encoding="utf-8")
-    return cut
 
 
 @needs(ANKI_CSV)
@@ -50,7 +40,7 @@ def test_fsrs6_recurrences_equal_the_fsrs_package_on_the_real_log():
 
 @needs(ANKI_CSV)
 def test_device_replay_beats_fsrs6_defaults_on_the_real_log(tmp_path, backend_name):
-    result = device_replay(_oldest_days(ANKI_CSV, REAL_DAYS, tmp_path), backend=backend_name)
+    result = device_replay(oldest_days(ANKI_CSV, REAL_DAYS, tmp_path), backend=backend_name)
     m = result.metrics
     print(f"\nlanguage, real Anki log (oldest {REAL_DAYS} days), device replay on {backend_name}, {result.n} reviews: "
           + ", ".join(f"{k} LL {v['log_loss']:.4f} AUC {v['auc']:.3f} RMSE(bins) {v['rmse_bins']:.3f}"

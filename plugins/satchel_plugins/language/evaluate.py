@@ -72,3 +72,13 @@ def fsrs6_package_stabilities(events: Sequence[Event]) -> dict[str, tuple[float,
 def scores_row(metrics: dict[str, float]) -> tuple[float, float, float]:
     """(log loss, AUC, RMSE(bins)) of one predictor's replay metrics."""
     return float(metrics["log_loss"]), float(metrics["auc"]), float(np.float64(metrics["rmse_bins"]))
+
+
+def oldest_days(path: Path, days: int, into: Path) -> Path:
+    """A copy of an Anki revlog CSV (header, ``id`` in ms first) cut to its first ``days`` days."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first = int(lines[1].split(",")[0])
+    cut = into / "oldest.csv"
+    cut.write_text("\n".join([lines[0], *(r for r in lines[1:] if int(r.split(",")[0]) < first + days * 86_400_000)])
+                   + "\n", encoding="utf-8")
+    return cut
