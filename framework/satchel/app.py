@@ -37,6 +37,7 @@ from satchel.ingest import parse_event, read_file
 from satchel.privacy.audit_log import AuditLog
 from satchel.privacy.keyprovider import KeyProvider, open_vault
 from satchel.privacy.pseudonym import Pseudonymizer
+from satchel.privacy.vault import CounterBatch
 from satchel.records import Actor, ConsentEntry, ConsentRequest, Operation, TrainingContext, TrainingReport
 from satchel.registry import Registry, unknown_choice
 from satchel.sealed_files import SealedFiles
@@ -268,9 +269,9 @@ class App:
 
     # ------------------------------------------------------------------ training and prediction
 
-    def _files(self, pseudo: str, pipeline: str) -> SealedFiles:
+    def _files(self, pseudo: str, pipeline: str, batch: CounterBatch | None = None) -> SealedFiles:
         return SealedFiles(self.config.data_dir / "checkpoints" / pseudo / pipeline, self.vault, self.app_id,
-                           pseudo, pipeline)
+                           pseudo, pipeline, batch=batch)
 
     def _compile(self, pipeline: str, spec: Any) -> Any:
         cached = self._compiled.get(pipeline)
@@ -344,6 +345,10 @@ class App:
         output is recalibrated by Platt scaling fitted on the candidate's held-out predictions). Otherwise what
         served keeps serving. Either way the run is checkpointed with held-out metrics, so the
         scheduler counts new samples from it. Seeds derive from the spec, learner and data.
+
+        The checkpoint's version and the ``training.completed`` audit entry's anchor are committed in
+        one vault transaction, after the checkpoint file and the entry are on disk: a crash leaves
+        the previous training in force or this one, never a mix.
         """
         now = now or self.clock()
         p = self.pipeline(pipeline)
@@ -357,10 +362,17 @@ class App:
         context = self._context(pseudo, p, len(data))
         started = time.perf_counter()
         self.registry.before_training(context)
+        batch = CounterBatch()
         try:
             ckpt, verdict, trainer = self._fit_candidate(pseudo, p, data, now, epochs or p.epochs,
                                                          progress or self.registry.progress_callback())
-            version = self.component(p.name, "store").save(self._files(pseudo, p.name), ckpt)
+            version = self.component(p.name, "store").save(self._files(pseudo, p.name, batch), ckpt)
+            self.audit_log.stage(batch, "training.completed", subject=pseudo, pipeline=p.name, samples=len(data),
+                                 epochs=epochs or p.epochs, version=version, backend=p.backend.name,
+                                 promoted=verdict.promote, served=ckpt.served, holdout=verdict.holdout,
+                                 **{f"holdout_{k}": round(v, 6) for k, v in verdict.scores.items()
+                                    if math.isfinite(v)})
+            self.vault.commit(batch)  # the training's one durable commit
         except BaseException as error:
             self.registry.on_training_error(context, error)
             self.audit_log.append("training.failed", subject=pseudo, pipeline=p.name, error=type(error).__name__)
@@ -368,10 +380,6 @@ class App:
         self._keep(pseudo, p.name, version, trainer)
         report = TrainingReport(context, ckpt.metrics, version, time.perf_counter() - started,
                                 promoted=verdict.promote, reason=verdict.reason)
-        self.audit_log.append("training.completed", subject=pseudo, pipeline=p.name, samples=len(data),
-                              epochs=epochs or p.epochs, version=version, backend=p.backend.name,
-                              promoted=verdict.promote, served=ckpt.served, holdout=verdict.holdout,
-                              **{f"holdout_{k}": round(v, 6) for k, v in verdict.scores.items() if math.isfinite(v)})
         self.registry.after_training(report)
         return report
 

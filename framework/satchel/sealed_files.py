@@ -1,6 +1,11 @@
 """Sealed, atomically written files for one subject and pipeline — the only storage a checkpoint
 store plugin gets. The store decides names, versions and formats; the core encrypts, binds and
-writes, and keeps the monotonic version counter in the key vault (outside the data directory)."""
+writes, and keeps the monotonic version counter in the key vault (outside the data directory).
+
+Given a :class:`~satchel.privacy.vault.CounterBatch`, :meth:`SealedFiles.commit` only stages the
+version: the caller commits it with the rest of the batch (``App.train``: checkpoint version and audit
+anchor in one vault transaction). Files are durable before that commit, so the vault never names a
+version the disk may lose; a version written but never committed is ignored and later overwritten."""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ import re
 from pathlib import Path
 
 from satchel.errors import IntegrityError
-from satchel.privacy.atomic import atomic_write
+from satchel.privacy.atomic import atomic_write, make_dirs
 from satchel.privacy.envelope import Binding, open_sealed, seal
-from satchel.privacy.vault import Counter, Vault
+from satchel.privacy.vault import Counter, CounterBatch, Vault
 
 _NAME = re.compile(r"^[a-z0-9_.-]{1,64}$")
 
@@ -18,9 +23,11 @@ _NAME = re.compile(r"^[a-z0-9_.-]{1,64}$")
 class SealedFiles:
     """Files under ``root`` sealed for (app, subject pseudonym, pipeline)."""
 
-    def __init__(self, root: Path, vault: Vault, app_id: str, subject: str, pipeline: str) -> None:
+    def __init__(self, root: Path, vault: Vault, app_id: str, subject: str, pipeline: str, *,
+                 batch: CounterBatch | None = None) -> None:
         self._root = root
         self._vault = vault
+        self._batch = batch
         self._app_id = app_id
         self.subject = subject
         self.pipeline = pipeline
@@ -36,7 +43,7 @@ class SealedFiles:
 
     def write(self, name: str, kind: str, version: int, plaintext: bytes) -> bytes:
         """Seal and atomically write; returns the sealed bytes (e.g. to pin them in the counter)."""
-        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_dirs(self._root)
         blob = seal(plaintext, self._vault.subject_key(self.subject), self._binding(kind, version))
         atomic_write(self._path(name), blob)
         return blob
@@ -64,5 +71,9 @@ class SealedFiles:
         return self._vault.counter(self._counter)
 
     def commit(self, version: int, tag: bytes) -> None:
-        """Record ``version`` as the latest; it can only move forward (rollback protection)."""
-        self._vault.advance(self._counter, version, tag)
+        """Record ``version`` as the latest; it can only move forward (rollback protection). With a
+        batch, the version is staged there and becomes the latest when the batch commits."""
+        if self._batch is None:
+            self._vault.advance(self._counter, version, tag)
+        else:
+            self._batch.advance(self._counter, version, tag)

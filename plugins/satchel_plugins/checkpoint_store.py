@@ -2,10 +2,12 @@
 (registered by :mod:`satchel_plugins.checkpoints`).
 
 Each save writes ``v00000042.ckpt`` (sealed for subject, pipeline, kind and version), then commits
-the version and a hash of the sealed bytes to the key vault's authenticated counter. Loading the
-latest version checks both, so restoring an older valid file — or an older data directory — is
-refused. A crash before the commit leaves the previous version in force. Purging commits an
-empty marker as a new version, so a purged pipeline cannot be brought back from a copy either.
+the version and a hash of the sealed bytes to the key vault's authenticated counter (at once, or
+with the caller's batch: see :mod:`satchel.sealed_files`). Loading the latest version checks both, so
+restoring an older valid file — or an older data directory — is refused. A crash before the commit
+leaves the previous version in force (it is never deleted before a newer one is committed). Purging
+commits an empty marker as a new version, so a purged pipeline cannot be brought back from a copy
+either.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ class EncryptedCheckpointStore:
         self.options = options
 
     def save(self, files: SealedFiles, checkpoint: Checkpoint) -> int:
-        version = files.latest().value + 1
+        committed = files.latest().value
+        version = committed + 1
         blob = files.write(_name(version), KIND, version, checkpoint.to_bytes())
         files.commit(version, hashlib.sha256(blob).digest())
         for old in self.versions(files)[: -self.options.keep_last]:
-            files.delete(_name(old))
+            if old != committed:  # the version in force until a staged commit lands
+                files.delete(_name(old))
         return version
 
     def load(self, files: SealedFiles, version: int | None = None) -> Checkpoint | None:

@@ -183,7 +183,7 @@ def test_crash_between_line_and_anchor_verifies(filled: AuditLog, vault: Vault, 
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(vault, "advance", crash)
+        patch.setattr(vault, "commit", crash)
         with pytest.raises(KeyboardInterrupt):
             filled.append("training.run")
     assert vault.current("audit-log") == 6 and len(filled.entries()) == 7

@@ -46,8 +46,9 @@ def test_erased_subject_is_unreadable_even_from_an_old_copy(
     assert open_sealed(bob_blob, vault.subject_key(bob), bob_binding) == b"bob's events"
 
     # neither the secret nor its wrapped form survives anywhere in the live key directory
-    leftovers = [name for name in (VAULT_FILE + "-journal", VAULT_FILE + "-wal") if (key_dir / name).exists()]
-    assert leftovers == []
+    assert not (key_dir / (VAULT_FILE + "-journal")).exists()
+    wal = key_dir / (VAULT_FILE + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0  # the log was checkpointed into the vault and truncated
     for path, content in tree_bytes(key_dir):
         assert key.secret not in content, path
     import sqlite3

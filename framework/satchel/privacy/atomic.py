@@ -25,6 +25,21 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def make_dirs(directory: str | os.PathLike[str], *, mode: int = 0o700) -> None:
+    """Create ``directory`` and missing parents durably: each new one's parent is fsync'd."""
+    target = Path(directory)
+    missing = []
+    while not target.is_dir():
+        missing.append(target)
+        target = target.parent
+    for new in reversed(missing):
+        try:
+            new.mkdir(mode=mode)
+        except FileExistsError:  # created concurrently; fsync its parent all the same
+            pass
+        fsync_dir(new.parent)
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` atomically and durably; the file gets permissions ``mode``."""
     target = Path(path)

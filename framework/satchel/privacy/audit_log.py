@@ -13,8 +13,11 @@ authenticated counters, so cutting the tail (or swapping in an older log) is det
 Entries record events, never content: ``fields`` holds at most 32 scalars, strings up to 256 chars,
 and fields named ``subject`` or ``*_subject`` must hold pseudonyms. Appends hold an exclusive
 ``flock`` on the file, are fsync'd and then advance the anchor; a crash between the two leaves the
-log one entry ahead of the anchor, which verifies fine. A torn final line left by a crash is dropped
-by the next append, which records ``audit.torn_tail_dropped``.
+log one entry ahead of the anchor, which verifies fine. :meth:`AuditLog.stage` appends the same way
+but puts the anchor's move into a :class:`~satchel.privacy.vault.CounterBatch`, so it commits in the
+same vault transaction as the operation the entry records (a training's checkpoint version): an
+entry past the anchor then records an operation whose commit a crash interrupted. A torn final line
+left by a crash is dropped by the next append, which records ``audit.torn_tail_dropped``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Literal, Union
 from satchel.errors import IntegrityError, PrivacyError
 from satchel.privacy.atomic import fsync_dir
 from satchel.privacy.pseudonym import require_pseudonym
-from satchel.privacy.vault import Counter, Vault
+from satchel.privacy.vault import Counter, CounterBatch, Vault
 
 FieldValue = Union[str, int, float, bool, None]
 ProblemKind = Literal[
@@ -103,6 +106,13 @@ class AuditLog:
 
     def append(self, action: str, **fields: FieldValue) -> AuditEntry:
         """Append one entry and return it. Raises :class:`IntegrityError` if the tail was tampered with."""
+        batch = CounterBatch()
+        entry = self.stage(batch, action, **fields)
+        self._vault.commit(batch)
+        return entry
+
+    def stage(self, batch: CounterBatch, action: str, **fields: FieldValue) -> AuditEntry:
+        """Append one entry (written and fsync'd) whose anchor moves when the vault commits ``batch``."""
         _check_action(action)
         clean = _check_fields(fields)
         fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -114,7 +124,9 @@ class AuditLog:
             if dropped:
                 note = self._write(fd, seq + 1, prev, "audit.torn_tail_dropped", {"bytes": dropped})
                 seq, prev = note["seq"], note["mac"]
-            return _entry(self._write(fd, seq + 1, prev, action, clean))
+            obj = self._write(fd, seq + 1, prev, action, clean)
+            batch.publish(self._anchor, obj["seq"], bytes.fromhex(obj["mac"]))  # anchors the note too
+            return _entry(obj)
         finally:
             os.close(fd)
 
@@ -195,7 +207,6 @@ class AuditLog:
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
-        self._vault.advance(self._anchor, seq, bytes.fromhex(obj["mac"]))
         return obj
 
 

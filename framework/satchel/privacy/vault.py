@@ -2,10 +2,15 @@
 
 The vault lives in a **key directory separate from the data directory** (:meth:`Vault.open` refuses
 nested or equal paths). Erasing a subject deletes its wrapped key with ``PRAGMA secure_delete=ON``
-and then ``VACUUM``-s, so the key's bytes are gone from the vault file; every blob of that subject —
-including copies of the data directory taken before the erasure — becomes undecryptable
-(crypto-shredding). The vault uses a rollback journal (``journal_mode=DELETE``), so no WAL file keeps
-old page images around.
+and then ``VACUUM``-s and checkpoints the write-ahead log into the vault file, truncating it, so the
+key's bytes are gone from the vault's files; every blob of that subject — including copies of the
+data directory taken before the erasure — becomes undecryptable (crypto-shredding). Master key
+rotation does the same for the old wrappings.
+
+The vault runs in WAL mode with ``synchronous=FULL``: a transaction is durable after one fsync of the
+log (a rollback journal costs four), so a training's single vault transaction (:class:`CounterBatch`,
+:meth:`Vault.commit`: its checkpoint version and its audit anchor together) is its one durable commit.
+A vault written with a rollback journal is switched to WAL when opened.
 
 Key hierarchy::
 
@@ -18,7 +23,7 @@ Derived keys come from the root secret, not the master key, so they survive :met
 which re-wraps the subject keys and the root secret under a new master key without touching any
 data blob and records the old key as retired.
 
-Counters (:meth:`bump`, :meth:`advance`, :meth:`publish`) only move forward and cost O(1) in the
+Counters (:meth:`bump`, :meth:`advance`, :meth:`publish`, :meth:`commit`) only move forward and cost O(1) in the
 number of counters. Each row carries the write sequence number ``seq`` at which it last changed and a
 keyed BLAKE2b MAC over (name, value, tag, seq); the same keyed hash also yields a secret *element*
 that is never stored. One **sealed head** (AES-GCM under a vault-derived key, bound to the head's
@@ -66,8 +71,8 @@ SCHEMA_VERSION = 2
 _NONCE = 12
 _MOD = 2**256
 
-# a rollback journal (no WAL keeping old pages), zeroed free space, no temp files
-_PRAGMAS = ("journal_mode=DELETE", "synchronous=FULL", "secure_delete=ON", "temp_store=MEMORY")
+# one fsync per commit (the log; erasure and rotation truncate it), zeroed free space, no temp files
+_PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON", "temp_store=MEMORY")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS subjects (
@@ -88,6 +93,31 @@ class Counter:
     name: str
     value: int
     tag: bytes = b""
+
+
+class CounterBatch:
+    """Counter moves collected for one vault transaction (:meth:`Vault.commit`), e.g. a training's
+    checkpoint version and its audit anchor, so they become durable together or not at all."""
+
+    def __init__(self) -> None:
+        self.moves: dict[str, tuple[Counter, bool]] = {}  # name -> (target, strict)
+
+    def advance(self, name: str, value: int, tag: bytes = b"") -> None:
+        """Move ``name`` to ``value``, which must exceed its committed value (as :meth:`Vault.advance`)."""
+        self._put(Counter(name, value, bytes(tag)), strict=True)
+
+    def publish(self, name: str, value: int, tag: bytes) -> None:
+        """Move ``name`` forward to ``value`` unless it is already past it (as :meth:`Vault.publish`)."""
+        self._put(Counter(name, value, bytes(tag)), strict=False)
+
+    def _put(self, counter: Counter, strict: bool) -> None:
+        if not _valid_count(counter.value):
+            raise ValueError(f"counter {counter.name!r} cannot be set to {counter.value!r}; counters are ints in "
+                             "0..2**63-1")
+        staged = self.moves.get(counter.name)
+        if staged is not None and staged[0].value >= counter.value:
+            raise ValueError(f"counter {counter.name!r} is already staged at {staged[0].value}")
+        self.moves[counter.name] = (counter, strict or (staged is not None and staged[1]))
 
 
 #: a verified counter row: the counter, the ``seq`` it was written at, its stored MAC, its secret element
@@ -423,16 +453,9 @@ class Vault:
 
     def advance(self, name: str, value: int, tag: bytes = b"") -> None:
         """Set counter ``name`` to ``value`` (which must exceed the current value) with ``tag``."""
-        if not _valid_count(value):
-            raise ValueError(f"counter {name!r} cannot be set to {value!r}; counters are ints in 0..2**63-1")
-        with self._tx(write=True):
-            current = self._get(name).value
-            if value <= current:
-                raise IntegrityError(
-                    f"counter {name!r} in {self._path} is at {current}; it cannot move to {value}",
-                    hint="counters only move forward: the data was rolled back or written concurrently",
-                )
-            self._write([Counter(name, value, bytes(tag))])
+        batch = CounterBatch()
+        batch.advance(name, value, tag)
+        self.commit(batch)
 
     def publish(self, updates: Mapping[str, tuple[int, bytes]]) -> None:
         """Move several counters forward to ``(value, tag)`` in one transaction.
@@ -440,20 +463,36 @@ class Vault:
         A counter already past ``value`` stays (a concurrent writer published a later state first);
         one already *at* ``value`` must carry the same tag, else :class:`IntegrityError`.
         """
-        for name, (value, _) in updates.items():
-            if not _valid_count(value):
-                raise ValueError(f"counter {name!r} cannot be set to {value!r}; counters are ints in 0..2**63-1")
+        batch = CounterBatch()
+        for name, (value, tag) in updates.items():
+            batch.publish(name, value, tag)
+        self.commit(batch)
+
+    def commit(self, batch: CounterBatch) -> None:
+        """Apply every move of ``batch`` in one transaction (one fsync), or none of them.
+
+        A strict move (:meth:`CounterBatch.advance`) must exceed the committed value, else
+        :class:`IntegrityError`; a published one follows the rules of :meth:`publish`.
+        """
+        if not batch.moves:
+            return
         with self._tx(write=True):
             changed = []
-            for name, (value, tag) in updates.items():
-                current = self._get(name)
-                if value == current.value and not hmac.compare_digest(current.tag, tag):
+            for target, strict in batch.moves.values():
+                current = self._get(target.name)
+                if strict and target.value <= current.value:
                     raise IntegrityError(
-                        f"counter {name!r} in {self._path} is at {value} with another tag",
+                        f"counter {target.name!r} in {self._path} is at {current.value}; it cannot move to "
+                        f"{target.value}",
+                        hint="counters only move forward: the data was rolled back or written concurrently",
+                    )
+                if target.value == current.value and not hmac.compare_digest(current.tag, target.tag):
+                    raise IntegrityError(
+                        f"counter {target.name!r} in {self._path} is at {target.value} with another tag",
                         hint="two different states claim the same version: the data was tampered with",
                     )
-                if value > current.value:
-                    changed.append(Counter(name, value, bytes(tag)))
+                if target.value > current.value:
+                    changed.append(target)
             if changed:
                 self._write(changed)
 
@@ -574,8 +613,17 @@ class Vault:
                 self._view.rows.update((r[0].name, r) for r in rows)
 
     def _vacuum(self) -> None:
+        """Rewrite the vault file without free pages, then move the log into it and truncate the log,
+        so deleted rows (an erased key, old wrappings) are in neither file."""
         with self._lock:
             self._conn.execute("VACUUM")
+            (busy, _, _) = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise PrivacyError(
+                f"the key vault at {self._path} could not be checkpointed: another process kept reading it",
+                hint="its write-ahead log may still hold the deleted key material; run the operation again "
+                "when other processes of the app are idle",
+            )
 
     def _one(self, sql: str, *params: object) -> tuple | None:
         return self._conn.execute(sql, params).fetchone()
