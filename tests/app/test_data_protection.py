@@ -57,7 +57,7 @@ def test_tampered_event_rows_give_integrity_errors(make_app, tmp_path):
     app.record("ada", history(5))
     app.record("bob", history(5, habit="piano"))
     db = sqlite3.connect(tmp_path / "data" / "satchel.db")
-    pa, pb = app.pseudonym("ada"), app.pseudonym("bob")
+    pa, pb = bytes.fromhex(app.pseudonym("ada")), bytes.fromhex(app.pseudonym("bob"))
     tag, blob = db.execute("SELECT id_tag, blob FROM events WHERE subject=? LIMIT 1", (pa,)).fetchone()
     for i in (0, 10, len(blob) // 2, len(blob) - 1):
         flipped = bytearray(blob)
@@ -65,16 +65,16 @@ def test_tampered_event_rows_give_integrity_errors(make_app, tmp_path):
         db.execute("UPDATE events SET blob=? WHERE subject=? AND id_tag=?", (bytes(flipped), pa, tag))
         db.commit()
         with pytest.raises(IntegrityError):
-            app.events.read(pa)
+            app.events.read(pa.hex())
     db.execute("UPDATE events SET blob=? WHERE subject=? AND id_tag=?", (blob[:40], pa, tag))
     db.commit()
     with pytest.raises(IntegrityError, match="truncated"):
-        app.events.read(pa)
+        app.events.read(pa.hex())
     other = db.execute("SELECT blob FROM events WHERE subject=? LIMIT 1", (pb,)).fetchone()[0]
     db.execute("UPDATE events SET blob=? WHERE subject=? AND id_tag=?", (other, pa, tag))
     db.commit()
     with pytest.raises(IntegrityError):
-        app.events.read(pa)
+        app.events.read(pa.hex())
 
 
 def test_checkpoint_tampering_swapping_and_rollback_are_refused(make_app, tmp_path):

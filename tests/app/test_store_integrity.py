@@ -64,7 +64,7 @@ def restore_db(db: Path, frm: Path) -> None:
 
 def test_deleting_one_row_is_detected(learner):
     app, pseudo, db = learner
-    edit(db, "DELETE FROM events WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=?)", pseudo)
+    edit(db, "DELETE FROM events WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=?)", bytes.fromhex(pseudo))
     with pytest.raises(IntegrityError, match="should have 60 events.*59 are there") as caught:
         app.events.read(pseudo)
     assert RECOVERY in str(caught.value)
@@ -74,7 +74,7 @@ def test_deleting_one_row_is_detected(learner):
 
 def test_deleting_a_learners_rows_and_head_is_detected(learner):
     app, pseudo, db = learner
-    edit(db, "DELETE FROM events WHERE subject=?", pseudo)
+    edit(db, "DELETE FROM events WHERE subject=?", bytes.fromhex(pseudo))
     edit(db, "DELETE FROM heads WHERE subject=?", pseudo)
     with pytest.raises(IntegrityError, match="commitment .* is missing .* vault holds version"):
         app.events.read(pseudo)
@@ -85,11 +85,12 @@ def test_deleting_a_learners_rows_and_head_is_detected(learner):
 def test_type_tag_rewrite_is_refused(learner):
     app, pseudo, db = learner
     conn = sqlite3.connect(db)
-    tags = [r[0] for r in conn.execute("SELECT DISTINCT type_tag FROM events WHERE subject=?", (pseudo,))]
+    who = bytes.fromhex(pseudo)
+    tags = [r[0] for r in conn.execute("SELECT DISTINCT type_tag FROM events WHERE subject=?", (who,))]
     conn.close()
     assert len(tags) == 2
     edit(db, "UPDATE events SET type_tag=? WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=? AND type_tag=?)",
-         tags[1], pseudo, tags[0])
+         tags[1], who, tags[0])
     for types in (None, ["habit_completed"], ["app_opened"]):
         with pytest.raises(IntegrityError):
             app.events.read(pseudo, types)
@@ -100,7 +101,8 @@ def test_swapping_rows_between_learners_is_refused(learner):
     grant(app, "bob")
     app.record("bob", history(habit="piano"), at=NOW)
     other = app.pseudonym("bob")
-    edit(db, "UPDATE events SET subject=? WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=?)", pseudo, other)
+    edit(db, "UPDATE events SET subject=? WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=?)",
+         bytes.fromhex(pseudo), bytes.fromhex(other))
     for who in (pseudo, other):
         with pytest.raises(IntegrityError):
             app.events.read(who)
@@ -238,36 +240,49 @@ def test_truncated_database_in_cli_is_a_clear_error(learner, tmp_path):
     assert "satchel.db" in result.output
 
 
+LEGACY_TABLE = """CREATE TABLE events (subject TEXT NOT NULL, id_tag TEXT NOT NULL, type_tag TEXT NOT NULL,
+    blob BLOB NOT NULL, PRIMARY KEY (subject, id_tag)) WITHOUT ROWID"""
+
+
 def _legacy_app(make_app, tmp_path, *, rewrite_type: bool = False):
-    """A data dir as a format-1 satchel wrote it: type tag outside the binding, no heads, no counters."""
+    """A data dir as a format-1 satchel wrote it: text tags, type tag outside the binding, no heads, no counters."""
+    import hmac
+
     from satchel.privacy.envelope import Binding, seal
 
     app = make_app()
     pseudo = app.pseudonym("ada")
     key = app.vault.subject_key(pseudo)
-    events, tag = history(5), app.events._tag
+    tag_key = app.vault.derive("event-tags")
     app.close()
+
+    def tag(label: str, value: str) -> str:
+        return hmac.digest(tag_key, f"{label}\x00{pseudo}\x00{value}".encode(), "sha256").hex()[:32]
+
+    events = history(5)
     conn = sqlite3.connect(tmp_path / "data" / "satchel.db")
     conn.execute("DROP TABLE meta")
+    conn.execute("DROP TABLE events")
+    conn.execute(LEGACY_TABLE)
     for e in events:
-        id_tag, type_tag = tag(pseudo, "id", e.id), tag(pseudo, "type", e.type)
+        id_tag, type_tag = tag("id", e.id), tag("type", e.type)
         if rewrite_type and e.type == "app_opened":
-            type_tag = tag(pseudo, "type", "habit_completed")
+            type_tag = tag("type", "habit_completed")
         raw = e.model_dump_json().encode()
         conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)",
                      (pseudo, id_tag, type_tag, seal(raw, key, Binding("habits-test", pseudo, "", f"event:{id_tag}"))))
     conn.commit()
     conn.close()
-    return pseudo, len(events)
+    return pseudo, events
 
 
 def test_format1_database_is_migrated(make_app, tmp_path):
-    pseudo, n = _legacy_app(make_app, tmp_path)
+    pseudo, events = _legacy_app(make_app, tmp_path)
     app = make_app()
-    assert len(app.events.read(pseudo)) == n
+    assert app.events.read(pseudo) == sorted(events, key=lambda e: (e.time, e.id))
     app.close()
     edit(tmp_path / "data" / "satchel.db", "DELETE FROM events WHERE id_tag=(SELECT min(id_tag) FROM events)")
-    with pytest.raises(IntegrityError, match=f"should have {n} events"):
+    with pytest.raises(IntegrityError, match=f"should have {len(events)} events"):
         make_app().events.read(pseudo)
 
 
@@ -277,7 +292,17 @@ def test_format1_migration_refuses_a_rewritten_type_tag(make_app, tmp_path):
         make_app()
 
 
-def test_format1_copy_restored_after_migration_is_refused(learner, tmp_path):
+def test_format1_copy_restored_after_migration_is_refused(make_app, tmp_path):
+    pseudo, events = _legacy_app(make_app, tmp_path)
+    db = tmp_path / "data" / "satchel.db"
+    copy_db(db, tmp_path / "old")
+    assert len(make_app().events.read(pseudo)) == len(events)
+    restore_db(db, tmp_path / "old")
+    with pytest.raises(IntegrityError, match="missing .* vault holds version 1"):
+        make_app().events.read(pseudo)
+
+
+def test_current_database_without_its_format_row_still_checks_every_row(learner, tmp_path):
     app, pseudo, db = learner
     app.close()
     edit(db, "DROP TABLE meta")
