@@ -1,7 +1,7 @@
 """The data path: ingest, read, featurize and checkpoint throughput, against plaintext storage.
 
-satchel seals every event (AES-256-GCM under a per-learner key, keyed tags instead of ids and
-types) and every checkpoint (sealed, atomically written, version committed to the vault). The
+satchel seals every event (AES-256-GCM under a key derived from the learner's key, keyed binary tags
+instead of ids and types, a commitment to the learner's whole set) and every checkpoint (sealed, atomically written, version committed to the vault). The
 peer is the same work with no privacy: events as JSON in a plaintext SQLite table with the same
 journal settings (WAL, ``synchronous=FULL``, one transaction), checkpoints as ``np.savez`` files.
 The ratio is the price of privacy on this machine.
@@ -104,8 +104,9 @@ def _ingest_file(table: TableBuilder, root: Path, fleet: Sequence[Any]) -> None:
     plain.conn.close()
     table.notes.append(f"On disk after closing (WAL checkpointed): the JSONL file {_mib(path)}, satchel's data dir "
                        f"{_mib(root / 'fleet' / 'data')} ({_size(root / 'fleet' / 'data') / total:.0f} B/event: "
-                       f"sealed blob, keyed id/type tags, their index) vs plaintext SQLite "
-                       f"{_mib(root / 'plain-fleet.db')}.")
+                       "one row per event of 16-byte pseudonym, 16-byte id tag, 8-byte type tag and the sealed "
+                       "event, 28 bytes of AES-GCM nonce and tag over a compact encoding) vs plaintext SQLite "
+                       f"{_mib(root / 'plain-fleet.db')} ({_size(root / 'plain-fleet.db') / total:.0f} B/event).")
 
 
 def _featurize(year: list[Event], fleet: Sequence[Any], ctx: Context) -> TableBuilder:
