@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,22 @@ from typing import Any
 import click
 
 from satchel._version import __version__
-from satchel.errors import ConfigError, SatchelError
+from satchel.errors import ConfigError, ConsentError, SatchelError
 
 CONFIG_OPTION = click.option(
     "-c", "--config", "config_path", type=click.Path(path_type=Path), envvar="SATCHEL_CONFIG",
     default="satchel.toml", show_default=True, help="the app's pipeline configuration (env SATCHEL_CONFIG)")
+
+
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    root = ctx.find_root()
+    root.ensure_object(dict)
+    root.obj["json"] = root.obj.get("json", False) or value
+    return value
+
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, callback=_remember_json, expose_value=True,
+                           help="machine-readable output; errors are JSON too")
 
 
 #: Built-in commands living in other modules, imported only when used (keeps --help light).
@@ -23,27 +35,55 @@ _LAZY_COMMANDS = {"tick": "satchel.cli_runner", "run": "satchel.cli_runner", "st
                   "evaluate": "satchel.cli_evaluate", "federate": "satchel.cli_federate"}
 
 
-class _Cli(click.Group):
-    """Adds lazy and plugin commands and turns SatchelError into one line and exit code 1."""
+#: Entry-point group of plugin CLI commands (``name = "module:command"``). ``--help`` imports only
+#: these modules, never the component plugins, so keep them light (heavy imports inside the command).
+CLI_ENTRY_POINT_GROUP = "satchel.cli"
 
-    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
-        registry = _registry(ctx)
-        return {name: reg.spec.command for name, reg in registry.all("cli_command").items()}
+
+def _entry_point_commands() -> dict[str, Any]:
+    """Plugin commands by name (entry points, not yet imported), minus SATCHEL_DISABLE_PLUGINS."""
+    import os
+    from importlib import metadata
+
+    disabled = {n.strip() for n in os.environ.get("SATCHEL_DISABLE_PLUGINS", "").split(",") if n.strip()}
+    return {ep.name: ep for ep in metadata.entry_points(group=CLI_ENTRY_POINT_GROUP) if ep.name not in disabled}
+
+
+class _Cli(click.Group):
+    """Adds lazy built-in and plugin commands and turns SatchelError into one line and exit code 1."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        names = set(super().list_commands(ctx)) | set(_LAZY_COMMANDS)
-        try:
-            names |= set(self._plugin_commands(ctx))
-        except SatchelError as e:  # a broken plugin must not hide the built-in commands
-            logging.getLogger("satchel.cli").debug("plugin commands unavailable: %s", e)
-        return sorted(names)
+        return sorted(set(super().list_commands(ctx)) | set(_LAZY_COMMANDS) | set(_entry_point_commands()))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in _LAZY_COMMANDS and name not in self.commands:
             import importlib
 
             self.add_command(getattr(importlib.import_module(_LAZY_COMMANDS[name]), name))
-        return super().get_command(ctx, name) or self._plugin_commands(ctx).get(name)
+        found = super().get_command(ctx, name)
+        if found is not None:
+            return found
+        ep = _entry_point_commands().get(name)
+        if ep is not None:
+            return _load_command(ep)
+        return self._hook_command(ctx, name)
+
+    @staticmethod
+    def _hook_command(ctx: click.Context, name: str) -> click.Command | None:
+        """A command from the deprecated ``satchel_cli_commands`` hook (loads every plugin)."""
+        try:
+            found = _registry(ctx).all("cli_command").get(name)
+        except SatchelError as e:  # a broken plugin must not hide the built-in commands
+            logging.getLogger("satchel.cli").debug("plugin commands unavailable: %s", e)
+            return None
+        if found is None:
+            return None
+        import warnings
+
+        warnings.warn(f"{found.origin.describe()} adds '{name}' through the satchel_cli_commands hook, which is "
+                      f"deprecated: register it in the '{CLI_ENTRY_POINT_GROUP}' entry-point group instead",
+                      DeprecationWarning, stacklevel=2)
+        return found.spec.command  # type: ignore[no-any-return]
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -51,19 +91,44 @@ class _Cli(click.Group):
         except SatchelError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            _fail(e)
+            _fail(e, as_json=bool(ctx.obj and ctx.obj.get("json")))
         except (click.exceptions.ClickException, click.exceptions.Abort, click.exceptions.Exit):
             raise
         except Exception as e:  # a bug: still one line, with the way to the traceback
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.secho(f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback, "
-                        "and please report it)", fg="red", err=True)
+            message = (f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback, "
+                       "and please report it)")
+            if ctx.obj and ctx.obj.get("json"):
+                _echo_json({"error": {"type": "InternalError", "message": message, "hint": None}})
+            else:
+                click.secho(message, fg="red", err=True)
             sys.exit(1)
 
 
-def _fail(e: SatchelError) -> None:
+def _load_command(ep: Any) -> click.Command:
+    try:
+        command = ep.load()
+    except Exception as e:  # a broken plugin command is named, and the rest of the CLI keeps working
+        dist = ep.dist.metadata["Name"] if ep.dist is not None else "(unknown)"
+        raise click.ClickException(f"command '{ep.name}' from {dist} failed to import: {type(e).__name__}: {e} "
+                                   f"(fix or uninstall {dist}, or set SATCHEL_DISABLE_PLUGINS={ep.name})") from e
+    if not isinstance(command, click.Command):
+        raise click.ClickException(f"entry point '{ep.name}' ({ep.value}) in group {CLI_ENTRY_POINT_GROUP} is "
+                                   f"{type(command).__name__}, not a click command")
+    return command
+
+
+def _fail(e: SatchelError, *, as_json: bool = False) -> None:
     err = click.get_text_stream("stderr")
+    e = _for_the_cli(e)
+    if as_json:
+        error: dict[str, Any] = {"type": type(e).__name__, "message": getattr(e, "message", str(e)),
+                                 "hint": getattr(e, "hint", None)}
+        if isinstance(e, ConfigError):
+            error["problems"] = [{"path": path, "message": msg} for path, msg in e.problems]
+        _echo_json({"error": error})
+        sys.exit(1)
     if isinstance(e, ConfigError):
         click.secho(f"error: {e.problems[0][0] + ': ' if len(e.problems) == 1 and e.problems[0][0] else ''}"
                     f"{e.problems[0][1] if len(e.problems) == 1 else str(e)}", fg="red", file=err)
@@ -72,13 +137,30 @@ def _fail(e: SatchelError) -> None:
     sys.exit(1)
 
 
+_PYTHON_GRANT = "with app.consent.grant(...) first"
+
+
+def _for_the_cli(e: SatchelError) -> SatchelError:
+    """The same error, with a hint naming the CLI command rather than the Python call."""
+    if isinstance(e, ConsentError) and e.hint and _PYTHON_GRANT in e.hint:
+        purposes = e.hint[e.hint.find("(") + 1:e.hint.find(")")].split(", ")
+        command = "satchel consent grant SUBJECT " + " ".join(f"--purpose {p}" for p in purposes)
+        return ConsentError(e.message, hint=e.hint.replace(_PYTHON_GRANT, f"first: {command} --notice-file "
+                                                           "NOTICE.txt --policy-version V --actor A --age-band B "
+                                                           "--method M"))
+    return e
+
+
 def _registry(ctx: click.Context):  # noqa: ANN202 - Registry, imported lazily to keep --help fast
     root = ctx.find_root()
     root.ensure_object(dict)
     if "registry" not in root.obj:
         from satchel.registry import Registry
 
-        root.obj["registry"] = Registry()
+        registry = Registry()
+        if root.obj.get("plugins_dir") is not None:
+            registry.register_directory(root.obj["plugins_dir"])
+        root.obj["registry"] = registry
     return root.obj["registry"]
 
 
@@ -88,10 +170,14 @@ def _registry(ctx: click.Context):  # noqa: ANN202 - Registry, imported lazily t
 @click.option("--new-keys", is_flag=True,
               help="create a new key vault even though the data directory already holds data (that data "
                    "stays unreadable); without it a missing key directory is refused")
+@click.option("--plugins-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              envvar="SATCHEL_PLUGINS_DIR", help="also load every *.py plugin file in this folder (env "
+                                                 "SATCHEL_PLUGINS_DIR)")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, new_keys: bool) -> None:
+def cli(ctx: click.Context, debug: bool, new_keys: bool, plugins_dir: Path | None) -> None:
     """satchel: on-device personalization for learning apps, with privacy controls."""
     ctx.ensure_object(dict)
+    ctx.obj["plugins_dir"] = plugins_dir
     ctx.obj["debug"] = debug
     ctx.obj["new_keys"] = new_keys
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
@@ -99,7 +185,7 @@ def cli(ctx: click.Context, debug: bool, new_keys: bool) -> None:
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@JSON_OPTION
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """List every hook kind and the plugins registered against it."""
@@ -121,6 +207,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             for o in registry.implementations(hook)]
     report["plugins"] = [{"plugin": o.plugin, "distribution": o.distribution, "version": o.version,
                           "builtin": o.builtin} for o in registry.plugins()]
+    report["cli_commands"] = [_describe_command(ep) for _, ep in sorted(_entry_point_commands().items())]
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -129,7 +216,10 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
     table = Table(title="satchel plugins", show_lines=False)
     for col in ("hook", "name", "plugin", "distribution", "built-in"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
+    for r in report["cli_commands"]:
+        table.add_row(CLI_ENTRY_POINT_GROUP, r["name"], r["target"], f"{r['distribution']} {r['version']}",
+                      "yes" if r["builtin"] else "no")
     for hook, rows in report["registrations"].items():
         if not rows:
             table.add_row(hook, "—", "", "", "")
@@ -142,21 +232,34 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         for r in rows:
             table.add_row(hook, "(implements)", r["plugin"], f"{r['distribution']} {r['version']}",
                           "yes" if r["builtin"] else "no")
-    Console().print(table)
+    Console(width=max(120, shutil.get_terminal_size().columns)).print(table)  # never cut a name at 80 columns
+
+
+def _describe_command(ep: Any) -> dict[str, Any]:
+    dist = ep.dist.metadata["Name"] if ep.dist is not None else "(unknown)"
+    version = ep.dist.version if ep.dist is not None else ""
+    return {"name": ep.name, "target": ep.value, "distribution": dist, "version": version,
+            "builtin": dist == "satchel"}
 
 
 @cli.command()
 @click.argument("config", type=click.Path(path_type=Path), default="satchel.toml")
+@JSON_OPTION
 @click.pass_context
-def validate(ctx: click.Context, config: Path) -> None:
+def validate(ctx: click.Context, config: Path, as_json: bool) -> None:
     """Check CONFIG; report every problem with its dotted path (exit 0 if valid, 1 if not)."""
     from satchel.config import load_config
 
     try:
         cfg = load_config(config, _registry(ctx))
     except ConfigError as e:
+        if as_json:
+            _fail(e, as_json=True)
         click.secho(str(e), fg="red", err=True)
         sys.exit(1)
+    if as_json:
+        _echo_json({"config": str(config), "valid": True, "app": cfg.app_id, "pipelines": list(cfg.pipelines)})
+        return
     click.echo(f"{config}: valid — app '{cfg.app_id}', pipelines: {', '.join(cfg.pipelines)}")
 
 
@@ -190,6 +293,20 @@ def config_schema_cmd(ctx: click.Context) -> None:
 # ---------------------------------------------------------------------- app commands
 
 
+@cli.group("events")
+def events_group() -> None:
+    """The event format plugins and importers share."""
+
+
+@events_group.command("schema")
+@click.pass_context
+def events_schema(ctx: click.Context) -> None:
+    """Print the JSON Schema of one line of a .jsonl event file, for every installed event type."""
+    from satchel.event_schema import event_line_schema
+
+    click.echo(json.dumps(event_line_schema(_registry(ctx)), indent=2))
+
+
 def _open_app(ctx: click.Context, config_path: Path):  # noqa: ANN202 - satchel.App
     import satchel
 
@@ -211,9 +328,11 @@ def _echo_json(data: Any) -> None:
 @click.argument("file", type=click.Path(path_type=Path, exists=True))
 @click.option("--source", help="a registered event source (see `satchel plugins`); default: by file suffix")
 @click.option("--subject", help="the learner the file belongs to (for exports without a subject column)")
+@JSON_OPTION
 @CONFIG_OPTION
 @click.pass_context
-def ingest(ctx: click.Context, file: Path, source: str | None, subject: str | None, config_path: Path) -> None:
+def ingest(ctx: click.Context, file: Path, source: str | None, subject: str | None, as_json: bool,
+           config_path: Path) -> None:
     """Import FILE, all or nothing; a bad line is named with its field.
 
     FILE is satchel JSONL or CSV, a `satchel export` JSON file as written, or (with --source) any
@@ -221,6 +340,9 @@ def ingest(ctx: click.Context, file: Path, source: str | None, subject: str | No
     """
     with _open_app(ctx, config_path) as app:
         result = app.ingest(file, source=source, subject=subject)
+    if as_json:
+        _echo_json({"file": str(file), "stored": result.stored, "duplicates": result.duplicates})
+        return
     click.echo(f"stored {result.stored} events ({result.duplicates} already present)")
 
 
@@ -269,7 +391,7 @@ def consent_withdraw(ctx: click.Context, subject: str, purposes: tuple[str, ...]
 
 @consent_group.command("show")
 @click.argument("subject")
-@click.option("--json", "as_json", is_flag=True)
+@JSON_OPTION
 @CONFIG_OPTION
 @click.pass_context
 def consent_show(ctx: click.Context, subject: str, as_json: bool, config_path: Path) -> None:
@@ -305,12 +427,19 @@ def consent_history(ctx: click.Context, subject: str, config_path: Path) -> None
 @click.option("--subject", required=True)
 @click.option("--pipeline", required=True)
 @click.option("--epochs", type=int, help="default: the pipeline's epochs")
+@JSON_OPTION
 @CONFIG_OPTION
 @click.pass_context
-def train(ctx: click.Context, subject: str, pipeline: str, epochs: int | None, config_path: Path) -> None:
+def train(ctx: click.Context, subject: str, pipeline: str, epochs: int | None, as_json: bool,
+          config_path: Path) -> None:
     """Train PIPELINE for SUBJECT now (consent permitting), ignoring the scheduler."""
     with _open_app(ctx, config_path) as app:
         report = app.train(subject, pipeline, epochs=epochs)
+    if as_json:
+        _echo_json({"pipeline": pipeline, "checkpoint_version": report.checkpoint_version,
+                    "samples": report.context.samples, "seconds": report.seconds, "promoted": report.promoted,
+                    "reason": report.reason, "metrics": dict(report.metrics)})
+        return
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in report.metrics.items())
     click.echo(f"trained {pipeline} v{report.checkpoint_version} on {report.context.samples} samples "
                f"in {report.seconds:.2f}s; {report.reason}")
@@ -320,7 +449,7 @@ def train(ctx: click.Context, subject: str, pipeline: str, epochs: int | None, c
 @cli.command()
 @click.option("--subject", required=True)
 @click.option("--pipeline", required=True)
-@click.option("--json", "as_json", is_flag=True)
+@JSON_OPTION
 @CONFIG_OPTION
 @click.pass_context
 def predict(ctx: click.Context, subject: str, pipeline: str, as_json: bool, config_path: Path) -> None:
@@ -364,12 +493,18 @@ def export_cmd(ctx: click.Context, subject: str, out: Path | None, config_path: 
 @click.option("--subject", required=True)
 @click.option("--pipeline", required=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="directory for the artifacts")
+@JSON_OPTION
 @CONFIG_OPTION
 @click.pass_context
-def export_model(ctx: click.Context, subject: str, pipeline: str, out: Path, config_path: Path) -> None:
+def export_model(ctx: click.Context, subject: str, pipeline: str, out: Path, as_json: bool,
+                 config_path: Path) -> None:
     """Write SUBJECT's trained PIPELINE model + manifest for an Android/iOS app."""
     with _open_app(ctx, config_path) as app:
-        app.export_model(subject, pipeline, out)
+        manifest = app.export_model(subject, pipeline, out)
+    if as_json:
+        _echo_json({"out": str(out), "manifest": str(manifest),
+                    "files": sorted(p.name for p in Path(out).iterdir())})
+        return
     click.echo(f"wrote {out}")
 
 
@@ -389,7 +524,7 @@ def erase(ctx: click.Context, subject: str, yes: bool, config_path: Path) -> Non
 
 @cli.group("audit", invoke_without_command=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text")
-@click.option("--json", "as_json", is_flag=True, help="same as --format json")
+@JSON_OPTION
 @click.option("--out", type=click.Path(path_type=Path), help="write the report here")
 @click.option("--strict", is_flag=True, help="exit 2 when a finding is at or above --fail-on")
 @click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]), default="medium",

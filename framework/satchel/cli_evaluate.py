@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from satchel.cli import CONFIG_OPTION, _registry
+from satchel.cli import CONFIG_OPTION, JSON_OPTION, _registry
 from satchel.cli_runner import Duration
 from satchel.errors import SatchelError
 
@@ -21,7 +21,7 @@ from satchel.errors import SatchelError
 @click.option("--step", type=Duration(), default="1d", show_default=True,
               help="simulated time between runner passes: 1d, 12h, 30m …")
 @click.option("--curve", default="", help="learning curve cuts by labelled samples known, e.g. 0,10,25,50,100,200")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@JSON_OPTION
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), help="write a calibration plot (PNG) here")
 @CONFIG_OPTION
 @click.pass_context

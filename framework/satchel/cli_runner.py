@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ContextManager
 
 import click
 
-from satchel.cli import CONFIG_OPTION, _open_app
+from satchel.cli import CONFIG_OPTION, JSON_OPTION, _open_app
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -39,9 +39,6 @@ Exit codes:
        signal exits at once
 """
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
 
 class Duration(click.ParamType):
     """Seconds, written ``90``, ``90s``, ``15m``, ``6h`` or ``1d``."""
@@ -49,12 +46,12 @@ class Duration(click.ParamType):
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, (int, float)):
-            return float(value)
-        m = _DURATION.match(str(value))
-        if not m:
-            self.fail(f"{value!r} is not a duration; write e.g. 90, 90s, 15m or 6h", param, ctx)
-        return float(m.group(1)) * _UNITS[m.group(2)]
+        from satchel.durations import parse_duration
+
+        try:
+            return parse_duration(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
 
 
 class Shard(click.ParamType):
@@ -75,7 +72,6 @@ PIPELINE_OPTION = click.option("-p", "--pipeline", "pipelines", multiple=True,
 EPOCHS_OPTION = click.option("--epochs", type=click.IntRange(min=1), help="default: each pipeline's epochs")
 BUDGET_OPTION = click.option("--budget", type=Duration(), help="time budget of a whole pass, e.g. 10m "
                                                                "(each training also keeps its scheduler's)")
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 SHARD_OPTION = click.option("--shard", type=Shard(), help="only the K-th of N shares of the learners, e.g. "
                                                         "1/2: run one runner per core, each with its shard")
 VERBOSE_OPTION = click.option("-v", "--verbose", is_flag=True,

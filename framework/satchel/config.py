@@ -52,6 +52,8 @@ class AppSection(_Strict):
     data_dir: Path | None = Field(None, description="defaults to the platform's user data dir / <id>")
     key_dir: Path | None = Field(None, description="wrapped keys, kept apart from data; defaults to the "
                                                    "platform's user config dir / satchel-keys / <id>")
+    plugins: list[str] = Field(default_factory=list, description="uninstalled plugins to load: module names "
+                               "or .py paths relative to this file")
 
 
 class PrivacySection(_Strict):
@@ -181,6 +183,8 @@ def load_config(source: str | Path | Mapping[str, Any], registry: Registry) -> A
         parsed = ConfigFile.model_validate(raw)
     except ValidationError as e:
         raise ConfigError([(_dotted(err["loc"]), _message(err)) for err in e.errors()], source=where) from None
+    if parsed.app.plugins:
+        registry.register_local(parsed.app.plugins, base, f"{where}: app.plugins")
     problems: list[tuple[str, str]] = []
     key_provider = _resolve(registry, "key_provider", parsed.privacy.key_provider, "privacy.key_provider", problems)
     pipelines: dict[str, PipelineConfig] = {}

@@ -21,6 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
 
 import pluggy
@@ -173,6 +174,26 @@ class Registry:
                               hint="check the hook names and arguments against docs/hooks.md") from e
         self._origins[name] = Origin(name, distribution, version)
         self._records = {}
+
+    def register_local(self, entries: Sequence[str], base: Path, where: str) -> None:
+        """Register uninstalled plugins: module names or ``.py`` paths (relative to ``base``), as
+        listed in a config's ``[app] plugins``. Registering the same module again is a no-op."""
+        from satchel.local_plugins import import_entry
+
+        for entry in entries:
+            self._register_once(*import_entry(entry, base, where))
+
+    def register_directory(self, directory: Path) -> None:
+        """Register every ``*.py`` file in ``directory`` (``satchel --plugins-dir``)."""
+        from satchel.local_plugins import directory_files, import_file
+
+        for path in directory_files(directory):
+            self._register_once(*import_file(path.resolve(), f"--plugins-dir {directory}"))
+
+    def _register_once(self, name: str, module: object) -> None:
+        if self._pm.get_plugin(name) is module:
+            return
+        self.register(module, name, distribution="(local)")
 
     def unregister(self, name: str) -> None:
         self._pm.unregister(name=name)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import click
 
-from satchel.hookspecs import hookimpl
+from satchel_plugins._native_logs import quiet_native_logs
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from satchel.app import App
-    from satchel.records import CliCommandSpec
 
 KEY_VARIABLE = "SATCHEL_DEMO_KEY"
 POLICY = "2026-01"
@@ -105,7 +104,7 @@ def demo(data_dir: Path | None, full_report: bool) -> None:
     console = Console(highlight=False)
     started = time.perf_counter()
     keys_dir = tempfile.TemporaryDirectory(prefix="satchel-demo-keys-")
-    with keys_dir as keys, _master_key(), _quiet_native_logs():
+    with keys_dir as keys, _master_key(), quiet_native_logs():
         if data_dir is None:
             with tempfile.TemporaryDirectory(prefix="satchel-demo-data-") as tmp:
                 _run(console, Path(tmp), Path(keys), full_report)
@@ -117,13 +116,6 @@ def demo(data_dir: Path | None, full_report: bool) -> None:
                       "process: nobody can decrypt it any more.")
     console.print(f"\n[bold]Done in {time.perf_counter() - started:.1f} s.[/] Everything ran on this "
                   "machine; nothing was sent anywhere.")
-
-
-@hookimpl
-def satchel_cli_commands() -> Iterator[CliCommandSpec]:
-    from satchel.records import CliCommandSpec
-
-    yield CliCommandSpec("demo", command=demo, description="simulated learners in three apps, end to end")
 
 
 # ------------------------------------------------------------------ the run
@@ -468,23 +460,3 @@ def _master_key() -> Iterator[None]:
             os.environ.pop(KEY_VARIABLE, None)
         else:
             os.environ[KEY_VARIABLE] = previous
-
-
-@contextmanager
-def _quiet_native_logs() -> Iterator[None]:
-    """Send TensorFlow's native log lines (written to fd 2) to a temp file; show them only on failure."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
-        failed = True
-        try:
-            yield
-            failed = False
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            if failed:
-                log.seek(0)
-                sys.stderr.write(log.read().decode(errors="replace"))

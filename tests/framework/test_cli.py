@@ -72,8 +72,9 @@ def test_errors_are_one_line_without_traceback_and_debug_shows_it(tmp_path):
     assert proc.returncode == 1 and "Traceback" in proc.stderr
 
 
-def test_plugin_commands_are_listed_and_run_without_collecting_other_kinds():
+def test_deprecated_hook_commands_still_run_with_a_warning_without_collecting_other_kinds():
     import types
+    import warnings
 
     import click
 
@@ -93,7 +94,52 @@ def test_plugin_commands_are_listed_and_run_without_collecting_other_kinds():
         satchel_models=hookimpl(broken_models),
     )
     reg = isolated_registry({"greeter": plugin}, builtins=False)
-    assert "Say hello." in run("--help", registry=reg).output
-    assert run("hello", registry=reg).output == "hello from a plugin\n"
+    assert "hello" not in run("--help", registry=reg).output  # --help never loads component plugins
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run("hello", registry=reg).output == "hello from a plugin\n"
+    assert any(issubclass(w.category, DeprecationWarning) and "satchel.cli" in str(w.message) for w in caught)
     result = CliRunner().invoke(cli, ["plugins"], obj={"registry": reg})  # lists every kind: names the culprit
     assert result.exit_code == 1 and "plugin 'greeter'" in result.output and "kaput" in result.output
+
+
+def _entry_points(monkeypatch, **targets):
+    from importlib.metadata import EntryPoint
+
+    import satchel.cli
+
+    found = {name: EntryPoint(name, value, "satchel.cli") for name, value in targets.items()}
+    monkeypatch.setattr(satchel.cli, "_entry_point_commands", lambda: found)
+
+
+def test_entry_point_commands_are_listed_with_their_help_and_run(monkeypatch):
+    _entry_points(monkeypatch, greet="toy_cli:greet")
+    assert "Greet from a plugin." in run("--help").output
+    assert run("greet").output == "greetings\n"
+
+
+def test_a_broken_entry_point_command_is_named_and_the_others_still_work(monkeypatch):
+    _entry_points(monkeypatch, broken="toy_cli:missing", notcmd="toy_cli:NOT_A_COMMAND")
+    result = CliRunner().invoke(cli, ["broken"])
+    assert result.exit_code == 1 and "command 'broken'" in result.output and "SATCHEL_DISABLE_PLUGINS" in result.output
+    result = CliRunner().invoke(cli, ["notcmd"])
+    assert result.exit_code == 1 and "not a click command" in result.output
+    assert run("validate", "--help").exit_code == 0
+
+
+def test_json_errors_on_request(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TOY_CONFIG.replace('backend = "toy_backend"', 'backend = "tflit"'))
+    reg = isolated_registry({"toy": make_toy_plugin()})
+    result = CliRunner().invoke(cli, ["validate", str(bad), "--json"], obj={"registry": reg})
+    error = json.loads(result.output)["error"]
+    assert result.exit_code == 1 and error["type"] == "ConfigError"
+    assert error["problems"] == [{"path": "pipelines.main.backend",
+                                  "message": "unknown backend 'tflit'; choose one of: litert, onnx, toy_backend"}]
+    good = tmp_path / "good.toml"
+    good.write_text(TOY_CONFIG)
+    ok = json.loads(CliRunner().invoke(cli, ["validate", str(good), "--json"], obj={"registry": reg}).output)
+    assert ok == {"config": str(good), "valid": True, "app": "toy-app", "pipelines": ["main"]}
+    missing = CliRunner().invoke(cli, ["train", "--subject", "x", "--pipeline", "p", "-c", str(tmp_path / "no.toml"),
+                                       "--json"])
+    assert missing.exit_code == 1 and "no such file" in json.loads(missing.output)["error"]["message"]

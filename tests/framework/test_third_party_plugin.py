@@ -1,4 +1,5 @@
-"""The example third-party plugin installs into a fresh venv, is discovered, validated and usable."""
+"""The example plugins install into a fresh venv, are discovered, validated and usable: the third-party
+scheduler and the tutorial's quiz plugin (record -> train -> predict -> audit, found by its entry point)."""
 
 import json
 import shutil
@@ -12,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "third_party_plugin"
+TUTORIAL = ROOT / "examples" / "quiz_plugin"
 
 CONFIG = """
 [app]
@@ -62,11 +64,12 @@ def plugin_venv(tmp_path_factory):
     running = [d for d in running if Path(d).is_dir()]
     Path(purelib, "_running_environment.pth").write_text(
         "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in running) + "\n")
-    source = shutil.copytree(EXAMPLE, where / "source", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "*-data", "*-keys")
+    sources = [shutil.copytree(example, where / example.name, ignore=ignore) for example in (EXAMPLE, TUTORIAL)]
     install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                              "--no-deps", str(source)], capture_output=True, text=True,
+                              "--no-deps", *map(str, sources)], capture_output=True, text=True,
                              stdin=subprocess.DEVNULL)
-    assert install.returncode == 0, f"pip could not install {EXAMPLE} into {where}:\n{install.stderr[-3000:]}"
+    assert install.returncode == 0, f"pip could not install the examples into {where}:\n{install.stderr[-3000:]}"
     yield python
     shutil.rmtree(where, ignore_errors=True)
 
@@ -98,3 +101,16 @@ def test_its_own_conformance_tests_pass(plugin_venv):
     proc = subprocess.run([str(plugin_venv), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
                           capture_output=True, text=True, cwd=EXAMPLE)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_installed_tutorial_plugin_runs_end_to_end(plugin_venv, tmp_path):
+    from test_plugin_tutorial import check_tutorial_output, run_tutorial
+
+    shutil.copy(TUTORIAL / "try_it.py", tmp_path / "try_it.py")
+    config = (TUTORIAL / "satchel.toml").read_text()
+    assert 'plugins = ["quiz_plugin"]' in config
+    (tmp_path / "satchel.toml").write_text(config.replace('plugins = ["quiz_plugin"]', ""))  # the entry point finds it
+    check_tutorial_output(run_tutorial(tmp_path, python=str(plugin_venv)))
+    listed = json.loads(subprocess.run([str(plugin_venv), "-m", "satchel", "plugins", "--json"], capture_output=True,
+                                       text=True, check=True).stdout)["registrations"]["satchel_models"]
+    assert [m["distribution"] for m in listed if m["name"] == "quiz"] == ["satchel-quiz"]

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import BackendError
+from satchel_plugins._native_logs import quiet_native_logs
 from satchel.model_spec import Binary, Const, Expr, Label, ModelSpec, Out, Unary
 from satchel.reference import WEIGHT_SUM_EPS
 
@@ -47,19 +48,20 @@ INFERENCE_FILES = {"float32": "infer_float32.tflite", "float16": "infer_float16.
 
 def build(spec: ModelSpec, directory: Path) -> dict[str, str]:
     """Write ``model.tflite`` for ``spec`` into ``directory``; return the files by role."""
-    try:
-        import tensorflow as tf
-    except ImportError as exc:
-        raise BackendError("litert: compiling a spec needs TensorFlow, which is not installed",
-                           hint="pip install tensorflow-cpu, or compile where it is installed and "
-                                "ship the compile cache directory") from exc
+    with quiet_native_logs():
+        try:
+            import tensorflow as tf
+        except ImportError as exc:
+            raise BackendError("litert: compiling a spec needs TensorFlow, which is not installed",
+                               hint="pip install tensorflow-cpu, or compile where it is installed and "
+                                    "ship the compile cache directory") from exc
 
-    module = _module(tf, spec)
-    functions = [getattr(module, name).get_concrete_function() for name in module.signature_names]
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, module)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    converter.experimental_enable_resource_variables = True
-    model = converter.convert()
+        module = _module(tf, spec)
+        functions = [getattr(module, name).get_concrete_function() for name in module.signature_names]
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, module)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        converter.experimental_enable_resource_variables = True
+        model = converter.convert()
     check_builtin_only(model, f"spec {spec.hash[:12]}")
     (directory / MODEL_FILE).write_bytes(model)
     return {"model": MODEL_FILE}
@@ -70,7 +72,8 @@ def inference_models(spec: ModelSpec, params: dict[str, np.ndarray]) -> dict[str
     precision: ``float32``, ``float16`` (float16 weights, dequantized at load) and ``int8``
     (weight-only int8 kernels, see :func:`~satchel_plugins.backends._tflite.quantize_weights_int8`)."""
     try:
-        import tensorflow as tf
+        with quiet_native_logs():
+            import tensorflow as tf
     except ImportError as exc:
         raise BackendError("litert: writing the quantized inference models needs TensorFlow",
                            hint="pip install tensorflow-cpu where you export") from exc
@@ -104,7 +107,8 @@ def inference_models(spec: ModelSpec, params: dict[str, np.ndarray]) -> dict[str
         if float16:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.target_spec.supported_types = [tf.float16]
-        model = converter.convert()
+        with quiet_native_logs():
+            model = converter.convert()
         check_builtin_only(model, f"spec {spec.hash[:12]} (inference)")
         return rename_signature(model, "infer")
 

@@ -32,6 +32,7 @@ from satchel_plugins.backends._common import (
     compile_cached,
     dist_version,
 )
+from satchel_plugins._native_logs import quiet_native_logs
 from satchel_plugins.backends._tf_build import INFERENCE_FILES, MODEL_FILE, build, inference_models
 from satchel_plugins.backends._tflite import (
     ADAM_STEP,
@@ -83,9 +84,10 @@ class LiteRTTrainer(TrainerBase):
         from ai_edge_litert.interpreter import Interpreter
 
         self._model = compiled.directory / compiled.files["model"]
-        self._interpreter = Interpreter(model_path=str(self._model), num_threads=threads)
-        self._sigs = {key: Signature(self._interpreter, key)
-                      for key in self._interpreter.get_signature_list()}
+        with quiet_native_logs():  # the XNNPACK banner, once per interpreter
+            self._interpreter = Interpreter(model_path=str(self._model), num_threads=threads)
+            self._sigs = {key: Signature(self._interpreter, key)
+                          for key in self._interpreter.get_signature_list()}
         self._train = self._sigs["train"].fixed(("x", "y", "w"), "loss")
         self._predict = self._sigs["infer"].rows("x", "output")
         self._names = list(self.spec.param_shapes)
@@ -161,7 +163,9 @@ class LiteRTTrainer(TrainerBase):
         """The exported model must start from exactly the trained parameters."""
         from ai_edge_litert.interpreter import Interpreter
 
-        loaded = Signature(Interpreter(model_content=model), "get_weights")()
+        with quiet_native_logs():
+            interpreter = Interpreter(model_content=model)
+        loaded = Signature(interpreter, "get_weights")()
         if any(not np.array_equal(loaded[n], a) for n, a in params.items()):
             raise BackendError("litert.export: the exported model does not reproduce the trained weights",
                                hint="recompile the spec and export again")
