@@ -36,12 +36,12 @@ class EncryptedCheckpointStore:
         self.options = options
 
     def save(self, files: SealedFiles, checkpoint: Checkpoint) -> int:
-        committed = files.latest().value
-        version = committed + 1
+        version = files.latest().value + 1
         blob = files.write(_name(version), KIND, version, checkpoint.to_bytes())
         files.commit(version, hashlib.sha256(blob).digest())
+        in_force = files.latest().value  # still the previous version while the commit is staged
         for old in self.versions(files)[: -self.options.keep_last]:
-            if old != committed:  # the version in force until a staged commit lands
+            if old != in_force:
                 files.delete(_name(old))
         return version
 
