@@ -80,19 +80,17 @@ def read_file(path: Path, registry: Registry, *, source: str | None = None,
     elif not path.is_file():
         raise EventError(f"no such file: {path}")
     if source is not None:
-        items = _from_source(path, registry, source)
-    elif path.suffix.lower() in (".jsonl", ".ndjson"):
-        items = list(_jsonl(path, subject))
-    elif path.suffix.lower() == ".csv":
-        items = list(_csv(path, subject))
-    elif path.suffix.lower() == ".json":
-        items = list(_export(path))
-    else:
-        choices = ", ".join(sorted(registry.all("event_source")))
-        raise EventError(f"{path.name}: unknown file type '{path.suffix}'",
-                         hint=f"use .jsonl, .csv or a `satchel export` .json, or --source one of: {choices}")
-    return [SourcedEvent(check_subject(subject or item.subject, f"{path.name} line {item.line}"), item.event,
-                         item.line) for item in items]
+        return [SourcedEvent(check_subject(subject or item.subject, f"{path.name} line {item.line}"), item.event,
+                             item.line) for item in _from_source(path, registry, source)]
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return list(_jsonl(path, subject))
+    if path.suffix.lower() == ".csv":
+        return list(_csv(path, subject))
+    if path.suffix.lower() == ".json":
+        return list(_export(path))
+    choices = ", ".join(sorted(registry.all("event_source")))
+    raise EventError(f"{path.name}: unknown file type '{path.suffix}'",
+                     hint=f"use .jsonl, .csv or a `satchel export` .json, or --source one of: {choices}")
 
 
 def _check_folder(path: Path, registry: Registry, source: str | None) -> None:
@@ -137,20 +135,35 @@ def _json(text: str, where: str) -> Any:
 
 
 def _jsonl(path: Path, subject: str | None) -> Iterator[SourcedEvent]:
+    name, learners = path.name, _Learners()
     for n, line in _lines(path):
         if not line.strip():
             continue
-        where = f"{path.name} line {n}"
+        where = f"{name} line {n}"
         raw = _json(line, where)
         if not isinstance(raw, dict):
             raise EventError(f"{where}: expected a JSON object, got {type(raw).__name__}")
         who = raw.pop("subject", None)
-        yield SourcedEvent(check_subject(subject or who, where), parse_event(raw, where), n)
+        yield SourcedEvent(learners.check(subject or who, where), parse_event(raw, where), n)
+
+
+class _Learners:
+    """:func:`check_subject` once per distinct learner id of a file (files hold many events per learner)."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def check(self, subject: object, where: str) -> str:
+        if isinstance(subject, str) and subject in self._seen:
+            return subject
+        self._seen.add(check_subject(subject, where))
+        return subject  # type: ignore[return-value]
 
 
 def _csv(path: Path, subject: str | None) -> Iterator[SourcedEvent]:
     text = decode_text(path.read_bytes(), path.name)
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    learners = _Learners()
     try:
         fieldnames = reader.fieldnames or ()
         required = _FIXED[1:3] if subject else _FIXED[:3]
@@ -167,7 +180,7 @@ def _csv(path: Path, subject: str | None) -> Iterator[SourcedEvent]:
             raw: dict[str, Any] = {"type": row["type"], "time": row["time"], "data": data}
             if row.get("id"):
                 raw["id"] = row["id"]
-            yield SourcedEvent(check_subject(subject or row.get("subject"), where), parse_event(raw, where), n)
+            yield SourcedEvent(learners.check(subject or row.get("subject"), where), parse_event(raw, where), n)
     except csv.Error as e:
         raise EventError(f"{path.name} line {reader.line_num}: not valid CSV ({e})",
                          hint="quote cells that hold commas, quotes or line breaks") from None
