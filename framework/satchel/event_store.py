@@ -341,7 +341,16 @@ class EventStore:
         for commitments, heads in staged.items():
             commitments.publish(heads)
         if found in (1, 2):
-            self.compact()  # the old rows' pages leave the write-ahead log too
+            self._reclaim()
+
+    def _reclaim(self) -> None:
+        """Give the old rows' pages back to the file system and fold the log (best effort: another
+        process reading the database at this moment makes VACUUM busy; new rows reuse the pages then)."""
+        try:
+            self._conn.execute("VACUUM")
+        except sqlite3.OperationalError:
+            pass
+        self.compact()
 
     def _upgrade(self, conn: sqlite3.Connection, found: int) -> dict[Commitments, list[Staged]]:
         """Move format-``found`` rows into a new events table, resealed; the heads to publish."""
