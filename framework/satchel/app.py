@@ -447,9 +447,11 @@ class App:
         if verdict.promote:
             trainer.set_weights(init)
             trainer.fit(data, epochs, seed=seed, progress=progress)
+            weights = trainer.get_weights()
             if spec.loss.link == "sigmoid" and spec.output_dim == 1 and cand_pred is not None:
-                trainer.set_weights(_calibrated(spec, trainer.get_weights(), cand_pred, holdout))
-            ckpt = Checkpoint(trainer.get_weights(), spec.hash, featurizer.schema.hash, p.backend.name, now,
+                weights = _calibrated(spec, weights, cand_pred, holdout)
+                trainer.set_weights(weights)
+            ckpt = Checkpoint(weights, spec.hash, featurizer.schema.hash, p.backend.name, now,
                               metrics, len(data), served="model", data_until=newest)
         elif serving:
             assert previous is not None

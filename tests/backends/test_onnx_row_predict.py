@@ -1,5 +1,6 @@
 """The ONNX trainer's one-row predict (buffers bound to the session) answers exactly as its batch path,
-follows new weights, refuses non-finite rows, and is safe from other threads."""
+follows new weights, refuses non-finite rows, and is safe from other threads; weights set after a
+fit (in place when the optimizer state is unchanged) continue exactly as a freshly opened trainer."""
 
 from __future__ import annotations
 
@@ -81,3 +82,28 @@ def test_other_threads_get_the_same_answers(open_trainer) -> None:
     for answers in [own, *results.values()]:
         for got, want in zip(answers, expected):
             np.testing.assert_array_equal(got, want)
+
+
+def continue_training(trainer) -> np.ndarray:
+    trainer.fit(separable(64, seed=3), 2, seed=4)
+    return trainer.predict(separable(8, seed=5).x)
+
+
+@pytest.mark.parametrize("change_optimizer", [False, True], ids=["same-optimizer", "changed-optimizer"])
+def test_set_weights_after_training_matches_a_fresh_trainer(open_trainer, change_optimizer: bool) -> None:
+    """Parameters set in place (the module already holds the optimizer state) or a reloaded module
+    continue exactly as a trainer opened on the same weights."""
+    from satchel.backend import Weights
+
+    trainer = open_trainer("onnx", TASK)
+    trainer.fit(separable(200), 3, seed=1)
+    weights = trainer.get_weights()
+    params = {**weights.params, "dense_2_bias": weights.params["dense_2_bias"] + np.float32(0.5)}
+    optimizer = dict(weights.optimizer)
+    if change_optimizer:
+        optimizer["step"] = optimizer["step"] + 7
+    changed = Weights(params, optimizer, weights.optimizer_format)
+    trainer.set_weights(changed)
+    fresh = open_trainer("onnx", TASK, changed)
+    np.testing.assert_array_equal(trainer.predict(separable(8, seed=5).x), fresh.predict(separable(8, seed=5).x))
+    np.testing.assert_array_equal(continue_training(trainer), continue_training(fresh))

@@ -89,6 +89,7 @@ class OnnxTrainer(TrainerBase):
         self._sessions: dict[str, Any] = {}
         self._row_shapes = ((self.spec.input_dim,), (1, self.spec.input_dim))
         self._row: _RowBinding | None = None
+        self._loaded: Arrays | None = None  # optimizer state known to be in the module; None once trained
         self._start()
 
     # -- sessions ------------------------------------------------------------------------
@@ -152,6 +153,7 @@ class OnnxTrainer(TrainerBase):
         return step
 
     def _after_fit(self) -> None:
+        self._loaded = None if self._adam else {}
         self._stale()
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
@@ -173,9 +175,19 @@ class OnnxTrainer(TrainerBase):
             return {}
         path = self._scratch.path("saved")
         self._api.CheckpointState.save_checkpoint(self._state, path, include_optimizer_state=True)
-        return read_adam_state(path, self.spec.param_shapes)
+        state = read_adam_state(path, self.spec.param_shapes)
+        self._loaded = {name: value.copy() for name, value in state.items()}
+        return state
 
     def _load(self, params: Arrays, optimizer: Arrays) -> None:
+        """Parameters and optimizer state into a new module; only the parameters, in place, when the
+        module already holds that optimizer state (e.g. output-layer calibration after a fit)."""
+        if self._loaded is not None and self._loaded.keys() == optimizer.keys() \
+                and all(np.array_equal(self._loaded[k], v) for k, v in optimizer.items()):
+            for name, value in params.items():
+                self._state.parameters[name] = value
+            self._stale()
+            return
         frozen = {ref_name(n): self._reference.get(n, params[n]) for n in self._names} \
             if self.spec.l2_to_reference else {}
         path = self._scratch.path("loaded")
@@ -186,6 +198,7 @@ class OnnxTrainer(TrainerBase):
         self._module = api.Module(self._files["training"], self._state, session_options=self._options())
         self._optimizer = api.Optimizer(self._files["optimizer"], self._module)
         self._optimizer.set_learning_rate(self.spec.optimizer.learning_rate)
+        self._loaded = optimizer if self._adam else {}
         self._stale()
 
     def _load_reference(self, params: Arrays) -> None:
