@@ -41,6 +41,7 @@ from satchel.errors import IntegrityError, KeyUnavailableError, SchedulerError
 from satchel.events import Event
 from satchel.privacy.commitment import EMPTY, HEADS_SCHEMA, RECOVER, Commitments, Staged
 from satchel.privacy.envelope import RECORD_OVERHEAD, Binding, RecordCipher, open_sealed
+from satchel.privacy.pseudonym import is_pseudonym, require_pseudonym
 from satchel.privacy.vault import Vault
 
 FORMAT = 3
@@ -198,7 +199,7 @@ class EventStore:
         with self._lock, guarded(self.where), transaction(self._conn) as conn:
             for subject, rows in prepared.items():
                 head = self._heads.current(conn, subject)
-                who = bytes.fromhex(subject)
+                who = _who(subject)
                 stored = _stored_ids(conn, who, list(rows))
                 new = [(who, k, kind, blob) for k, (kind, blob) in rows.items() if k not in stored]
                 conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", new)
@@ -245,7 +246,7 @@ class EventStore:
 
         Deleting all of them works even on damaged or rolled-back data (erasure is the way out).
         """
-        who = bytes.fromhex(subject)
+        who = _who(subject)
         with self._lock, guarded(self.where), transaction(self._conn) as conn:
             if types is None:
                 deleted = conn.execute("DELETE FROM events WHERE subject = ?", (who,)).rowcount
@@ -264,7 +265,7 @@ class EventStore:
 
     def delete_ids(self, subject: str, ids: Iterable[str]) -> int:
         """Delete the subject's events with these ids; returns how many were stored."""
-        id_tag, who = self._tags(subject)[0], bytes.fromhex(subject)
+        id_tag, who = self._tags(subject)[0], _who(subject)
         tags = list(dict.fromkeys(id_tag(i) for i in ids))
         with self._lock, guarded(self.where), transaction(self._conn) as conn:
             head = self._heads.current(conn, subject)
@@ -307,7 +308,7 @@ class EventStore:
         with self._lock, guarded(self.where), snapshot(self._conn) as conn:
             head = self._heads.row(conn, subject)
             rows = conn.execute("SELECT id_tag, type_tag, blob FROM events WHERE subject = ?",
-                                (bytes.fromhex(subject),)).fetchall()
+                                (_who(subject),)).fetchall()
         self._heads.fresh(subject, counter, head)  # a stale or missing head is named before any row is opened
         for id_tag, type_tag, blob in rows:
             if not (isinstance(id_tag, bytes) and len(id_tag) == _ID_TAG and isinstance(type_tag, bytes)
@@ -360,7 +361,7 @@ class EventStore:
         conn.execute(_EVENTS)
         staged: dict[Commitments, list[Staged]] = {self._heads: []}
         for (subject,) in conn.execute("SELECT DISTINCT subject FROM events_old").fetchall():
-            if isinstance(subject, str) and len(subject) == 2 * _SUBJECT and not self._vault.is_erased(subject):
+            if is_pseudonym(subject) and not self._vault.is_erased(subject):
                 staged[self._heads] += self._carry(conn, subject, found)
         conn.execute("DROP TABLE events_old")
         if found == 1:
@@ -400,7 +401,7 @@ class EventStore:
                                      "type's tag (rewritten)", hint=RECOVER)
             events.append(event)
         sealed = self._seal(subject, events)
-        who = bytes.fromhex(subject)
+        who = _who(subject)
         conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [(who, k, *v) for k, v in sealed.items()])
         element = self._elements(subject)
         return [self._heads.stage(conn, subject, head, [element(k, *v) for k, v in sealed.items()], [head.digest],
@@ -421,6 +422,11 @@ def _format(conn: sqlite3.Connection) -> int | None:
     if not columns:
         return None
     return 1 if columns.get("subject", "").upper() == "TEXT" else 0
+
+
+def _who(subject: str) -> bytes:
+    """The pseudonym's 16 bytes, as rows store it (a raw learner id is refused with a PrivacyError)."""
+    return bytes.fromhex(require_pseudonym(subject, "the event store's subject"))
 
 
 def _stored_ids(conn: sqlite3.Connection, subject: bytes, tags: Sequence[bytes]) -> set[bytes]:

@@ -154,3 +154,13 @@ def test_events_round_trip_exactly(make_app, event):
     (back,) = app.events.read(app.pseudonym("ada"))
     assert back == Event.model_validate(event)
     assert back.time == datetime.fromisoformat(event["time"]).astimezone(timezone.utc)
+
+
+def test_a_raw_learner_id_is_refused_by_the_store(make_app):
+    from satchel.errors import PrivacyError
+
+    app = make_app()
+    for call in (lambda: app.events.read("ada"), lambda: app.events.delete("ada"),
+                 lambda: app.events.add([("ada", [Event(type="app_opened", time=generated.START)])])):
+        with pytest.raises(PrivacyError, match="must be a pseudonym"):
+            call()
