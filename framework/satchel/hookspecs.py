@@ -113,7 +113,10 @@ def satchel_key_providers() -> Iterable[KeyProviderSpec]:
 
 @hookspec
 def satchel_cli_commands() -> Iterable[CliCommandSpec]:
-    """Add commands to the ``satchel`` CLI.
+    """Deprecated: register the click command in the ``satchel.cli`` entry-point group instead.
+
+    Still honoured for one release (the command runs, with a ``DeprecationWarning``; ``--help`` does
+    not list it, since listing would import every plugin).
 
     Example: ``yield CliCommandSpec("hello", command=hello_click_command)``
     """
