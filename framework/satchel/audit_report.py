@@ -616,6 +616,7 @@ def _shared_model_section(app: App, p: PipelineConfig, subjects: tuple[_Subject,
     from satchel.federated.store import BudgetLedger, load_shared
 
     section = p.federated
+    assert section is not None, "only pipelines with a shared model have a shared-model section"
     pl = make_plan(section)
     spent: list[float] = []
     unreadable = 0

@@ -83,7 +83,7 @@ class _Cli(click.Group):
         warnings.warn(f"{found.origin.describe()} adds '{name}' through the satchel_cli_commands hook, which is "
                       f"deprecated: register it in the '{CLI_ENTRY_POINT_GROUP}' entry-point group instead",
                       DeprecationWarning, stacklevel=2)
-        return found.spec.command  # type: ignore[no-any-return]
+        return found.spec.command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -370,7 +370,7 @@ def consent_grant(ctx: click.Context, subject: str, purposes: tuple[str, ...], n
 
     with _open_app(ctx, config_path) as app:
         entry = app.consent.grant(subject, purposes=purposes, notice=notice_file.read_text(encoding="utf-8"),
-                                  policy_version=policy_version, actor=actor, age_band=age_band,  # type: ignore[arg-type]
+                                  policy_version=policy_version, actor=actor, age_band=age_band,
                                   method=method, expires_at=expires.replace(tzinfo=timezone.utc) if expires else None)
     click.echo(f"granted {', '.join(entry.purposes)} (notice sha256 {entry.notice_sha256[:16]}…)")
 

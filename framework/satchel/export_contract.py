@@ -192,7 +192,7 @@ def complete(directory: Path, manifest: ExportManifest, trainer: Trainer, featur
     """
     directory = Path(directory)
     sample = sample_events(featurizer)
-    artifacts = [dict(a) for a in manifest.artifacts]
+    artifacts: list[dict[str, Any]] = [dict(a) for a in manifest.artifacts]
     golden: dict[str, Any] | None = None
     if sample is not None:
         rows = featurizer.rows(sample.events, now=sample.now)  # type: ignore[attr-defined]

@@ -64,7 +64,7 @@ class HookKind:
     """One registration hook: its name, the record type it yields, and a human label."""
 
     hook: str
-    record: type
+    record: type[Any]  # a record class; its ``kind`` ClassVar names the kind
     label: str
 
 
@@ -80,7 +80,7 @@ HOOK_KINDS: tuple[HookKind, ...] = (
     HookKind("satchel_key_providers", KeyProviderSpec, "key provider"),
     HookKind("satchel_cli_commands", CliCommandSpec, "CLI command"),
 )
-_BY_KIND = {k.record.kind: k for k in HOOK_KINDS}  # type: ignore[attr-defined]
+_BY_KIND = {k.record.kind: k for k in HOOK_KINDS}
 
 #: Hooks called at run time (not registration), in the order ``satchel plugins`` shows them.
 RUNTIME_HOOKS: tuple[str, ...] = (
@@ -332,7 +332,7 @@ class Registry:
         return self._collect(kind)[name].origin
 
     def event_type(self, name: str) -> EventTypeSpec:
-        return self.get("event_type", name)  # type: ignore[no-any-return]
+        return self.get("event_type", name)
 
     def plugins(self) -> tuple[Origin, ...]:
         """Every loaded plugin, in registration order."""
@@ -353,7 +353,7 @@ class Registry:
 
     def device_state(self) -> DeviceState | None:
         self.load()
-        return self._pm.hook.satchel_device_state()  # type: ignore[no-any-return]
+        return self._pm.hook.satchel_device_state()
 
     def before_training(self, context: TrainingContext) -> None:
         self._pm.hook.satchel_before_training(context=context)

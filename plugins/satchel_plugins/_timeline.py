@@ -25,7 +25,7 @@ def local_day_and_hour(times: Sequence[datetime], tz: tzinfo) -> tuple[np.ndarra
     """Local day numbers (days since 1970-01-01, int64) and fractional local hours of ``times``."""
     n = len(times)
     secs = np.fromiter((t.timestamp() for t in times), np.float64, n)
-    offsets = np.fromiter((t.astimezone(tz).utcoffset().total_seconds() for t in times), np.float64, n)
+    offsets = np.fromiter((_offset(t.astimezone(tz)) for t in times), np.float64, n)
     local = secs + offsets
     days = np.floor(local / 86400.0).astype(np.int64)
     hours = (local - days * 86400.0) / 3600.0
@@ -53,3 +53,9 @@ def day_start(days: np.ndarray, tz: tzinfo) -> np.ndarray:
     starts = np.fromiter((datetime.combine(day_to_date(d), time(0), tzinfo=tz).timestamp() for d in unique),
                          np.float64, len(unique))
     return starts[inverse].reshape(days.shape)
+
+
+def _offset(local: datetime) -> float:
+    """Seconds east of UTC of an aware datetime."""
+    offset = local.utcoffset()
+    return 0.0 if offset is None else offset.total_seconds()

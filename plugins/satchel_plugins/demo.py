@@ -19,13 +19,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence, cast
 
 import click
 
 from satchel_plugins._native_logs import quiet_native_logs
 
 if TYPE_CHECKING:
+    import numpy as np
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
@@ -257,7 +258,7 @@ def _habits(console: Console, app: App) -> None:
         for d in app.predict(who, HABITS).decisions:
             hour = d.details.get("usual_hour")
             table.add_row(who, sim.rhythm, d.key, f"{d.score:.2f}", f"[{colors[d.action]}]{d.action}[/]",
-                          "–" if hour is None else f"{float(hour):.0f}:00")
+                          "–" if hour is None else f"{float(cast(float, hour)):.0f}:00")
     console.print(table)
 
 
@@ -361,7 +362,7 @@ def _grading(console: Console, app: App) -> None:
     console.print(side)
 
 
-def _write_gradebook(path: Path, answers: Sequence[Any], scores: Sequence[float], scale: int) -> None:
+def _write_gradebook(path: Path, answers: Sequence[Any], scores: Sequence[float] | np.ndarray, scale: int) -> None:
     """A teacher's gradebook export, in its own column names: every answer, points for the graded ones."""
     import csv
 

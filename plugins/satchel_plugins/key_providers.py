@@ -287,9 +287,10 @@ class PassphraseKeyProvider:
     def change_passphrase(self, new_passphrase: str) -> None:
         """Re-wrap the master key (and a staged one) under a new passphrase; the master key stays."""
         doc = self._existing()
-        keys = {slot: self._unwrap(doc, slot) for slot in ("current", "staged") if slot in doc}
+        keys: dict[str, bytes] = {slot: self._unwrap(doc, slot) for slot in ("current", "staged") if slot in doc}
         _check_new_passphrase(new_passphrase)
-        self._save(*self._new_kek(new_passphrase), **keys)
+        kek, header = self._new_kek(new_passphrase)
+        self._save(kek, header, **keys)
 
     def describe(self) -> ProviderDescription:
         k = self._kdf

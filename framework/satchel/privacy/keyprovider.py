@@ -97,6 +97,7 @@ def open_vault(
         vault = Vault.open(key_dir, staged, app_id=app_id, data_dir=data_dir)
     except KeyUnavailableError:
         raise first from None
+    assert isinstance(provider, RotatableKeyProvider)  # only a rotatable provider has a staged key
     provider.commit_master_key()
     return vault
 

@@ -43,7 +43,7 @@ class PluginConformance:
 
     def test_registers_something(self, plugin: object) -> None:
         reg = isolated_registry({"plugin_under_test": plugin}, builtins=False)
-        total = sum(len(reg.all(k.record.kind)) for k in HOOK_KINDS)  # type: ignore[attr-defined]
+        total = sum(len(reg.all(k.record.kind)) for k in HOOK_KINDS)
         implemented = [h for h in dir(plugin) if h.startswith("satchel_")]
         assert total > 0 or implemented, "the plugin registers nothing and implements no hook"
 
@@ -53,7 +53,7 @@ class PluginConformance:
     def test_records_validate_alongside_builtins(self, plugin: object) -> None:
         reg = isolated_registry({"plugin_under_test": plugin})
         for kind in HOOK_KINDS:
-            reg.all(kind.record.kind)  # type: ignore[attr-defined]  # raises PluginError on conflicts
+            reg.all(kind.record.kind)  # raises PluginError on conflicts
 
     def test_components_implement_their_protocol(self, plugin: object) -> None:
         reg = isolated_registry({"plugin_under_test": plugin}, builtins=False)
@@ -65,7 +65,7 @@ class PluginConformance:
     def test_options_reject_unknown_fields(self, plugin: object) -> None:
         reg = isolated_registry({"plugin_under_test": plugin}, builtins=False)
         for kind in HOOK_KINDS:
-            for found in reg.all(kind.record.kind).values():  # type: ignore[attr-defined]
+            for found in reg.all(kind.record.kind).values():
                 if isinstance(found.spec, ComponentSpec):
                     with pytest.raises(Exception):
                         found.spec.options.model_validate({"__surely_not_an_option__": 1})

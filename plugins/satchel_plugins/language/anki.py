@@ -101,14 +101,14 @@ class AnkiReviewImporter:
         if not card:
             raise EventError(f"{where}: field {cols.card[1]!r} is empty", hint=_FIX)
         rating = _integer(where, cols.rating[1], cell(cols.rating))
-        kind_code = _integer(where, cols.kind[1], cell(cols.kind)) if cell(cols.kind) else None
+        kind_name = cols.kind[1] if cols.kind is not None else "kind"
+        kind_code = _integer(where, kind_name, cell(cols.kind)) if cell(cols.kind) else None
         if rating == 0 or (cols.anki_types and kind_code in NOT_REVIEWS):
             return None
         kinds = ANKI_TYPES if cols.anki_types else _FSRS_STATES
         if kind_code is not None and kind_code not in kinds:
             valid = sorted({*kinds, *(NOT_REVIEWS if cols.anki_types else ())})
-            raise EventError(f"{where}: field {cols.kind[1]!r}: {kind_code} is not one of {valid}",  # type: ignore[index]
-                             hint=_FIX)
+            raise EventError(f"{where}: field {kind_name!r}: {kind_code} is not one of {valid}", hint=_FIX)
         kind = None if kind_code is None else kinds[kind_code]
         when = _instant(where, cols.time[1], cell(cols.time))
         duration = cell(cols.duration)
@@ -135,7 +135,8 @@ def _columns(path: Path, first: list[str]) -> tuple[_Columns, bool]:
         anki = False
     elif first and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in first) and len(first) in _HEADERLESS:
         layout, roles, anki = _HEADERLESS[len(first)]
-        return _Columns(*((layout.index(r), r) for r in roles), anki_types=anki), False
+        card, rating, time, duration, kind = ((layout.index(r), r) for r in roles)
+        return _Columns(card, rating, time, duration, kind, anki_types=anki), False
     else:
         found, required, anki = {}, ("card", "rating", "time"), False
     missing = [r for r in required if found.get(r) is None]

@@ -13,7 +13,7 @@ import sqlite3
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, cast
 
 from satchel.errors import EventError
 from satchel.events import MAX_INT
@@ -41,7 +41,7 @@ class AnkiCollectionImporter:
             for column, value in zip(_COLUMNS, row):
                 if not isinstance(value, int) or (column != "cid" and abs(value) > MAX_INT):
                     raise EventError(f"{where}: field {column!r}: {value!r} is not an integer Anki writes", hint=_FIX)
-            review_id, card, ease, answer_ms, kind = row
+            review_id, card, ease, answer_ms, kind = cast("tuple[int, int, int, int, int]", row)  # checked above
             if ease == 0 or kind in NOT_REVIEWS:
                 continue
             if kind not in ANKI_TYPES:

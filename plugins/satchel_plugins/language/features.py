@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -211,16 +211,16 @@ def _parse(events: Sequence[Event], now: datetime) -> _Log:
     item = np.fromiter((index[str(e.data["item"])] for e in reviews), np.int64, n)
     t = np.fromiter((e.time.timestamp() for e in reviews), np.float64, n)
 
-    def column(read: object) -> np.ndarray:
-        return np.fromiter((np.nan if v is None else float(v) for v in map(read, reviews)), np.float64, n)  # type: ignore[arg-type]
+    def column(read: Callable[[Event], Any]) -> np.ndarray:
+        return np.fromiter((np.nan if v is None else float(v) for v in map(read, reviews)), np.float64, n)
 
     rating_raw = column(lambda e: e.data.get("rating"))
     recalled_raw = column(lambda e: None if e.data.get("recalled") is None else bool(e.data["recalled"]))
     recalled = np.where(np.isnan(recalled_raw), (rating_raw > 1).astype(np.float64), recalled_raw)
     rating = np.where(np.isnan(rating_raw), np.where(recalled > 0, 3.0, 1.0), rating_raw)
-    response = column(lambda e: None if e.data.get("response_ms") is None else e.data["response_ms"] / 1000.0)
+    response = column(lambda e: e.data.get("response_ms")) / 1000.0
     response = np.where(np.isnan(response), _DEFAULT_RESPONSE_S, response)
-    kind = column(lambda e: _KINDS.get(e.data.get("kind")))  # type: ignore[arg-type]
+    kind = column(lambda e: _KINDS.get(str(e.data.get("kind"))))
     return _Log(item, tuple(names), t, recalled, rating, response, kind, tuple(e.id for e in reviews))
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -165,7 +165,7 @@ class LanguageTask:
         decisions = []
         for i, key in enumerate(rows.keys):
             ctx = rows.context[i]
-            elapsed = float(ctx["elapsed_days"])
+            elapsed = float(cast(float, ctx["elapsed_days"]))
             p_now = float(FSRS_DEFAULT.retrievability(np.array([elapsed]), s[i:i + 1])[0])
             step = learning_step_due(tuple(ctx["ratings"]), steps, relearn)  # type: ignore[arg-type]
             wait_days = float(interval[i]) if step is None else step / 86400.0
