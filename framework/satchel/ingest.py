@@ -87,7 +87,7 @@ def read_file(path: Path, registry: Registry, *, source: str | None = None,
     if path.suffix.lower() == ".csv":
         return list(_csv(path, subject))
     if path.suffix.lower() == ".json":
-        return list(_export(path))
+        return list(_export(path, subject))
     choices = ", ".join(sorted(registry.all("event_source")))
     raise EventError(f"{path.name}: unknown file type '{path.suffix}'",
                      hint=f"use .jsonl, .csv or a `satchel export` .json, or --source one of: {choices}")
@@ -186,8 +186,8 @@ def _csv(path: Path, subject: str | None) -> Iterator[SourcedEvent]:
                          hint="quote cells that hold commas, quotes or line breaks") from None
 
 
-def _export(path: Path) -> Iterator[SourcedEvent]:
-    """The events of a ``satchel export`` file, each with the line it starts on."""
+def _export(path: Path, subject: str | None) -> Iterator[SourcedEvent]:
+    """The events of a ``satchel export`` file (for ``subject`` when given), each with the line it starts on."""
     text = decode_text(path.read_bytes(), path.name)
     doc = _json(text, path.name)
     if not isinstance(doc, dict) or not isinstance(doc.get("events"), list) or "subject" not in doc:
@@ -198,7 +198,7 @@ def _export(path: Path) -> Iterator[SourcedEvent]:
         where = f"{path.name} line {n}"
         if not isinstance(raw, dict):
             raise EventError(f"{where}: expected an event object, got {type(raw).__name__}", hint=_EXPORT_HINT)
-        yield SourcedEvent(who, parse_event(raw, where, hint=_EXPORT_HINT), n)
+        yield SourcedEvent(subject or who, parse_event(raw, where, hint=_EXPORT_HINT), n)
 
 
 def _element_lines(text: str) -> list[int]:
