@@ -75,7 +75,7 @@ epochs = {epochs}
 
 _Target = tuple[str, str, str]  # module, class, method
 #: Where a learner's time goes: each label times its methods inside the workers. None of them calls
-#: another, except the key-vault counters, which run inside the checkpoint and audit log rows.
+#: another, except the key-vault counters, which run inside the checkpoint, audit and vault commit rows.
 PROBES: tuple[tuple[str, tuple[_Target, ...]], ...] = (
     ("consent check", (("satchel.app", "App", "_verdict"),)),
     ("read + decrypt events", (("satchel.event_store", "EventStore", "read"),)),
@@ -84,8 +84,8 @@ PROBES: tuple[tuple[str, tuple[_Target, ...]], ...] = (
     ("open LiteRT trainer", (("satchel_plugins.backends.litert", "LiteRTBackend", "open"),)),
     ("fit", (("satchel_plugins.backends._common", "TrainerBase", "fit"),)),
     ("checkpoint seal + atomic write", (("satchel.sealed_files", "SealedFiles", "write"),)),
-    ("checkpoint version commit", (("satchel.sealed_files", "SealedFiles", "commit"),)),
-    ("audit log append", (("satchel.privacy.audit_log", "AuditLog", "append"),)),
+    ("audit entry", (("satchel.privacy.audit_log", "AuditLog", "stage"),)),
+    ("vault commit (checkpoint version + audit anchor)", (("satchel.privacy.vault", "Vault", "commit"),)),
     ("model lock", (("satchel.locks", "ModelLock", "acquire"), ("satchel.locks", "ModelLock", "release"))),
     ("device state (psutil)", (("satchel.registry", "Registry", "device_state"),)),
 )
@@ -96,7 +96,7 @@ BEFORE_ISSUE_15 = (
     "process's; events read twice per learner), the same command measured 52.2, 51.4 and 13.5 learners/s "
     "at 100, 1,000 and 10,000 learners (1.00x, 1.02x and 3.86x of linear) on an otherwise idle machine.")
 VAULT_PROBE: tuple[_Target, ...] = (("satchel.privacy.vault", "Vault", "counter"),
-                                    ("satchel.privacy.vault", "Vault", "advance"))
+                                    ("satchel.privacy.vault", "Vault", "commit"))
 LABELS = (*(label for label, _ in PROBES), VAULT)
 
 
@@ -396,8 +396,9 @@ def _breakdown_table(passes: list[Pass]) -> Table:
         "Wall time inside the runners' passes, so waiting on the disk and on locks counts. The events are "
         "read and featurized once per learner: the runner's plan (which counts new samples) keeps the "
         "featurized data in memory for `App.train` (`App.planned_data`), unless the learner's events changed.",
-        "The checkpoint version check and commit, and the audit log's anchor, are the key vault's "
-        f"rollback counters; `{VAULT}` is their share of those rows.",
+        "The checkpoint version check, the audit log's anchor check and the training's one vault commit "
+        "(checkpoint version and audit anchor in one transaction) are the key vault's rollback counters; "
+        f"`{VAULT}` is their share of those rows.",
         f"From {first.learners:,} to {last.learners:,} learners the time per learner grew by {grew:.1f} "
         f"ms, {vault:.1f} ms of it in the key vault's counters. Each counter row has its own MAC and the "
         "table one sealed head updated with it; a process verifies the whole table once and afterwards "

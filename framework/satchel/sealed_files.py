@@ -3,9 +3,10 @@ store plugin gets. The store decides names, versions and formats; the core encry
 writes, and keeps the monotonic version counter in the key vault (outside the data directory).
 
 Given a :class:`~satchel.privacy.vault.CounterBatch`, :meth:`SealedFiles.commit` only stages the
-version: the caller commits it with the rest of the batch (``App.train``: checkpoint version and audit
-anchor in one vault transaction). Files are durable before that commit, so the vault never names a
-version the disk may lose; a version written but never committed is ignored and later overwritten."""
+version, and leaves the file's fsyncs to the batch: the caller commits it with the rest of the batch
+(``App.train``: checkpoint version and audit anchor in one vault transaction), which first makes every
+file of the batch durable, so the vault never names a version the disk may lose. A version written
+but never committed is ignored and later overwritten."""
 
 from __future__ import annotations
 
@@ -43,9 +44,10 @@ class SealedFiles:
 
     def write(self, name: str, kind: str, version: int, plaintext: bytes) -> bytes:
         """Seal and atomically write; returns the sealed bytes (e.g. to pin them in the counter)."""
-        make_dirs(self._root)
+        pending = None if self._batch is None else self._batch.files
+        make_dirs(self._root, pending=pending)
         blob = seal(plaintext, self._vault.subject_key(self.subject), self._binding(kind, version))
-        atomic_write(self._path(name), blob)
+        atomic_write(self._path(name), blob, pending=pending)
         return blob
 
     def read(self, name: str, kind: str, version: int) -> tuple[bytes, bytes]:

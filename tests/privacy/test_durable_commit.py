@@ -16,6 +16,7 @@ from satchel.backend import Weights
 from satchel.checkpoint import Checkpoint
 from satchel.errors import IntegrityError
 from satchel.privacy import Vault
+from satchel.privacy.atomic import atomic_write, fsync_all, make_dirs
 from satchel.privacy.audit_log import AuditLog
 from satchel.privacy.vault import VAULT_FILE, CounterBatch
 from satchel.sealed_files import SealedFiles
@@ -122,3 +123,22 @@ def test_rollback_journal_data_written_by_the_previous_release_opens_and_trains(
         assert store.load(files).version == 3 and store.load(files, 1).version == 1
         log = AuditLog(data / "audit.jsonl", vault)
         assert log.verify().ok and vault.current("audit-log") == 3
+
+
+def test_deferred_writes_list_what_to_sync_and_the_commit_syncs_it_first(vault: Vault, data_dir: Path) -> None:
+    pending: list[Path] = []
+    make_dirs(data_dir / "a" / "b", pending=pending)
+    atomic_write(data_dir / "a" / "b" / "f", b"content", pending=pending)
+    assert pending == [data_dir, data_dir / "a", data_dir / "a" / "b" / "f", data_dir / "a" / "b"]
+    assert (data_dir / "a" / "b" / "f").read_bytes() == b"content"
+    fsync_all(pending)
+
+    batch = CounterBatch()
+    batch.advance("files:a", 1, b"h")
+    batch.files += [data_dir / "a" / "b" / "f", data_dir / "gone"]  # a file that cannot be made durable
+    with pytest.raises(FileNotFoundError):
+        vault.commit(batch)
+    assert vault.current("files:a") == 0  # nothing is committed before its files are durable
+    batch.files.pop()
+    vault.commit(batch)
+    assert vault.current("files:a") == 1

@@ -5,12 +5,21 @@
 a crash or power loss) sees either the old content or the new content, never a mix. Temporary files
 left by a killed writer are named ``.<target>.<pid>.<random>.tmp``; they are never read and are
 removed by the next write to the same target once their writer process is gone.
+
+Given a ``pending`` list, :func:`atomic_write` and :func:`make_dirs` leave their fsyncs to the caller:
+they add the paths to make durable, and the caller syncs them all at once (:func:`fsync_all`, in
+parallel, so the file system can group them into one journal commit) before it commits anything
+that refers to them. Until then a power loss may leave the new name with incomplete content: only
+for content that is verified against such a later commit (a sealed checkpoint whose hash the key
+vault commits).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 _SUFFIX = ".tmp"
@@ -25,8 +34,35 @@ def fsync_dir(directory: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def make_dirs(directory: str | os.PathLike[str], *, mode: int = 0o700) -> None:
-    """Create ``directory`` and missing parents durably: each new one's parent is fsync'd."""
+def fsync_all(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """fsync every file and directory of ``paths`` (each once), concurrently; raises the first error."""
+    unique = list(dict.fromkeys(Path(p) for p in paths))
+    errors: list[OSError] = []
+
+    def sync(path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=sync, args=(path,)) for path in unique[1:]]
+    for thread in threads:
+        thread.start()
+    for path in unique[:1]:
+        sync(path)
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def make_dirs(directory: str | os.PathLike[str], *, mode: int = 0o700, pending: list[Path] | None = None) -> None:
+    """Create ``directory`` and missing parents durably: each new one's parent is fsync'd (or added
+    to ``pending``)."""
     target = Path(directory)
     missing = []
     while not target.is_dir():
@@ -37,11 +73,16 @@ def make_dirs(directory: str | os.PathLike[str], *, mode: int = 0o700) -> None:
             new.mkdir(mode=mode)
         except FileExistsError:  # created concurrently; fsync its parent all the same
             pass
-        fsync_dir(new.parent)
+        if pending is None:
+            fsync_dir(new.parent)
+        else:
+            pending.append(new.parent)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` atomically and durably; the file gets permissions ``mode``."""
+def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600,
+                 pending: list[Path] | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically and durably; the file gets permissions ``mode``.
+    With ``pending``, the file and its directory are added to it instead of fsync'd here."""
     target = Path(path)
     directory = target.parent
     _remove_stray_temps(target)
@@ -51,7 +92,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if pending is None:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
@@ -62,7 +104,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(directory)
+    if pending is None:
+        fsync_dir(directory)
+    else:
+        pending += [target, directory]
 
 
 def _remove_stray_temps(target: Path) -> None:

@@ -11,12 +11,12 @@ nobody can edit, insert, reorder or forge an entry; the last ``(seq, mac)`` is a
 authenticated counters, so cutting the tail (or swapping in an older log) is detected too.
 
 Entries record events, never content: ``fields`` holds at most 32 scalars, strings up to 256 chars,
-and fields named ``subject`` or ``*_subject`` must hold pseudonyms. Appends hold an exclusive
-``flock`` on the file, are fsync'd and then advance the anchor; a crash between the two leaves the
-log one entry ahead of the anchor, which verifies fine. :meth:`AuditLog.stage` appends the same way
-but puts the anchor's move into a :class:`~satchel.privacy.vault.CounterBatch`, so it commits in the
-same vault transaction as the operation the entry records (a training's checkpoint version): an
-entry past the anchor then records an operation whose commit a crash interrupted. A torn final line
+and fields named ``subject`` or ``*_subject`` must hold pseudonyms. Appends write under an exclusive
+``flock`` on the file, then fsync it and advance the anchor; a crash between the two leaves the log
+one entry ahead of the anchor, which verifies fine. :meth:`AuditLog.stage` appends the same way but
+puts the fsync and the anchor's move into a :class:`~satchel.privacy.vault.CounterBatch`, so they
+happen with the vault transaction of the operation the entry records (a training's checkpoint
+version): an entry past the anchor then records an operation whose commit a crash interrupted. A torn final line
 left by a crash is dropped by the next append, which records ``audit.torn_tail_dropped``.
 """
 
@@ -112,7 +112,7 @@ class AuditLog:
         return entry
 
     def stage(self, batch: CounterBatch, action: str, **fields: FieldValue) -> AuditEntry:
-        """Append one entry (written and fsync'd) whose anchor moves when the vault commits ``batch``."""
+        """Append one entry whose fsync and anchor move happen when the vault commits ``batch``."""
         _check_action(action)
         clean = _check_fields(fields)
         fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -125,6 +125,7 @@ class AuditLog:
                 note = self._write(fd, seq + 1, prev, "audit.torn_tail_dropped", {"bytes": dropped})
                 seq, prev = note["seq"], note["mac"]
             obj = self._write(fd, seq + 1, prev, action, clean)
+            batch.files.append(self._path)
             batch.publish(self._anchor, obj["seq"], bytes.fromhex(obj["mac"]))  # anchors the note too
             return _entry(obj)
         finally:
@@ -206,7 +207,6 @@ class AuditLog:
         view = memoryview(_canonical(obj) + b"\n")
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
         return obj
 
 

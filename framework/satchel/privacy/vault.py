@@ -63,6 +63,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from satchel.errors import ErasedError, IntegrityError, KeyUnavailableError, PrivacyError
 from satchel.privacy._codec import frame, key_id
+from satchel.privacy.atomic import fsync_all
 from satchel.privacy.envelope import SubjectKey
 from satchel.privacy.pseudonym import require_pseudonym
 
@@ -97,10 +98,12 @@ class Counter:
 
 class CounterBatch:
     """Counter moves collected for one vault transaction (:meth:`Vault.commit`), e.g. a training's
-    checkpoint version and its audit anchor, so they become durable together or not at all."""
+    checkpoint version and its audit anchor, so they become durable together or not at all; and the
+    files they refer to, fsync'd together just before that transaction (``files``)."""
 
     def __init__(self) -> None:
         self.moves: dict[str, tuple[Counter, bool]] = {}  # name -> (target, strict)
+        self.files: list[Path] = []  # written, to be made durable before the moves commit
 
     def advance(self, name: str, value: int, tag: bytes = b"") -> None:
         """Move ``name`` to ``value``, which must exceed its committed value (as :meth:`Vault.advance`)."""
@@ -469,11 +472,13 @@ class Vault:
         self.commit(batch)
 
     def commit(self, batch: CounterBatch) -> None:
-        """Apply every move of ``batch`` in one transaction (one fsync), or none of them.
+        """Make the batch's files durable, then apply every move of it in one transaction (one
+        fsync), or none of them.
 
         A strict move (:meth:`CounterBatch.advance`) must exceed the committed value, else
         :class:`IntegrityError`; a published one follows the rules of :meth:`publish`.
         """
+        fsync_all(batch.files)
         if not batch.moves:
             return
         with self._tx(write=True):
