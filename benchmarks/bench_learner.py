@@ -116,8 +116,9 @@ def run(ctx: Context) -> Section:
     fsyncs.notes += ["Before issue 15 item 4 a retrain made 11: 2 for the checkpoint (file, directory), 1 for the "
                      "audit line and two vault transactions of 4 each (rollback journal, directory, journal "
                      "header, database). Now the checkpoint version and the audit anchor share one vault "
-                     "transaction in WAL mode (1 fsync); a learner's first training also makes its new "
-                     "checkpoint directories durable (fsync of each parent)."]
+                     "transaction in WAL mode (1 fsync), after the checkpoint file, its directory and the audit "
+                     "log are fsync'd concurrently; a learner's first training also makes its new checkpoint "
+                     "directories durable (fsync of each parent)."]
     plot = _plot(ctx, stages.build())
     return Section("learner", "End-to-end training of one learner", __doc__ or "",
                    (e2e.build(), fsyncs.build(), stages.build()), (plot,))
