@@ -23,13 +23,15 @@ def federate() -> None:
               "under --workdir (0: use the config's enrolled learners)")
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=Path("satchel-fleet"),
               show_default=True, help="where a simulated fleet is written")
-@click.option("--rounds", type=int, help="rounds of a simulated fleet [default: 30]")
+@click.option("--rounds", type=int, help="rounds of a simulated fleet [default: 200]")
 @click.option("--clients-per-round", type=int, help="clients per round of a simulated fleet "
               "[default: 100, at most the learners]")
 @click.option("--epsilon", type=float, help="target epsilon of a simulated fleet (inf: no DP) [default: 8]")
 @click.option("--local-epochs", type=int, default=1, show_default=True, help="local epochs of a simulated fleet")
-@click.option("--clip-norm", type=float, default=0.5, show_default=True, help="update clip of a simulated fleet")
-@click.option("--server-lr", type=float, default=2.0, show_default=True,
+@click.option("--clip-norm", type=float, default=0.02, show_default=True, help="update clip of a simulated fleet")
+@click.option("--strategy", type=click.Choice(["fedadam", "fedavg"]), default="fedadam", show_default=True,
+              help="fedadam: devices run SGD, the server Adam; fedavg: devices run the pipeline's optimizer")
+@click.option("--server-lr", type=float, default=0.03, show_default=True,
               help="server learning rate of a simulated fleet")
 @click.option("--secure-aggregation/--no-secure-aggregation", default=None,
               help="override the config's SecAgg+ for this run (DP noise and epsilon are unchanged)")
@@ -38,7 +40,7 @@ def federate() -> None:
               help="seal the global model in the app as the base for personal training")
 @CONFIG_OPTION
 def simulate(pipeline: str, learners: int, workdir: Path, rounds: int | None, clients_per_round: int | None,
-             epsilon: float | None, local_epochs: int, clip_norm: float, server_lr: float,
+             epsilon: float | None, local_epochs: int, clip_norm: float, strategy: str, server_lr: float,
              secure_aggregation: bool | None, now: str | None, install: bool, config_path: Path) -> None:
     """Run every round with N simulated learners on Flower's Simulation Engine (Ray, 2 CPUs)."""
     import satchel
@@ -49,11 +51,12 @@ def simulate(pipeline: str, learners: int, workdir: Path, rounds: int | None, cl
         from satchel.federated.fleet import FleetOptions, build_fleet
 
         no_dp = epsilon is not None and math.isinf(epsilon)
-        o = FleetOptions(learners=learners, rounds=rounds or 30,
+        o = FleetOptions(learners=learners, rounds=rounds or 200,
                          clients_per_round=clients_per_round or min(100, learners),
                          target_epsilon=None if no_dp else (epsilon or 8.0), noise_multiplier=0.0 if no_dp else None,
                          epsilon_cap=math.inf if no_dp else max(10.0, (epsilon or 8.0) * 1.01),
-                         local_epochs=local_epochs, clip_norm=clip_norm, server_learning_rate=server_lr)
+                         local_epochs=local_epochs, clip_norm=clip_norm, strategy=strategy,
+                         server_learning_rate=server_lr)
         click.echo(f"enrolling {learners} simulated learners under {workdir} …", err=True)
         config_path, fleet = build_fleet(workdir, o)
         at = at or fleet[0].day(o.days)

@@ -4,6 +4,7 @@ core gate or the sealed budget, nothing is trained or sent, and the audit log sh
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import os
@@ -46,13 +47,13 @@ def _audit(app, action):
 
 
 def test_consented_learner_sends_a_clipped_delta_and_is_charged(fleet):
-    app, learners = fleet(rounds=3, clients_per_round=2, noise_multiplier=1.0, clip_norm=0.05)
+    app, learners = fleet(rounds=3, clients_per_round=2, noise_multiplier=1.0, clip_norm=0.002)
     enroll(app, learners[:1])
     params, spec = _params(app)
     out = contribute(app, learners[0].subject, "habits", params, run="r", round_=1)
     norm = math.sqrt(sum(float(np.sum(d.astype(np.float64) ** 2)) for d in out.delta.values()))
     assert set(out.delta) == set(spec.param_shapes)
-    assert norm <= 0.05 * (1 + 1e-5) and out.norm > 0.05  # clipped
+    assert norm <= 0.002 * (1 + 1e-5) and out.norm > 0.002  # clipped
     expected = accounting.epsilon([accounting.Steps(1.0, 0.5, 3)], 1e-5)
     assert out.epsilon_spent == pytest.approx(expected)
     row = _audit(app, "federated.contributed")[-1]
@@ -170,3 +171,24 @@ def test_without_dp_a_learner_still_contributes_and_the_audit_says_inf(fleet):
     assert out.epsilon_spent == math.inf and out.norm > 0
     row = _audit(app, "federated.contributed")[-1]["fields"]
     assert row["epsilon_spent"] == "inf" and row["epsilon_cap"] == "inf" and row["noise_multiplier"] == 0
+
+
+def test_fedadam_devices_train_plain_sgd_at_the_pipelines_learning_rate(fleet):
+    """FedAdam's devices send SGD steps (the server adapts); FedAvg's run the pipeline's own Adam."""
+    from satchel.backend import Weights
+    from satchel.model_spec import Optimizer
+
+    app, learners = fleet(strategy="fedadam", noise_multiplier=4.0, clip_norm=100.0)
+    enroll(app, learners[:1])
+    params, spec = _params(app)
+    sent = contribute(app, learners[0].subject, "habits", params, run="a", round_=2)
+    sgd = dataclasses.replace(spec, optimizer=Optimizer("sgd", spec.optimizer.learning_rate))
+    backend = app.component("habits", "backend")
+    trainer = backend.open(backend.compile(sgd, app.config.data_dir / "compiled"), Weights(dict(params)))
+    data = app.component("habits", "featurizer").training_data(list(learners[0].events), now=app.clock())
+    trainer.fit(data, 1, seed=2)
+    for k, v in trainer.get_weights().params.items():
+        np.testing.assert_allclose(sent.delta[k], v - params[k], rtol=1e-4, atol=1e-7)
+    adam, _ = fleet(strategy="fedavg", noise_multiplier=4.0, clip_norm=100.0)
+    other = contribute(adam, learners[0].subject, "habits", params, run="b", round_=2)
+    assert other.norm > 5 * sent.norm  # a fresh Adam's first steps are ~lr per weight; SGD's are lr * gradient

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 from satchel.errors import ConfigError, ConsentError, SchedulerError
-from satchel.federated.accounting import Plan, plan as make_plan
+from satchel.federated.accounting import Plan
+from satchel.federated.accounting import plan as make_plan
 from satchel.federated.store import BudgetLedger
+from satchel.model_spec import ModelSpec, Optimizer
 
 if TYPE_CHECKING:
     from satchel.app import App
@@ -32,8 +34,9 @@ def _trainer(app: App, pipeline: str, spec: object, start: dict[str, np.ndarray]
     key = (pipeline, spec.hash)  # type: ignore[attr-defined]
     trainer = cache.get(key)
     if trainer is None:
-        trainer = cache[key] = app.component(pipeline, "backend").open(app._compile(pipeline, spec),
-                                                                       Weights(dict(start)))
+        backend = app.component(pipeline, "backend")  # compiled apart from the pipeline's own spec
+        trainer = cache[key] = backend.open(backend.compile(spec, app.config.data_dir / "compiled"),
+                                            Weights(dict(start)))
     else:
         trainer.set_weights(Weights(dict(start)))  # type: ignore[attr-defined]  # fresh optimizer state
     trainer.set_reference(start)  # type: ignore[attr-defined]
@@ -58,6 +61,23 @@ class Contribution:
 def _num(x: float) -> float | str:
     """An epsilon for the audit log, which takes finite numbers only: no DP is ``"inf"``."""
     return round(x, 4) if math.isfinite(x) else "inf"
+
+
+def local_spec(spec: ModelSpec, strategy: str) -> ModelSpec:
+    """The spec a device trains for ``strategy``: FedAvg runs the pipeline's own optimizer; FedAdam
+    (Reddi et al., 2021) runs plain SGD at the pipeline's learning rate and leaves the adaptivity
+    to the server. A fresh Adam's first steps are nearly sign-sized, and the server's average of
+    many learners' signs is not the average of their gradients: it converges elsewhere."""
+    if strategy != "fedadam":
+        return spec
+    return replace(spec, optimizer=Optimizer("sgd", spec.optimizer.learning_rate))
+
+
+def clip(delta: Mapping[str, np.ndarray], clip_norm: float) -> tuple[dict[str, np.ndarray], float]:
+    """``delta`` scaled to at most ``clip_norm`` in L2 over all its arrays, and its norm before."""
+    norm = float(math.sqrt(sum(float(np.sum(np.square(d, dtype=np.float64))) for d in delta.values())))
+    scale = min(1.0, clip_norm / norm) if norm > 0 else 1.0
+    return {k: (np.asarray(d) * scale).astype(np.float32) for k, d in delta.items()}, norm
 
 
 def federated(p: PipelineConfig):  # noqa: ANN201 - FederatedSection
@@ -91,7 +111,7 @@ def contribute(app: App, subject: str, pipeline: str, global_params: Mapping[str
                              f"{plan.epsilon_cap:g}", hint="the learner's privacy budget for this shared model "
                              "is used up; raise epsilon_cap only with a new notice and consent")
     featurizer, task = app.component(p.name, "featurizer"), app.component(p.name, "model")
-    spec = task.model_spec(featurizer.schema)
+    spec = local_spec(task.model_spec(featurizer.schema), section.strategy)
     shapes = {k: tuple(np.shape(v)) for k, v in global_params.items()}
     if shapes != {k: tuple(s) for k, s in spec.param_shapes.items()}:
         raise ConfigError([(f"pipelines.{p.name}.federated", "the server's model does not match this "
@@ -105,10 +125,7 @@ def contribute(app: App, subject: str, pipeline: str, global_params: Mapping[str
     trainer = _trainer(app, p.name, spec, start)
     trainer.fit(data, section.local_epochs, seed=round_)
     new = trainer.get_weights().params
-    delta = {k: np.asarray(new[k], np.float32) - start[k] for k in start}
-    norm = float(math.sqrt(sum(float(np.sum(np.square(d, dtype=np.float64))) for d in delta.values())))
-    scale = min(1.0, plan.clip_norm / norm) if norm > 0 else 1.0
-    delta = {k: (d * scale).astype(np.float32) for k, d in delta.items()}
+    delta, norm = clip({k: np.asarray(new[k], np.float32) - start[k] for k in start}, plan.clip_norm)
     nbytes = sum(d.nbytes for d in delta.values())
     app.audit_log.append("federated.contributed", subject=pseudo, pipeline=p.name, run=run, round=round_,
                          bytes=nbytes, clip_norm=plan.clip_norm, noise_multiplier=round(plan.noise_multiplier, 6),

@@ -52,13 +52,13 @@ class FleetOptions:
     rounds: int = 5
     clients_per_round: int = 10
     local_epochs: int = 1
-    clip_norm: float = 1.0
+    clip_norm: float = 0.02
     target_epsilon: float | None = 8.0
     noise_multiplier: float | None = None
     epsilon_cap: float = 10.0
     secure_aggregation: bool = True
-    strategy: str = "fedavg"
-    server_learning_rate: float = 1.0
+    strategy: str = "fedadam"
+    server_learning_rate: float = 0.03
     contributors: float = 1.0  # share of learners who consent to model_improvement
 
 

@@ -4,7 +4,7 @@ Clients send weights deltas clipped by :func:`satchel.federated.client.contribut
 the server averages them (inside SecAgg+ when enabled, so it sees only the sum), Flower's
 ``DifferentialPrivacyClientSideFixedClipping`` adds Gaussian noise of std ``sigma * clip / k`` to
 the average of the ``k`` updates received, and the noisy average moves the global model (FedAvg:
-plain step; FedAdam: server Adam). Noise is added to the averaged delta, before any server
+plain step; FedAdam: server Adam on the pseudo-gradients of devices running plain SGD). Noise is added to the averaged delta, before any server
 optimizer, so the accountant's mechanism is exactly what runs.
 
 Configuration reaches both apps through the environment (``SATCHEL_FEDERATED_CONFIG``, a JSON
@@ -32,6 +32,8 @@ from flwr.server.strategy import DifferentialPrivacyClientSideFixedClipping, Fed
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 
 ENV = "SATCHEL_FEDERATED_CONFIG"
+#: FedAdam's server optimizer (beta1, beta2, tau): Adam with bias correction on the noisy mean delta
+SERVER_ADAM = (0.9, 0.999, 1e-7)
 _APPS: dict[str, Any] = {}
 
 
@@ -152,6 +154,7 @@ class SharedModelStrategy(Strategy):
         self.dp = _TolerantDp(inner, self.noise_multiplier, self.clip_norm, self.clients_per_round)
         self._m = [np.zeros_like(a) for a in self.current]
         self._v = [np.zeros_like(a) for a in self.current]
+        self._steps = 0
         self._started = 0.0
 
     def initialize_parameters(self, client_manager: Any) -> Parameters:
@@ -172,10 +175,12 @@ class SharedModelStrategy(Strategy):
             return ndarrays_to_parameters(self.current), {}
         update = [np.asarray(a, np.float32) for a in parameters_to_ndarrays(noisy)]
         if self.kind == "fedadam":
-            b1, b2, eps = 0.9, 0.99, 1e-3
+            b1, b2, tau = SERVER_ADAM
+            self._steps += 1
             self._m = [b1 * m + (1 - b1) * u for m, u in zip(self._m, update)]
             self._v = [b2 * v + (1 - b2) * u * u for v, u in zip(self._v, update)]
-            step = [self.lr * m / (np.sqrt(v) + eps) for m, v in zip(self._m, self._v)]
+            lr = self.lr * math.sqrt(1 - b2 ** self._steps) / (1 - b1 ** self._steps)  # bias-corrected
+            step = [lr * m / (np.sqrt(v) + tau) for m, v in zip(self._m, self._v)]
         else:
             step = [self.lr * u for u in update]
         self.current = [(c + s).astype(np.float32) for c, s in zip(self.current, step)]
