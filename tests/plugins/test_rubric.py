@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from shared_data import SEMEVAL_CSV, needs
 
+from satchel import reference
 from satchel.dataset import Dataset
 from satchel.errors import EventError, PluginError
 from satchel.model_spec import Loss
@@ -25,7 +26,15 @@ from satchel_plugins.rubric import (
     synthetic_answers,
 )
 from satchel_plugins.rubric.events import AnswerGraded
-from satchel_plugins.rubric.features import SCALE_COLUMN, SCHEMA, TEACHER, Item, featurize, grade_labels
+from satchel_plugins.rubric.features import (
+    SCALE_COLUMN,
+    SCHEMA,
+    TEACHER,
+    Item,
+    featurize,
+    grade_labels,
+    without_teacher,
+)
 from satchel_plugins.rubric.task import grade_probabilities, ordinal_loss
 
 NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -142,6 +151,27 @@ def test_base_weights_load_and_the_prior_ranks_correct_answers_higher():
     missing = RubricTask(RubricTaskOptions(base_weights="/nonexistent/base.npz"))
     with pytest.raises(PluginError, match="train_base"):
         missing.base_params(schema)
+
+
+def test_the_prior_reads_the_teachers_grades_of_the_same_question_only_as_far_as_they_go():
+    task = RubricTask()
+    spec = task.model_spec(SCHEMA)
+    texts = [GOOD, "the battery is flat", "the bulb is bright", GOOD + " again", "current flows", "no idea"]
+    items = [Item(f"o{i}", "other", REF, t, scale=4, credit=c, known=float(i))
+             for i, (t, c) in enumerate(zip(texts, [0.0, 0.0, 0.0, 0.0, 0.25, 0.0]))]
+    items += [Item(f"s{i}", "same", REF, t, scale=4, credit=0.0, known=10.0 + i) for i, t in enumerate(texts[1:])]
+    items.append(Item("new", "new", REF, GOOD, scale=4))
+    items.append(Item("asked", "same", REF, GOOD, scale=4))
+    x = featurize(items)
+    prior = task.prior(Rows(("new", "asked"), x[-2:]))
+    blind = reference.predict(spec, task.base_params(SCHEMA), without_teacher(x[-2:]))
+    reading = reference.predict(spec, task.base_params(SCHEMA), x[-2:])
+    # strict grades on other questions alone never move the suggestion for a new question
+    assert feature(x[-2], "teacher_graded") > 0 and feature(x[-2], "question_graded") == 0
+    np.testing.assert_allclose(prior[0], blind[0], atol=1e-6)
+    # five grades of its own question: 5/6 of the way from the blind base to the base reading them
+    np.testing.assert_allclose(prior[1], blind[1] + 5 / 6 * (reading[1] - blind[1]), atol=1e-5)
+    assert not np.allclose(prior[1], blind[1], atol=1e-3)
 
 
 def test_metrics_and_baselines_on_the_teachers_scale():

@@ -48,6 +48,9 @@ FEATURES: tuple[str, ...] = REFERENCE + TEACHER + ("inverse_scale",)
 SCHEMA = FeatureSchema(FEATURES, version="answer_text/2")
 SCALE_COLUMN = FEATURES.index("inverse_scale")
 TEACHER_COLUMNS = np.array([FEATURES.index(n) for n in TEACHER])
+QUESTION_GRADED_COLUMN = FEATURES.index("question_graded")
+#: ``question_graded`` = min(log1p(n) / QUESTION_GRADED_DIVISOR, 1)
+QUESTION_GRADED_DIVISOR = float(np.log(101.0))
 #: an interval edge standing for -inf/+inf on the fraction of credit
 OPEN_EDGE = 8.0
 _REF = ("Against the reference answer; tokens, stems and content words by satchel_plugins._text "
@@ -82,7 +85,8 @@ FEATURE_DOCS: tuple[FeatureDoc, ...] = (
     FeatureDoc("no_credit_similarity", _KNN + "Highest similarity to a no-credit (<= 0.001) answer; 0 with none.",
                "none (0..1)"),
     FeatureDoc("question_credit", _KNN + "Mean credit of those graded answers; 0 with none.", "credit"),
-    FeatureDoc("question_graded", _KNN + "How many, n.", "min(log1p(n) / ln(101), 1)", {"divisor": float(np.log(101.0))}),
+    FeatureDoc("question_graded", _KNN + "How many, n.", "min(log1p(n) / ln(101), 1)",
+               {"divisor": QUESTION_GRADED_DIVISOR}),
     FeatureDoc("teacher_credit", "Mean credit of every answer this teacher graded before (any question); 0 with "
                "none.", "credit"),
     FeatureDoc("teacher_graded", "How many, n.", "min(log1p(n) / ln(1001), 1)", {"divisor": float(np.log(1001.0))}),
@@ -239,7 +243,7 @@ def _teacher_features(sim: np.ndarray, credit: np.ndarray, teacher_credit: np.nd
     return [
         float(np.dot(w, credit[top]) / w.sum()), float(credit[top[0]]), float(sim[top[0]]),
         float(sim[full].max()) if full.any() else 0.0, float(sim[none].max()) if none.any() else 0.0,
-        float(credit.mean()), min(np.log1p(len(sim)) / np.log(101.0), 1.0), teacher_mean, graded_before,
+        float(credit.mean()), min(np.log1p(len(sim)) / QUESTION_GRADED_DIVISOR, 1.0), teacher_mean, graded_before,
     ]
 
 
@@ -256,6 +260,11 @@ def grade_labels(credit: np.ndarray, scale: np.ndarray) -> np.ndarray:
     lower = np.where(g < 0.5, -OPEN_EDGE, (g - 0.5) / k)
     upper = np.where(g > k - 0.5, OPEN_EDGE, (g + 0.5) / k)
     return np.stack([c, lower, upper], axis=1).astype(np.float32)
+
+
+def question_grades(x: np.ndarray) -> np.ndarray:
+    """How many answers to the same question the teacher had graded, per row (100 and more read as 100)."""
+    return np.expm1(np.asarray(x, np.float64)[:, QUESTION_GRADED_COLUMN] * QUESTION_GRADED_DIVISOR)
 
 
 def without_teacher(x: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ from satchel.errors import PluginError
 from satchel.metrics import accuracy, pearson, quadratic_weighted_kappa
 from satchel.model_spec import Label, Loss, ModelSpec, Optimizer, Out, mlp
 from satchel.task import Baseline, Decision, Rows
-from satchel_plugins.rubric.features import SCALE_COLUMN, SCHEMA, without_teacher
+from satchel_plugins.rubric.features import SCALE_COLUMN, SCHEMA, question_grades, without_teacher
 
 PURPOSE = "grading_assistance"
 METRICS: tuple[str, ...] = ("qwk", "pearson", "accuracy", "mean_abs_error", "grade_nll")
@@ -44,6 +44,8 @@ S_MIN = 0.02
 P_FLOOR = 1e-6
 #: weight of the squared pull of the location toward the credit
 PULL = 1.0
+#: grades of the same question at which the prior weighs the teacher's evidence as much as the blind base
+QUESTION_EVIDENCE = 1.0
 
 
 def ordinal_loss() -> Loss:
@@ -152,8 +154,14 @@ class RubricTask:
         return reference.predict(self.model_spec(SCHEMA), base, x).astype(np.float32)
 
     def prior(self, rows: Rows) -> np.ndarray:
-        """Before the teacher's own model: the base grader, reading the teacher's grades as features."""
-        return self._base_outputs(np.asarray(rows.x).reshape(len(rows), SCHEMA.width))
+        """Before the teacher's own model: the base grader reading the teacher's grades, shrunk toward the
+        blind base by the question's evidence: with ``n`` grades of the same question the outputs are
+        ``blind + n / (n + QUESTION_EVIDENCE) * (reading - blind)`` (the blind base with none, so the
+        teacher's grades on other questions alone never move a suggestion)."""
+        x = np.asarray(rows.x, np.float32).reshape(len(rows), SCHEMA.width)
+        blind, reading = self._base_outputs(without_teacher(x)), self._base_outputs(x)
+        n = question_grades(x)[:, None]
+        return (blind + n / (n + QUESTION_EVIDENCE) * (reading - blind)).astype(np.float32)
 
     def suggestions(self, x: np.ndarray, predictions: np.ndarray) -> Suggestions:
         return Suggestions(x, predictions, self.options.scale_max)
