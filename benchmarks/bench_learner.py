@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from benchmarks.apps import PlaintextStore, enroll, open_app
-from benchmarks.bare import BARE, bare_fit, bare_from
+from benchmarks.bare import BARE, bare_fit
 from benchmarks.report import Context, Section, TableBuilder, pyplot, ratio, save_plot
 
 NETWORKS = {"habit": ("12-16-8-1 (habit)", (16, 8)), "wider": ("12-256-128-1", (256, 128))}
@@ -76,8 +76,8 @@ def run(ctx: Context) -> Section:
             net, backend = name.split("_")
             app.train(learners[-1], name, now=now)  # warm-up: compile, load the backend
             bares[name](now)
-            ours, theirs = _alternate([lambda r=r: app.train(learners[r], name, now=now)  # type: ignore[misc]
-                                       for r in range(rounds)], lambda: bares[name](now))
+            ours, theirs = _alternate([lambda r=r, n=name: app.train(learners[r], n, now=now)  # type: ignore[misc]
+                                       for r in range(rounds)], lambda n=name: bares[n](now))  # type: ignore[misc]
             e2e.add(NETWORKS[net][0], backend, "first", ours * 1e3, theirs * 1e3, ratio(ours, theirs, 1.2))
         best = {name: [float("inf"), float("inf")] for name in pipelines}
         day = now
@@ -88,8 +88,8 @@ def run(ctx: Context) -> Section:
                 app.record(learners[0], new, at=day)
                 plain.add({"ada": new})
             for name in pipelines:
-                took = _seconds(lambda: app.train(learners[0], name, now=day))  # noqa: B023 - called at once
-                bare_took = _seconds(lambda: bares[name](day))  # noqa: B023
+                took = _seconds(app.train, learners[0], name, now=day)
+                bare_took = _seconds(bares[name], day)
                 best[name] = [min(best[name][0], took), min(best[name][1], bare_took)]
         for name, (ours, theirs) in best.items():
             net, backend = name.split("_")
@@ -124,9 +124,9 @@ def run(ctx: Context) -> Section:
                    (e2e.build(), fsyncs.build(), stages.build()), (plot,))
 
 
-def _seconds(fn: Callable[[], object]) -> float:
+def _seconds(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
     t0 = time.perf_counter()
-    fn()
+    fn(*args, **kwargs)
     return time.perf_counter() - t0
 
 

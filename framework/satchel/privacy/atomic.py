@@ -16,6 +16,7 @@ vault commits).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -69,10 +70,8 @@ def make_dirs(directory: str | os.PathLike[str], *, mode: int = 0o700, pending: 
         missing.append(target)
         target = target.parent
     for new in reversed(missing):
-        try:
+        with contextlib.suppress(FileExistsError):  # created concurrently; fsync its parent all the same
             new.mkdir(mode=mode)
-        except FileExistsError:  # created concurrently; fsync its parent all the same
-            pass
         if pending is None:
             fsync_dir(new.parent)
         else:
