@@ -66,7 +66,7 @@ def _app(config: str) -> Any:
 
 def _enrolled(config: str, app: Any, partitions: int) -> tuple[Any, ...]:
     """The app's learners in pseudonym order (virtual node ``i`` is the ``i``-th), listed once per
-    process and simulation size: listing them scans every event row (1.7 s per client at 10,000)."""
+    process and simulation size: listing them scans every event row of the app."""
     key = (config, partitions)
     if key not in _ENROLLED:
         from satchel.app import Pseudonym
