@@ -52,7 +52,7 @@ class Config:
 def _pooled(featurizer: Any, learners: Any, now: Any) -> Any:
     from satchel.dataset import Dataset
 
-    parts = [featurizer.training_data(list(l.events), now=now) for l in learners]
+    parts = [featurizer.training_data(list(learner.events), now=now) for learner in learners]
     parts = [d for d in parts if len(d)]
     return Dataset(np.concatenate([d.x for d in parts]), np.concatenate([d.y for d in parts]),
                    np.concatenate([d.weights for d in parts]), parts[0].schema)
