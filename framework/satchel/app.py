@@ -201,8 +201,11 @@ class App:
             err = e.errors()[0]
             raise EventError(f"{where}: field 'data.{'.'.join(map(str, err['loc']))}': {err['msg']}",
                              hint=f"see the payload of event type '{ev.type}' in `satchel config schema`") from None
+        data = payload.model_dump(mode="json")
+        if data == ev.data and all(type(v) is type(ev.data[k]) for k, v in data.items()):
+            return ev  # the common case: the payload model changed nothing
         # validated again: a payload model may turn text into a number (e.g. "nan" into NaN)
-        return parse_event({**ev.model_dump(), "data": payload.model_dump(mode="json")}, where,
+        return parse_event({**ev.model_dump(), "data": data}, where,
                            hint=f"see the payload of event type '{ev.type}' in `satchel config schema`")
 
     def record(self, subject: str, events: Event | Mapping[str, Any] | Sequence[Event | Mapping[str, Any]],
@@ -244,9 +247,10 @@ class App:
         A bad line is reported with its line number and field; nothing from the file is stored.
         """
         sourced = read_file(Path(path), self.registry, source=source, subject=subject)
+        name = Path(path).name
         by_subject: dict[str, list[Event]] = {}
         for item in sourced:
-            ev = self.validate_event(item.event, f"{Path(path).name} line {item.line}")
+            ev = self.validate_event(item.event, f"{name} line {item.line}")
             by_subject.setdefault(item.subject, []).append(ev)
         if not by_subject:
             raise EventError(f"{path}: no events found", hint="check the file's format and --source")
