@@ -75,7 +75,7 @@ class RubricTaskOptions(BaseModel):
     hidden: tuple[int, ...] = Field((24, 12), min_length=1, description="hidden layer widths (the base uses the default)")
     learning_rate: float = Field(0.002, gt=0, le=1)
     batch_size: int = Field(16, ge=1, le=1024)
-    l2_to_reference: float = Field(0.05, ge=0, description="pull toward the base weights while fine-tuning")
+    l2_to_reference: float = Field(0.3, ge=0, description="pull toward the base weights while fine-tuning")
     seed: int = 0
     min_samples: int = Field(20, ge=0, description="grades before the teacher's own model trains")
     review_below: float = Field(0.5, ge=0, le=1, description="probability of the suggested grade below which "
