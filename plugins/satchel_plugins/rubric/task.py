@@ -14,6 +14,8 @@ which keeps gradients alive where the probability floors. A suggestion is the mo
 its probability below ``review_below`` flags it. The network starts from base weights trained
 offline on public data (``train_base``) and is fine-tuned on the teacher's grades with an L2 pull
 toward the base; the teacher's own grades also reach it as features (the nearest graded answers).
+Until a fine-tuned model wins promotion (never before ~100 grades: 20 held out), the prior serves:
+the base reading those features, weighed by how many answers to the same question were graded.
 """
 
 from __future__ import annotations
