@@ -457,7 +457,7 @@ class App:
                 trainer.set_weights(weights)
             ckpt = Checkpoint(weights, spec.hash, featurizer.schema.hash, p.backend.name, now,
                               metrics, len(data), served="model", data_until=newest)
-        elif serving:
+        elif serving and not verdict.demote:
             assert previous is not None
             ckpt = Checkpoint(previous.weights, spec.hash, featurizer.schema.hash, previous.backend, now,
                               metrics, len(data), served="model", data_until=previous.data_until)

@@ -83,6 +83,24 @@ def test_a_degenerate_first_training_is_never_served_against_the_evidence(make_a
         assert report.metrics["holdout_log_loss"] < report.metrics["holdout_fallback_log_loss"]
 
 
+def test_a_model_the_fallback_beats_on_new_samples_is_demoted(make_app):
+    """A weekday rhythm for two months, then the learner changes completely (runs every day, stops
+    reading): the prior, which follows the last days, beats the model trained on the old rhythm and
+    the candidate, so the fallback serves again."""
+    app = make_app()
+    grant(app, "ada", at=T0 - timedelta(days=1))
+    app.record("ada", habit_days(range(60), rhythm))
+    assert app.train("ada", "habits", now=T0 + timedelta(days=61)).promoted
+    app.record("ada", habit_days(range(61, 101), lambda d, h: h == "run"))
+    report = app.train("ada", "habits", now=T0 + timedelta(days=102))
+    assert not report.promoted and report.reason.startswith("demoted: fallback"), report.reason
+    assert report.metrics["holdout_fallback_log_loss"] < report.metrics["holdout_in_service_log_loss"]
+    assert app.load_checkpoint("ada", "habits").served == "prior"
+    assert not app.predict("ada", "habits", now=T0 + timedelta(days=102)).personalized
+    entry = [e for e in app.audit_log.entries() if e.action == "training.completed"][-1]
+    assert entry.fields["served"] == "prior" and entry.fields["promoted"] is False
+
+
 def test_the_runner_replays_history_on_an_injected_clock(make_app):
     clock = Clock(T0 + timedelta(days=61))
     app = make_app(clock=clock)

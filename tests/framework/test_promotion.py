@@ -34,6 +34,15 @@ def test_a_candidate_must_beat_the_fallback_and_the_model_in_service():
     assert "no new samples" in decide("log_loss", 0.1, 0.5, 0.4, 0).reason
 
 
+def test_a_model_in_service_that_the_fallback_beats_is_demoted():
+    demoted = decide("log_loss", 0.47, 0.44, 0.45, 30)
+    assert demoted.demote and not demoted.promote and demoted.reason.startswith("demoted: fallback log_loss 0.4400")
+    assert not decide("log_loss", 0.47, 0.46, 0.45, 30).demote  # the model in service still beats the fallback
+    assert not decide("log_loss", 0.47, 0.44, None, 30).demote  # nothing personal serves
+    assert not decide("log_loss", 0.47, 0.44, 0.45, 5).demote  # too few samples to judge
+    assert not decide("log_loss", 0.40, 0.44, 0.45, 30).demote  # the candidate wins: promoted
+
+
 def test_the_seed_is_a_function_of_spec_and_data_only():
     d = data(8, np.arange(8, dtype=np.float64))
     assert training_seed("spec", d) == training_seed("spec", data(8, np.arange(8, dtype=np.float64)))

@@ -4,7 +4,8 @@ A training run fits a *candidate* on every sample but a held-out slice of the ne
 the model in service never trained on — and scores the candidate, the model in service and the
 task's fallback (its prior) on that slice with the task's objective. The candidate's recipe is
 promoted only if it beats both; the run then refits it on all samples. Otherwise the model in
-service (or the fallback) stays, and the run says why.
+service stays — unless the fallback beats it too, and then the fallback serves again (the model
+is demoted): no pipeline keeps serving a personal model worse than not personalizing.
 """
 
 from __future__ import annotations
@@ -34,13 +35,15 @@ class Split:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether the candidate serves, why, and the held-out objective of each contender."""
+    """Whether the candidate serves (or the model in service is demoted to the fallback), why, and
+    the held-out objective of each contender."""
 
     promote: bool
     reason: str
     objective: str
     scores: Mapping[str, float]
     holdout: int
+    demote: bool = False
 
 
 def holdout_split(data: Dataset, *, trained_until: float | None) -> Split:
@@ -56,7 +59,8 @@ def holdout_split(data: Dataset, *, trained_until: float | None) -> Split:
 
 def decide(objective: str, candidate: float, fallback: float, in_service: float | None, holdout: int) -> Verdict:
     """Promote when the candidate's held-out ``objective`` (lower is better) beats the fallback and
-    the model in service; a tie keeps what serves."""
+    the model in service; a tie keeps what serves. When the candidate loses and the fallback beats
+    the model in service, demote: the fallback serves."""
     scores = {"candidate": candidate, "fallback": fallback}
     if in_service is not None:
         scores["in_service"] = in_service
@@ -69,6 +73,10 @@ def decide(objective: str, candidate: float, fallback: float, in_service: float 
         return Verdict(False, f"kept previous: candidate {objective} is not finite", objective, scores, holdout)
     rivals = {"fallback": fallback} if in_service is None else {"model in service": in_service, "fallback": fallback}
     beaten_by = [(name, v) for name, v in rivals.items() if not candidate < v]
+    if beaten_by and in_service is not None and fallback < in_service:
+        return Verdict(False, f"demoted: fallback {objective} {fallback:.4f} vs model in service {in_service:.4f} "
+                              f"(candidate {candidate:.4f}) on {holdout} held-out samples", objective, scores,
+                       holdout, demote=True)
     if beaten_by:
         name, v = beaten_by[0]
         return Verdict(False, f"kept previous: candidate {objective} {candidate:.4f} vs {name} {v:.4f} "
