@@ -17,12 +17,12 @@ import math
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -86,19 +86,33 @@ class ConsentStatus:
 class App:
     """One configured app on one device. Create it with :func:`satchel.open`; close it when done."""
 
-    def __init__(self, config: AppConfig, registry: Registry, *, prompt: Callable[[str], str] | None = None,
-                 clock: Callable[[], datetime] | None = None, new_keys: bool = False) -> None:
+    def __init__(
+        self,
+        config: AppConfig,
+        registry: Registry,
+        *,
+        prompt: Callable[[str], str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        new_keys: bool = False,
+    ) -> None:
         self.config = config
         self.registry = registry
         #: the app's time source: every default ``now``, checkpoint and audit timestamp reads it, so a
         #: replay of history (``satchel evaluate``) runs on a simulated clock without sleeping
         self.clock: Callable[[], datetime] = clock or _utcnow
-        provider: KeyProvider = config.key_provider.create(app_id=config.app_id, key_dir=config.key_dir,
-                                                           prompt=prompt)
+        provider: KeyProvider = config.key_provider.create(
+            app_id=config.app_id, key_dir=config.key_dir, prompt=prompt
+        )
         self.key_provider = provider
         config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.vault = open_vault(provider, config.key_dir, app_id=config.app_id, data_dir=config.data_dir,
-                                create=True, new_keys=new_keys)
+        self.vault = open_vault(
+            provider,
+            config.key_dir,
+            app_id=config.app_id,
+            data_dir=config.data_dir,
+            create=True,
+            new_keys=new_keys,
+        )
         self._db = connect(config.data_dir / DB_FILE)
         self.events = EventStore(self._db, self.vault, config.app_id)
         self.ledger = ConsentLedger(self._db, self.vault, config.app_id)
@@ -125,7 +139,9 @@ class App:
         try:
             return self.config.pipelines[name]
         except KeyError:
-            raise ConfigError([("pipelines", unknown_choice("pipeline", name, self.config.pipelines))]) from None
+            raise ConfigError(
+                [("pipelines", unknown_choice("pipeline", name, self.config.pipelines))]
+            ) from None
 
     def pseudonym(self, subject: str) -> str:
         """The keyed pseudonym under which ``subject``'s data is stored and audited."""
@@ -158,13 +174,20 @@ class App:
 
     # ------------------------------------------------------------------ consent gate
 
-    def _verdict(self, pseudo: str, pipeline: PipelineConfig, operation: Operation,
-                 at: datetime) -> tuple[bool, str, str]:
+    def _verdict(
+        self, pseudo: str, pipeline: PipelineConfig, operation: Operation, at: datetime
+    ) -> tuple[bool, str, str]:
         request = ConsentRequest(
-            app_id=self.app_id, subject=pseudo, purposes=pipeline.purposes, operation=operation, at=at,
-            pipeline=pipeline.name, history=self.ledger.history(pseudo),
+            app_id=self.app_id,
+            subject=pseudo,
+            purposes=pipeline.purposes,
+            operation=operation,
+            at=at,
+            pipeline=pipeline.name,
+            history=self.ledger.history(pseudo),
             age_of_digital_consent=self.config.age_of_digital_consent,
-            school_purposes=self.config.school_consent_purposes)
+            school_purposes=self.config.school_consent_purposes,
+        )
         verdicts = self.registry.consent_verdicts(request)
         denied = [v for v in verdicts if not v.allow]
         if verdicts and not denied:
@@ -178,11 +201,14 @@ class App:
         ok, reason, source = self._verdict(pseudo, pipeline, operation, at)
         if ok:
             return
-        self.audit_log.append("consent.refused", subject=pseudo, operation=operation, pipeline=pipeline.name,
-                              source=source)
-        raise ConsentError(f"{operation} refused for pipeline '{pipeline.name}': {reason}",
-                           hint="record an opt-in consent for its purposes "
-                                f"({', '.join(pipeline.purposes)}) with app.consent.grant(...) first")
+        self.audit_log.append(
+            "consent.refused", subject=pseudo, operation=operation, pipeline=pipeline.name, source=source
+        )
+        raise ConsentError(
+            f"{operation} refused for pipeline '{pipeline.name}': {reason}",
+            hint="record an opt-in consent for its purposes "
+            f"({', '.join(pipeline.purposes)}) with app.consent.grant(...) first",
+        )
 
     def _readers(self, event_type: str) -> list[PipelineConfig]:
         return [p for p in self.pipelines.values() if event_type in p.featurizer.spec.reads]
@@ -194,22 +220,34 @@ class App:
         ev = event if isinstance(event, Event) else parse_event(event, where)
         found = self.registry.all("event_type").get(ev.type)
         if found is None:
-            raise EventError(f"{where}: {unknown_choice('event type', ev.type, self.registry.all('event_type'))}")
+            raise EventError(
+                f"{where}: {unknown_choice('event type', ev.type, self.registry.all('event_type'))}"
+            )
         try:
             payload = found.spec.payload.model_validate(ev.data)
         except ValidationError as e:
             err = e.errors()[0]
-            raise EventError(f"{where}: field 'data.{'.'.join(map(str, err['loc']))}': {err['msg']}",
-                             hint=f"see the payload of event type '{ev.type}' in `satchel config schema`") from None
+            raise EventError(
+                f"{where}: field 'data.{'.'.join(map(str, err['loc']))}': {err['msg']}",
+                hint=f"see the payload of event type '{ev.type}' in `satchel config schema`",
+            ) from None
         data = payload.model_dump(mode="json")
         if data == ev.data and all(type(v) is type(ev.data[k]) for k, v in data.items()):
             return ev  # the common case: the payload model changed nothing
         # validated again: a payload model may turn text into a number (e.g. "nan" into NaN)
-        return parse_event({**ev.model_dump(), "data": data}, where,
-                           hint=f"see the payload of event type '{ev.type}' in `satchel config schema`")
+        return parse_event(
+            {**ev.model_dump(), "data": data},
+            where,
+            hint=f"see the payload of event type '{ev.type}' in `satchel config schema`",
+        )
 
-    def record(self, subject: str, events: Event | Mapping[str, Any] | Sequence[Event | Mapping[str, Any]],
-               *, at: datetime | None = None) -> RecordResult:
+    def record(
+        self,
+        subject: str,
+        events: Event | Mapping[str, Any] | Sequence[Event | Mapping[str, Any]],
+        *,
+        at: datetime | None = None,
+    ) -> RecordResult:
         """Store a learner's events, all or none, if consent covers a pipeline that reads each type."""
         batch = [events] if isinstance(events, (Event, Mapping)) else list(events)
         checked = [self.validate_event(e, f"event {i}") for i, e in enumerate(batch)]
@@ -221,8 +259,10 @@ class App:
             for event_type in sorted({e.type for e in events}):
                 readers = self._readers(event_type)
                 if not readers:
-                    raise EventError(f"no pipeline reads event type '{event_type}', so it is not collected",
-                                     hint="collect only what a configured pipeline uses (data minimisation)")
+                    raise EventError(
+                        f"no pipeline reads event type '{event_type}', so it is not collected",
+                        hint="collect only what a configured pipeline uses (data minimisation)",
+                    )
                 errors: list[ConsentError] = []
                 for p in readers:
                     try:
@@ -236,12 +276,23 @@ class App:
         total = sum(len(v) for v in by_subject.values())
         stored = sum(added.values())
         for s, evs in by_subject.items():
-            self.audit_log.append("events.recorded", subject=pseudos[s], count=added.get(pseudos[s], 0),
-                                  duplicates=len(evs) - added.get(pseudos[s], 0), source=source)
+            self.audit_log.append(
+                "events.recorded",
+                subject=pseudos[s],
+                count=added.get(pseudos[s], 0),
+                duplicates=len(evs) - added.get(pseudos[s], 0),
+                source=source,
+            )
         return RecordResult(stored, total - stored)
 
-    def ingest(self, path: str | Path, *, source: str | None = None, subject: str | None = None,
-               at: datetime | None = None) -> RecordResult:
+    def ingest(
+        self,
+        path: str | Path,
+        *,
+        source: str | None = None,
+        subject: str | None = None,
+        at: datetime | None = None,
+    ) -> RecordResult:
         """Import a file all-or-nothing: JSONL/CSV in satchel's format, or any registered event source.
 
         A bad line is reported with its line number and field; nothing from the file is stored.
@@ -274,8 +325,14 @@ class App:
     # ------------------------------------------------------------------ training and prediction
 
     def _files(self, pseudo: str, pipeline: str, batch: CounterBatch | None = None) -> SealedFiles:
-        return SealedFiles(self.config.data_dir / "checkpoints" / pseudo / pipeline, self.vault, self.app_id,
-                           pseudo, pipeline, batch=batch)
+        return SealedFiles(
+            self.config.data_dir / "checkpoints" / pseudo / pipeline,
+            self.vault,
+            self.app_id,
+            pseudo,
+            pipeline,
+            batch=batch,
+        )
 
     def _compile(self, pipeline: str, spec: Any) -> Any:
         cached = self._compiled.get(pipeline)
@@ -290,19 +347,23 @@ class App:
         pseudo = self.pseudonym(subject)
         return self._load_checkpoint(pseudo, self.pipeline(pipeline), version)
 
-    def _load_checkpoint(self, pseudo: str, p: PipelineConfig, version: int | None = None) -> Checkpoint | None:
+    def _load_checkpoint(
+        self, pseudo: str, p: PipelineConfig, version: int | None = None
+    ) -> Checkpoint | None:
         ckpt = self.component(p.name, "store").load(self._files(pseudo, p.name), version)
         schema = self.component(p.name, "featurizer").schema
         if ckpt is not None and ckpt.schema_hash != schema.hash:
             raise IntegrityError(
                 f"checkpoint v{ckpt.version} of '{p.name}' was trained on another feature schema "
                 f"({ckpt.schema_hash[:12]}, the pipeline now uses {schema.hash[:12]})",
-                hint="the featurizer changed; erase the pipeline's checkpoints or roll the plugin back")
+                hint="the featurizer changed; erase the pipeline's checkpoints or roll the plugin back",
+            )
         return ckpt
 
     def _context(self, pseudo: str, p: PipelineConfig, samples: int) -> TrainingContext:
-        return TrainingContext(self.app_id, p.name, pseudo, p.model.name, p.backend.name, samples,
-                               self.clock())
+        return TrainingContext(
+            self.app_id, p.name, pseudo, p.model.name, p.backend.name, samples, self.clock()
+        )
 
     def samples(self, subject: str, pipeline: str, *, now: datetime | None = None) -> int:
         """How many training samples the pipeline would have for ``subject`` now (no consent needed:
@@ -339,8 +400,15 @@ class App:
             planned.put(pseudo, p.name, version, data)
         return data
 
-    def train(self, subject: str, pipeline: str, *, now: datetime | None = None, epochs: int | None = None,
-              progress: Callable[[Any], None] | None = None) -> TrainingReport:
+    def train(
+        self,
+        subject: str,
+        pipeline: str,
+        *,
+        now: datetime | None = None,
+        epochs: int | None = None,
+        progress: Callable[[Any], None] | None = None,
+    ) -> TrainingReport:
         """Train ``pipeline`` for ``subject`` on their own events, safely, and save an encrypted checkpoint.
 
         A candidate is fitted on all but the newest samples the model in service never saw, and
@@ -361,34 +429,62 @@ class App:
         task = self.component(p.name, "model")
         data = self._training_data(pseudo, p, now)
         if len(data) < task.min_samples:
-            raise SchedulerError(f"'{p.name}' has {len(data)} training samples for this learner; "
-                                 f"{task.min_samples} are needed", hint="record more events, then train again")
+            raise SchedulerError(
+                f"'{p.name}' has {len(data)} training samples for this learner; "
+                f"{task.min_samples} are needed",
+                hint="record more events, then train again",
+            )
         context = self._context(pseudo, p, len(data))
         started = time.perf_counter()
         self.registry.before_training(context)
         batch = CounterBatch()
         try:
-            ckpt, verdict, trainer = self._fit_candidate(pseudo, p, data, now, epochs or p.epochs,
-                                                         progress or self.registry.progress_callback())
+            ckpt, verdict, trainer = self._fit_candidate(
+                pseudo, p, data, now, epochs or p.epochs, progress or self.registry.progress_callback()
+            )
             version = self.component(p.name, "store").save(self._files(pseudo, p.name, batch), ckpt)
-            self.audit_log.stage(batch, "training.completed", subject=pseudo, pipeline=p.name, samples=len(data),
-                                 epochs=epochs or p.epochs, version=version, backend=p.backend.name,
-                                 promoted=verdict.promote, served=ckpt.served, holdout=verdict.holdout,
-                                 **{f"holdout_{k}": round(v, 6) for k, v in verdict.scores.items()
-                                    if math.isfinite(v)})
+            self.audit_log.stage(
+                batch,
+                "training.completed",
+                subject=pseudo,
+                pipeline=p.name,
+                samples=len(data),
+                epochs=epochs or p.epochs,
+                version=version,
+                backend=p.backend.name,
+                promoted=verdict.promote,
+                served=ckpt.served,
+                holdout=verdict.holdout,
+                **{f"holdout_{k}": round(v, 6) for k, v in verdict.scores.items() if math.isfinite(v)},
+            )
             self.vault.commit(batch)  # the training's one durable commit
         except BaseException as error:
             self.registry.on_training_error(context, error)
-            self.audit_log.append("training.failed", subject=pseudo, pipeline=p.name, error=type(error).__name__)
+            self.audit_log.append(
+                "training.failed", subject=pseudo, pipeline=p.name, error=type(error).__name__
+            )
             raise
         self._keep(pseudo, p.name, version, trainer)
-        report = TrainingReport(context, ckpt.metrics, version, time.perf_counter() - started,
-                                promoted=verdict.promote, reason=verdict.reason)
+        report = TrainingReport(
+            context,
+            ckpt.metrics,
+            version,
+            time.perf_counter() - started,
+            promoted=verdict.promote,
+            reason=verdict.reason,
+        )
         self.registry.after_training(report)
         return report
 
-    def _fit_candidate(self, pseudo: str, p: PipelineConfig, data: Any, now: datetime, epochs: int,
-                       progress: Callable[[Any], None] | None) -> tuple[Checkpoint, Any, Any]:
+    def _fit_candidate(
+        self,
+        pseudo: str,
+        p: PipelineConfig,
+        data: Any,
+        now: datetime,
+        epochs: int,
+        progress: Callable[[Any], None] | None,
+    ) -> tuple[Checkpoint, Any, Any]:
         """Fit, validate and (maybe) refit a candidate; the checkpoint to save, the verdict, the trainer."""
         from satchel.backend import Weights
         from satchel.errors import BackendError
@@ -418,9 +514,12 @@ class App:
         def held_out(predictions: Any) -> dict[str, float]:
             values = {k: float(v) for k, v in task.metrics(holdout, predictions).items()}
             if objective not in values:
-                raise PluginError(f"the model task of pipeline '{p.name}' reports no metric '{objective}' to "
-                                  "decide promotion on", hint="give the task an `objective` naming one of its "
-                                  f"metrics (lower is better): {', '.join(values) or 'none'}")
+                raise PluginError(
+                    f"the model task of pipeline '{p.name}' reports no metric '{objective}' to "
+                    "decide promotion on",
+                    hint="give the task an `objective` naming one of its "
+                    f"metrics (lower is better): {', '.join(values) or 'none'}",
+                )
             return values
 
         def score(predictions: Any) -> float:
@@ -436,12 +535,24 @@ class App:
             candidate = cand_metrics.get(objective, math.nan)
         except BackendError:
             cand_pred, cand_metrics, candidate = None, {}, math.inf  # diverged: never served
-        fallback = score(task.prior(Rows(("",) * len(holdout), holdout.x))) if len(holdout) else math.nan
-        in_service = None
+        prior_pred = task.prior(Rows(("",) * len(holdout), holdout.x)) if len(holdout) else None
+        fallback = score(prior_pred) if prior_pred is not None else math.nan
+        in_service, served_pred = None, None
         if serving and len(holdout):
             served_trainer, _ = self._trainer(pseudo, p)
-            in_service = score(served_trainer.predict(holdout.x))
-        verdict = promotion.decide(objective, candidate, fallback, in_service, len(holdout))
+            served_pred = served_trainer.predict(holdout.x)
+            in_service = score(served_pred)
+
+        def fallback_clearly_better() -> bool:  # bootstrap over the held-out samples (see promotion)
+            def on(predictions: Any, index: Any) -> float:
+                return float(task.metrics(holdout.take(index), np.asarray(predictions)[index])[objective])
+
+            share = promotion.win_share(on, prior_pred, served_pred, len(holdout), seed=seed)
+            return share >= promotion.DEMOTE_CONFIDENCE
+
+        verdict = promotion.decide(
+            objective, candidate, fallback, in_service, len(holdout), fallback_clearly_better
+        )
         metrics: dict[str, float] = {"holdout_samples": float(len(holdout))}
         metrics.update({f"holdout_{k}": v for k, v in cand_metrics.items()})
         metrics[f"holdout_fallback_{objective}"] = fallback
@@ -455,16 +566,42 @@ class App:
             if spec.loss.link == "sigmoid" and spec.output_dim == 1 and cand_pred is not None:
                 weights = _calibrated(spec, weights, cand_pred, holdout)
                 trainer.set_weights(weights)
-            ckpt = Checkpoint(weights, spec.hash, featurizer.schema.hash, p.backend.name, now,
-                              metrics, len(data), served="model", data_until=newest)
+            ckpt = Checkpoint(
+                weights,
+                spec.hash,
+                featurizer.schema.hash,
+                p.backend.name,
+                now,
+                metrics,
+                len(data),
+                served="model",
+                data_until=newest,
+            )
         elif serving and not verdict.demote:
             assert previous is not None
-            ckpt = Checkpoint(previous.weights, spec.hash, featurizer.schema.hash, previous.backend, now,
-                              metrics, len(data), served="model", data_until=previous.data_until)
+            ckpt = Checkpoint(
+                previous.weights,
+                spec.hash,
+                featurizer.schema.hash,
+                previous.backend,
+                now,
+                metrics,
+                len(data),
+                served="model",
+                data_until=previous.data_until,
+            )
             trainer, _ = self._trainer(pseudo, p)
         else:
-            ckpt = Checkpoint(start, spec.hash, featurizer.schema.hash, p.backend.name, now, metrics, len(data),
-                              served="prior")
+            ckpt = Checkpoint(
+                start,
+                spec.hash,
+                featurizer.schema.hash,
+                p.backend.name,
+                now,
+                metrics,
+                len(data),
+                served="prior",
+            )
             trainer = None
         return ckpt, verdict, trainer
 
@@ -497,8 +634,9 @@ class App:
         spec = task.model_spec(featurizer.schema)
         trainer = None
         if ckpt.served == "model" and ckpt.spec_hash == spec.hash:
-            trainer = self.component(p.name, "backend").open(self._compile(p.name, spec),
-                                                             ckpt.weights_for(p.backend.name))
+            trainer = self.component(p.name, "backend").open(
+                self._compile(p.name, spec), ckpt.weights_for(p.backend.name)
+            )
         self._keep(pseudo, p.name, ckpt.version, trainer)
         return trainer, ckpt.version
 
@@ -536,13 +674,17 @@ class App:
         """Everything stored about ``subject``, machine-readable (the right of access)."""
         pseudo = self.pseudonym(subject)
         models = {}
-        for name, p in self.pipelines.items():
+        for name in self.pipelines:
             ckpt = self.component(name, "store").load(self._files(pseudo, name))
             if ckpt is not None:
                 models[name] = {
-                    "version": ckpt.version, "backend": ckpt.backend, "created_at": ckpt.created_at.isoformat(),
-                    "spec_hash": ckpt.spec_hash, "feature_schema_hash": ckpt.schema_hash,
-                    "metrics": dict(ckpt.metrics), "samples": ckpt.samples,
+                    "version": ckpt.version,
+                    "backend": ckpt.backend,
+                    "created_at": ckpt.created_at.isoformat(),
+                    "spec_hash": ckpt.spec_hash,
+                    "feature_schema_hash": ckpt.schema_hash,
+                    "metrics": dict(ckpt.metrics),
+                    "samples": ckpt.samples,
                     "weights": {k: np.asarray(v).tolist() for k, v in ckpt.weights.params.items()},
                 }
         has_key = pseudo in self.vault.subjects()
@@ -554,7 +696,9 @@ class App:
             "consent_history": [_entry_json(e) for e in self.ledger.history(pseudo)],
             "models": models,
         }
-        self.audit_log.append("subject.exported", subject=pseudo, events=len(out["events"]), models=len(models))
+        self.audit_log.append(
+            "subject.exported", subject=pseudo, events=len(out["events"]), models=len(models)
+        )
         return out
 
     def erase(self, subject: str) -> None:
@@ -574,15 +718,20 @@ class App:
     def _purge(self, pseudo: str, purposes: Iterable[str], at: datetime) -> None:
         withdrawn = set(purposes)
         affected = [p for p in self.pipelines.values() if withdrawn & set(p.purposes)]
-        still_allowed = {t for p in self.pipelines.values() if p not in affected
-                         and self._verdict(pseudo, p, "read", at)[0] for t in p.featurizer.spec.reads}
+        still_allowed = {
+            t
+            for p in self.pipelines.values()
+            if p not in affected and self._verdict(pseudo, p, "read", at)[0]
+            for t in p.featurizer.spec.reads
+        }
         types = {t for p in affected for t in p.featurizer.spec.reads} - still_allowed
         deleted = self.events.delete(pseudo, sorted(types)) if types else 0
         for p in affected:
             self.component(p.name, "store").delete_all(self._files(pseudo, p.name))
             self._trainers.pop((pseudo, p.name), None)
-        self.audit_log.append("consent.purged", subject=pseudo, events=deleted,
-                              pipelines=",".join(p.name for p in affected))
+        self.audit_log.append(
+            "consent.purged", subject=pseudo, events=deleted, pipelines=",".join(p.name for p in affected)
+        )
 
     # ------------------------------------------------------------------ audit
 
@@ -603,9 +752,19 @@ class ConsentAPI:
     def __init__(self, app: App) -> None:
         self._app = app
 
-    def grant(self, subject: str, *, purposes: Iterable[str], notice: str, policy_version: str, actor: Actor,
-              age_band: str, method: str, expires_at: datetime | None = None,
-              at: datetime | None = None) -> ConsentEntry:
+    def grant(
+        self,
+        subject: str,
+        *,
+        purposes: Iterable[str],
+        notice: str,
+        policy_version: str,
+        actor: Actor,
+        age_band: str,
+        method: str,
+        expires_at: datetime | None = None,
+        at: datetime | None = None,
+    ) -> ConsentEntry:
         """Record an opt-in consent. ``notice`` is the exact text shown; only its SHA-256 is kept."""
         app = self._app
         purposes = list(purposes)
@@ -613,20 +772,42 @@ class ConsentAPI:
         declared |= {p.federated.purpose for p in app.pipelines.values() if p.federated is not None}
         unknown = [x for x in purposes if x not in declared]
         if unknown:
-            raise ConsentError(f"no pipeline serves purpose(s) {unknown}",
-                               hint=f"purposes of this app: {', '.join(sorted(declared))}")
-        entry = make_grant(purposes=purposes, notice=notice, policy_version=policy_version, actor=actor,
-                           age_band=age_band, method=method, age_of_digital_consent=app.config.age_of_digital_consent,
-                           school_purposes=app.config.school_consent_purposes, expires_at=expires_at,
-                           at=at or app.clock())
+            raise ConsentError(
+                f"no pipeline serves purpose(s) {unknown}",
+                hint=f"purposes of this app: {', '.join(sorted(declared))}",
+            )
+        entry = make_grant(
+            purposes=purposes,
+            notice=notice,
+            policy_version=policy_version,
+            actor=actor,
+            age_band=age_band,
+            method=method,
+            age_of_digital_consent=app.config.age_of_digital_consent,
+            school_purposes=app.config.school_consent_purposes,
+            expires_at=expires_at,
+            at=at or app.clock(),
+        )
         pseudo = app.pseudonym(subject)
         app.ledger.append(pseudo, entry)
-        app.audit_log.append("consent.granted", subject=pseudo, purposes=",".join(entry.purposes), actor=actor,
-                             notice_sha256=entry.notice_sha256)
+        app.audit_log.append(
+            "consent.granted",
+            subject=pseudo,
+            purposes=",".join(entry.purposes),
+            actor=actor,
+            notice_sha256=entry.notice_sha256,
+        )
         return entry
 
-    def withdraw(self, subject: str, *, purposes: Iterable[str] | None = None, reason: str = "",
-                 actor: Actor = "self", at: datetime | None = None) -> ConsentEntry:
+    def withdraw(
+        self,
+        subject: str,
+        *,
+        purposes: Iterable[str] | None = None,
+        reason: str = "",
+        actor: Actor = "self",
+        at: datetime | None = None,
+    ) -> ConsentEntry:
         """Withdraw consent (all purposes by default); takes effect at the next call and, when
         ``privacy.purge_on_withdrawal`` is on, deletes that purpose's events and models."""
         app = self._app
@@ -691,14 +872,28 @@ def _utcnow() -> datetime:
 
 
 def _entry_json(e: ConsentEntry) -> dict[str, Any]:
-    return {"action": e.action, "purposes": list(e.purposes), "at": e.at.isoformat(), "actor": e.actor,
-            "age_band": e.age_band, "policy_version": e.policy_version, "notice_sha256": e.notice_sha256,
-            "method": e.method, "expires_at": e.expires_at.isoformat() if e.expires_at else None, "reason": e.reason}
+    return {
+        "action": e.action,
+        "purposes": list(e.purposes),
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "age_band": e.age_band,
+        "policy_version": e.policy_version,
+        "notice_sha256": e.notice_sha256,
+        "method": e.method,
+        "expires_at": e.expires_at.isoformat() if e.expires_at else None,
+        "reason": e.reason,
+    }
 
 
-def open(source: str | Path | Mapping[str, Any] | AppConfig, *, registry: Registry | None = None,  # noqa: A001
-         prompt: Callable[[str], str] | None = None, clock: Callable[[], datetime] | None = None,
-         new_keys: bool = False) -> App:
+def open(
+    source: str | Path | Mapping[str, Any] | AppConfig,
+    *,
+    registry: Registry | None = None,
+    prompt: Callable[[str], str] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    new_keys: bool = False,
+) -> App:
     """Open an app from a config file path, TOML text, a mapping, or a loaded :class:`AppConfig`.
 
     ``clock`` replaces the wall clock (an aware ``datetime`` per call), e.g. to replay history.

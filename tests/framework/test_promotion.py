@@ -36,8 +36,14 @@ def test_a_candidate_must_beat_the_fallback_and_the_model_in_service():
 
 def test_a_model_in_service_that_the_fallback_beats_is_demoted():
     demoted = decide("log_loss", 0.47, 0.44, 0.45, 30)
-    assert demoted.demote and not demoted.promote and demoted.reason.startswith("demoted: fallback log_loss 0.4400")
-    assert not decide("log_loss", 0.47, 0.46, 0.45, 30).demote  # the model in service still beats the fallback
+    assert (
+        demoted.demote
+        and not demoted.promote
+        and demoted.reason.startswith("demoted: fallback log_loss 0.4400")
+    )
+    assert not decide(
+        "log_loss", 0.47, 0.46, 0.45, 30
+    ).demote  # the model in service still beats the fallback
     assert not decide("log_loss", 0.47, 0.44, None, 30).demote  # nothing personal serves
     assert not decide("log_loss", 0.47, 0.44, 0.45, 5).demote  # too few samples to judge
     assert not decide("log_loss", 0.40, 0.44, 0.45, 30).demote  # the candidate wins: promoted
@@ -68,3 +74,20 @@ def test_platt_scaling_undoes_overconfidence_and_keeps_calibrated_probabilities(
 def test_too_few_held_out_samples_never_replace_what_serves():
     verdict = decide("log_loss", 0.01, 0.9, None, 19)
     assert not verdict.promote and "20 are needed" in verdict.reason
+
+
+def test_win_share_is_the_bootstrap_share_where_one_prediction_set_scores_lower():
+    from satchel.evaluation.promotion import win_share
+
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0] * 5, np.float64)
+
+    def loss(p, index):
+        return float(np.mean((p[index] - y[index]) ** 2))
+
+    good, bad = np.where(y > 0, 0.8, 0.2), np.full(len(y), 0.5)
+    assert win_share(loss, good, bad, len(y), seed=1) == 1.0
+    assert win_share(loss, bad, good, len(y), seed=1) == 0.0
+    noisy = good.copy()
+    noisy[:3] = 1 - noisy[:3]  # a little worse on three samples
+    assert 0.0 < win_share(loss, good, noisy, len(y), seed=1) <= 1.0
+    assert win_share(loss, good, good, len(y), seed=1) == 0.0  # a tie is not a win

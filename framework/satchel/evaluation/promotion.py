@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -23,6 +23,10 @@ from satchel.dataset import Dataset
 HOLDOUT_FRACTION = 0.2
 #: fewer held-out samples than this cannot tell a better candidate from a lucky one: keep what serves
 MIN_HOLDOUT = 20
+#: a model in service is demoted only when the fallback beats it on this share of bootstrap
+#: resamples of the held-out samples: one noisy slice must not undo a model that is better on average
+DEMOTE_CONFIDENCE = 0.95
+BOOTSTRAP_ROUNDS = 200
 
 
 @dataclass(frozen=True)
@@ -54,36 +58,88 @@ def holdout_split(data: Dataset, *, trained_until: float | None) -> Split:
     k = max(1, math.ceil(HOLDOUT_FRACTION * n)) if n > 1 else 0
     if trained_until is not None and data.times is not None:
         k = min(k, int(np.count_nonzero(data.times > trained_until)))
-    return Split(np.sort(order[: n - k]), np.sort(order[n - k:]))
+    return Split(np.sort(order[: n - k]), np.sort(order[n - k :]))
 
 
-def decide(objective: str, candidate: float, fallback: float, in_service: float | None, holdout: int) -> Verdict:
+def decide(
+    objective: str,
+    candidate: float,
+    fallback: float,
+    in_service: float | None,
+    holdout: int,
+    fallback_clearly_better: Callable[[], bool] = lambda: True,
+) -> Verdict:
     """Promote when the candidate's held-out ``objective`` (lower is better) beats the fallback and
     the model in service; a tie keeps what serves. When the candidate loses and the fallback beats
-    the model in service, demote: the fallback serves."""
+    the model in service — clearly, as ``fallback_clearly_better()`` judges (see :func:`win_share`)
+    — demote: the fallback serves."""
     scores = {"candidate": candidate, "fallback": fallback}
     if in_service is not None:
         scores["in_service"] = in_service
     if holdout == 0:
-        return Verdict(False, "kept previous: no new samples to validate a candidate on", objective, scores, 0)
+        return Verdict(
+            False, "kept previous: no new samples to validate a candidate on", objective, scores, 0
+        )
     if holdout < MIN_HOLDOUT:
-        return Verdict(False, f"kept previous: {holdout} held-out samples, {MIN_HOLDOUT} are needed to judge "
-                              "a candidate", objective, scores, holdout)
+        return Verdict(
+            False,
+            f"kept previous: {holdout} held-out samples, {MIN_HOLDOUT} are needed to judge a candidate",
+            objective,
+            scores,
+            holdout,
+        )
     if not math.isfinite(candidate):
-        return Verdict(False, f"kept previous: candidate {objective} is not finite", objective, scores, holdout)
-    rivals = {"fallback": fallback} if in_service is None else {"model in service": in_service, "fallback": fallback}
+        return Verdict(
+            False, f"kept previous: candidate {objective} is not finite", objective, scores, holdout
+        )
+    rivals = (
+        {"fallback": fallback}
+        if in_service is None
+        else {"model in service": in_service, "fallback": fallback}
+    )
     beaten_by = [(name, v) for name, v in rivals.items() if not candidate < v]
-    if beaten_by and in_service is not None and fallback < in_service:
-        return Verdict(False, f"demoted: fallback {objective} {fallback:.4f} vs model in service {in_service:.4f} "
-                              f"(candidate {candidate:.4f}) on {holdout} held-out samples", objective, scores,
-                       holdout, demote=True)
+    if beaten_by and in_service is not None and fallback < in_service and fallback_clearly_better():
+        return Verdict(
+            False,
+            f"demoted: fallback {objective} {fallback:.4f} vs model in service {in_service:.4f} "
+            f"(candidate {candidate:.4f}) on {holdout} held-out samples",
+            objective,
+            scores,
+            holdout,
+            demote=True,
+        )
     if beaten_by:
         name, v = beaten_by[0]
-        return Verdict(False, f"kept previous: candidate {objective} {candidate:.4f} vs {name} {v:.4f} "
-                              f"on {holdout} held-out samples", objective, scores, holdout)
-    return Verdict(True, f"promoted: candidate {objective} {candidate:.4f} vs "
-                         + ", ".join(f"{name} {v:.4f}" for name, v in rivals.items())
-                         + f" on {holdout} held-out samples", objective, scores, holdout)
+        return Verdict(
+            False,
+            f"kept previous: candidate {objective} {candidate:.4f} vs {name} {v:.4f} "
+            f"on {holdout} held-out samples",
+            objective,
+            scores,
+            holdout,
+        )
+    return Verdict(
+        True,
+        f"promoted: candidate {objective} {candidate:.4f} vs "
+        + ", ".join(f"{name} {v:.4f}" for name, v in rivals.items())
+        + f" on {holdout} held-out samples",
+        objective,
+        scores,
+        holdout,
+    )
+
+
+def win_share(
+    score: Callable[[np.ndarray, np.ndarray], float], a: np.ndarray, b: np.ndarray, n: int, *, seed: int
+) -> float:
+    """Share of bootstrap resamples of ``n`` held-out samples on which predictions ``a`` score lower
+    than ``b``; ``score(predictions, indices)`` is the objective on those samples."""
+    rng = np.random.default_rng(seed)
+    wins = 0
+    for _ in range(BOOTSTRAP_ROUNDS):
+        index = rng.integers(0, n, n)
+        wins += score(a, index) < score(b, index)
+    return wins / BOOTSTRAP_ROUNDS
 
 
 def training_seed(spec_hash: str, data: Dataset) -> int:
@@ -96,8 +152,9 @@ def training_seed(spec_hash: str, data: Dataset) -> int:
     return int.from_bytes(digest.digest()[:4], "big") & 0x7FFFFFFF
 
 
-def platt_scaling(p: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
-                  strength: float = 2.0) -> tuple[float, float]:
+def platt_scaling(
+    p: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, strength: float = 2.0
+) -> tuple[float, float]:
     """``(a, b)`` so that ``sigmoid(a * logit(p) + b)`` is calibrated on ``(p, y)``.
 
     Fitted by Newton's method on the log likelihood with a Gaussian pull of ``strength`` toward the
