@@ -41,8 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not numbers to quote")
     parser.add_argument("--only", default="", help=f"comma-separated sections: {', '.join(SECTIONS)}")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="where BENCHMARKS.md goes (default: the repository, or build/bench-quick with --quick)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where BENCHMARKS.md goes (default: the repository, or build/bench-quick with --quick)",
+    )
     parser.add_argument("--cache", type=Path, default=None, help="model compile cache (default: a temp dir)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SECTIONS)
@@ -67,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
             for table in section.tables:
                 _print(console, table)
             (plot_dir / f"{name}.json").write_text(json.dumps(_to_json(section), indent=1), encoding="utf-8")
-    sections = [_from_json(json.loads(p.read_text(encoding="utf-8")), plot_dir)
-                for name in SECTIONS if (p := plot_dir / f"{name}.json").exists()]
+    sections = [
+        _from_json(json.loads(p.read_text(encoding="utf-8")), plot_dir)
+        for name in SECTIONS
+        if (p := plot_dir / f"{name}.json").exists()
+    ]
     target = out / "BENCHMARKS.md"
     target.write_text(render(sections, quick=args.quick, command=command, out_dir=out), encoding="utf-8")
     console.print(f"wrote {target} ({len(sections)} sections) and plots under {plot_dir}")
@@ -95,10 +102,18 @@ def _to_json(section: Section) -> dict[str, object]:
 
 
 def _from_json(data: dict, plot_dir: Path) -> Section:  # type: ignore[type-arg]
-    tables = tuple(Table(t["title"], tuple(t["columns"]), tuple(tuple(r) for r in t["rows"]), tuple(t["notes"]))
-                   for t in data["tables"])
-    return Section(data["name"], data["title"], data["intro"], tables,
-                   tuple(plot_dir / p for p in data["plots"]), data["seconds"])
+    tables = tuple(
+        Table(t["title"], tuple(t["columns"]), tuple(tuple(r) for r in t["rows"]), tuple(t["notes"]))
+        for t in data["tables"]
+    )
+    return Section(
+        data["name"],
+        data["title"],
+        data["intro"],
+        tables,
+        tuple(plot_dir / p for p in data["plots"]),
+        data["seconds"],
+    )
 
 
 if __name__ == "__main__":

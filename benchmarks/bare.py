@@ -59,7 +59,9 @@ class BareOnnx:
         self._optimizer = api.Optimizer(str(export / "optimizer_model.onnx"), self._module)
         manifest = json.loads((export / "manifest.json").read_text())
         self._optimizer.set_learning_rate(manifest["spec"]["optimizer"]["learning_rate"])
-        self._session = ort.InferenceSession(str(export / "model.onnx"), so, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            str(export / "model.onnx"), so, providers=["CPUExecutionProvider"]
+        )
 
     def step(self, x: np.ndarray, y: np.ndarray, w: np.ndarray) -> Any:
         out = self._module(x, y, w)  # the exported training model also outputs its predictions
@@ -81,7 +83,9 @@ def bare_from(trainer: Trainer, backend: str) -> Bare:
     """A bare loop on the artifacts ``trainer`` exports (same graph, same starting weights)."""
     width = trainer.spec.input_dim  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as tmp:
-        trainer.export(Path(tmp), feature_names=tuple(f"f{i}" for i in range(width)), feature_schema_hash="bench")
+        trainer.export(
+            Path(tmp), feature_names=tuple(f"f{i}" for i in range(width)), feature_schema_hash="bench"
+        )
         return BARE[backend](Path(tmp))
 
 
@@ -90,13 +94,15 @@ def batches(data: Dataset, bsz: int, order: np.ndarray) -> list[tuple[np.ndarray
     nb = -(-len(order) // bsz)
     idx = np.resize(order, nb * bsz)
     x, y, w = data.x[idx], data.y[idx], data.weights[idx]
-    w[len(order):] = 0.0
-    return [(x[i:i + bsz], y[i:i + bsz], w[i:i + bsz]) for i in range(0, nb * bsz, bsz)]
+    w[len(order) :] = 0.0
+    return [(x[i : i + bsz], y[i : i + bsz], w[i : i + bsz]) for i in range(0, nb * bsz, bsz)]
 
 
 def bare_fit(bare: Bare, data: Dataset, bsz: int, epochs: int, rng: np.random.Generator) -> float:
     """Shuffled epochs of ``data``; returns the last epoch's mean loss."""
     loss = float("nan")
     for _ in range(epochs):
-        loss = float(np.mean([bare.step(x, y, w) for x, y, w in batches(data, bsz, rng.permutation(len(data)))]))
+        loss = float(
+            np.mean([bare.step(x, y, w) for x, y, w in batches(data, bsz, rng.permutation(len(data)))])
+        )
     return loss

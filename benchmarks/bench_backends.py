@@ -40,29 +40,40 @@ def backends() -> dict[str, object]:
 
 def run(ctx: Context) -> Section:
     rounds = ctx.size(7, 2)
-    train = TableBuilder("Training: satchel Trainer vs bare runtime loop (µs, best of rounds)",
-                         ("network", "backend", "metric", "satchel µs", "bare µs", "ratio"))
-    predict = TableBuilder("Prediction: latency of one row and batch throughput",
-                           ("network", "backend", "metric", "satchel", "bare", "ratio"))
+    train = TableBuilder(
+        "Training: satchel Trainer vs bare runtime loop (µs, best of rounds)",
+        ("network", "backend", "metric", "satchel µs", "bare µs", "ratio"),
+    )
+    predict = TableBuilder(
+        "Prediction: latency of one row and batch throughput",
+        ("network", "backend", "metric", "satchel", "bare", "ratio"),
+    )
     for net, spec in NETWORKS.items():
         for name, backend in backends().items():
             trainer = backend.open(backend.compile(spec, ctx.cache_dir))  # type: ignore[attr-defined]
             bare = bare_from(trainer, name)
             _training(train, net, name, spec, trainer, bare, rounds)
             _prediction(predict, net, name, spec, trainer, bare, ctx)
-    train.notes += ["`step`: per step inside `fit(shuffle=False)`, 5 epochs of 2,048 rows, vs the bare loop over "
-                    "the same pre-cut batches. `fit N`: one shuffled epoch incl. padding and masking on both sides.",
-                    "Target: ≤ 1.2x. satchel can beat the bare loop: it calls the interpreter with cached "
-                    "tensor indices instead of the signature runner's per-call lookups."]
-    predict.notes += ["Single row: `Trainer.predict(x[:1])` vs `SignatureRunner`/`InferenceSession.run`; "
-                      "p50/p99 of individual calls. Target: ≤ 2x at p50.",
-                      "Throughput: rows per second of one `predict` call on a batch.",
-                      "ratio is always satchel time / bare time: lower is better."]
-    return Section("backends", "Training backends vs bare runtimes", __doc__ or "", (train.build(), predict.build()))
+    train.notes += [
+        "`step`: per step inside `fit(shuffle=False)`, 5 epochs of 2,048 rows, vs the bare loop over "
+        "the same pre-cut batches. `fit N`: one shuffled epoch incl. padding and masking on both sides.",
+        "Target: ≤ 1.2x. satchel can beat the bare loop: it calls the interpreter with cached "
+        "tensor indices instead of the signature runner's per-call lookups.",
+    ]
+    predict.notes += [
+        "Single row: `Trainer.predict(x[:1])` vs `SignatureRunner`/`InferenceSession.run`; "
+        "p50/p99 of individual calls. Target: ≤ 2x at p50.",
+        "Throughput: rows per second of one `predict` call on a batch.",
+        "ratio is always satchel time / bare time: lower is better.",
+    ]
+    return Section(
+        "backends", "Training backends vs bare runtimes", __doc__ or "", (train.build(), predict.build())
+    )
 
 
-def _training(table: TableBuilder, net: str, name: str, spec: ModelSpec, trainer: object, bare: Bare,
-              rounds: int) -> None:
+def _training(
+    table: TableBuilder, net: str, name: str, spec: ModelSpec, trainer: object, bare: Bare, rounds: int
+) -> None:
     big, small = _data(spec, 2048, 0), _data(spec, 250, 1)
     bsz, epochs = spec.batch_size, 5
     pre_cut = batches(big, bsz, np.arange(len(big)))
@@ -79,15 +90,18 @@ def _training(table: TableBuilder, net: str, name: str, spec: ModelSpec, trainer
 
     fit = trainer.fit  # type: ignore[attr-defined]
     ours, theirs = paired(lambda: fit(big, epochs, shuffle=False), bare_steps, 1, 2 * rounds)
-    rows = {"step": (ours / steps, theirs / steps),
-            "fit 2048": paired(lambda: fit(big, 1, seed=1), lambda: bare_epoch(big), 3, rounds),
-            "fit 250": paired(lambda: fit(small, 1, seed=1), lambda: bare_epoch(small), 20, rounds)}
+    rows = {
+        "step": (ours / steps, theirs / steps),
+        "fit 2048": paired(lambda: fit(big, 1, seed=1), lambda: bare_epoch(big), 3, rounds),
+        "fit 250": paired(lambda: fit(small, 1, seed=1), lambda: bare_epoch(small), 20, rounds),
+    }
     for metric, (a, b) in rows.items():
         table.add(net, name, metric, a * 1e6, b * 1e6, ratio(a, b, 1.2))
 
 
-def _prediction(table: TableBuilder, net: str, name: str, spec: ModelSpec, trainer: object, bare: Bare,
-                ctx: Context) -> None:
+def _prediction(
+    table: TableBuilder, net: str, name: str, spec: ModelSpec, trainer: object, bare: Bare, ctx: Context
+) -> None:
     predict = trainer.predict  # type: ignore[attr-defined]
     x = _data(spec, 4096, 2).x
     one = x[:1].copy()

@@ -13,9 +13,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,10 @@ def run(ctx: Context) -> Section:
     year = simulate_habit_learners(1, days=365, habits=5, start=today - timedelta(days=365), seed=5)[0].events
     n_learners = ctx.size(220, 6)
     fleet = simulate_habit_learners(n_learners, days=365, habits=5, start=today - timedelta(days=365), seed=6)
-    io = TableBuilder("Ingest and read: sealed event store vs plaintext SQLite (events/s)",
-                      ("workload", "events", "satchel events/s", "plaintext events/s", "time ratio"))
+    io = TableBuilder(
+        "Ingest and read: sealed event store vs plaintext SQLite (events/s)",
+        ("workload", "events", "satchel events/s", "plaintext events/s", "time ratio"),
+    )
     with tempfile.TemporaryDirectory(prefix="satchel-bench-data-") as tmp:
         root = Path(tmp)
         _ingest_year(io, root, list(year), ctx)
@@ -42,8 +45,12 @@ def run(ctx: Context) -> Section:
     featurize = _featurize(list(year), fleet, ctx)
     with tempfile.TemporaryDirectory(prefix="satchel-bench-ckpt-") as tmp:
         checkpoints = _checkpoints(Path(tmp), ctx)
-    return Section("data", "Data path: ingest, featurize, checkpoints", __doc__ or "",
-                   (io.build(), featurize.build(), checkpoints.build()))
+    return Section(
+        "data",
+        "Data path: ingest, featurize, checkpoints",
+        __doc__ or "",
+        (io.build(), featurize.build(), checkpoints.build()),
+    )
 
 
 def _ingest_year(table: TableBuilder, root: Path, events: list[Event], ctx: Context) -> None:
@@ -63,12 +70,22 @@ def _ingest_year(table: TableBuilder, root: Path, events: list[Event], ctx: Cont
         plain.add({"ada": [Event.model_validate(d) for d in as_dicts]})
 
     ours, theirs = paired(satchel_record, plain_record, 1, rounds)
-    table.add("record a year of one learner (API, validated)", len(events), len(events) / ours,
-              len(events) / theirs, ratio(ours, theirs))
+    table.add(
+        "record a year of one learner (API, validated)",
+        len(events),
+        len(events) / ours,
+        len(events) / theirs,
+        ratio(ours, theirs),
+    )
     pseudo, reads = app.pseudonym("ada"), app.pipeline("habits").featurizer.spec.reads
     ours, theirs = paired(lambda: app.events.read(pseudo, reads), lambda: plain.read("ada"), 1, 2 * rounds)
-    table.add("read a year back (decrypt, validate, sort)", len(events), len(events) / ours,
-              len(events) / theirs, ratio(ours, theirs))
+    table.add(
+        "read a year back (decrypt, validate, sort)",
+        len(events),
+        len(events) / ours,
+        len(events) / theirs,
+        ratio(ours, theirs),
+    )
     app.close()
     plain.conn.close()
 
@@ -97,24 +114,33 @@ def _ingest_file(table: TableBuilder, root: Path, fleet: Sequence[Any]) -> None:
             by_subject.setdefault(raw.pop("subject"), []).append(Event.model_validate(raw))
     plain.add(by_subject)
     theirs = time.perf_counter() - t0
-    table.add(f"ingest one JSONL file, {len(fleet)} learners (all or nothing)", total, total / ours,
-              total / theirs, ratio(ours, theirs))
+    table.add(
+        f"ingest one JSONL file, {len(fleet)} learners (all or nothing)",
+        total,
+        total / ours,
+        total / theirs,
+        ratio(ours, theirs),
+    )
     app.close()
     plain.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     plain.conn.close()
-    table.notes.append(f"On disk after closing (WAL checkpointed): the JSONL file {_mib(path)}, satchel's data dir "
-                       f"{_mib(root / 'fleet' / 'data')} ({_size(root / 'fleet' / 'data') / total:.0f} B/event: "
-                       "one row per event of 16-byte pseudonym, 16-byte id tag, 8-byte type tag and the sealed "
-                       "event, 28 bytes of AES-GCM nonce and tag over a compact encoding) vs plaintext SQLite "
-                       f"{_mib(root / 'plain-fleet.db')} ({_size(root / 'plain-fleet.db') / total:.0f} B/event).")
+    table.notes.append(
+        f"On disk after closing (WAL checkpointed): the JSONL file {_mib(path)}, satchel's data dir "
+        f"{_mib(root / 'fleet' / 'data')} ({_size(root / 'fleet' / 'data') / total:.0f} B/event: "
+        "one row per event of 16-byte pseudonym, 16-byte id tag, 8-byte type tag and the sealed "
+        "event, 28 bytes of AES-GCM nonce and tag over a compact encoding) vs plaintext SQLite "
+        f"{_mib(root / 'plain-fleet.db')} ({_size(root / 'plain-fleet.db') / total:.0f} B/event)."
+    )
 
 
 def _featurize(year: list[Event], fleet: Sequence[Any], ctx: Context) -> TableBuilder:
     from satchel_plugins.habit import HabitFeaturizer
     from satchel_plugins.language import ReviewFeaturizer, simulate_vocabulary_learners
 
-    table = TableBuilder("Featurization throughput (on-device, per learner)",
-                         ("featurizer", "workload", "events", "samples", "ms", "events/s"))
+    table = TableBuilder(
+        "Featurization throughput (on-device, per learner)",
+        ("featurizer", "workload", "events", "samples", "ms", "events/s"),
+    )
     habit = HabitFeaturizer()
     now = datetime.now(timezone.utc)
     rounds = ctx.size(5, 2)
@@ -126,12 +152,20 @@ def _featurize(year: list[Event], fleet: Sequence[Any], ctx: Context) -> TableBu
 
     add("habit_daily", "a year, 5 habits", len(year), lambda: len(habit.training_data(year, now=now)))
     fleet_events = sum(len(learner.events) for learner in fleet)
-    add("habit_daily", f"{len(fleet)} learners' years", fleet_events,
-        lambda: sum(len(habit.training_data(learner.events, now=now)) for learner in fleet))
+    add(
+        "habit_daily",
+        f"{len(fleet)} learners' years",
+        fleet_events,
+        lambda: sum(len(habit.training_data(learner.events, now=now)) for learner in fleet),
+    )
     vocab = simulate_vocabulary_learners(1, days=365, words=ctx.size(400, 100), seed=1)[0]
     reviews = ReviewFeaturizer()
-    add("word_reviews", "a year of reviews", len(vocab.events),
-        lambda: len(reviews.training_data(vocab.events, now=vocab.end)))
+    add(
+        "word_reviews",
+        "a year of reviews",
+        len(vocab.events),
+        lambda: len(reviews.training_data(vocab.events, now=vocab.end)),
+    )
     if SEMEVAL_CSV.exists():
         from satchel_plugins.rubric.features import Item, featurize
         from satchel_plugins.rubric.semeval import load_semeval
@@ -148,25 +182,40 @@ def _checkpoints(root: Path, ctx: Context) -> TableBuilder:
     from satchel.checkpoint import Checkpoint
     from satchel.model_spec import initial_params, mlp
 
-    table = TableBuilder("Encrypted checkpoint save/load vs plaintext np.savez (ms)",
-                         ("network", "params", "operation", "satchel ms", "np.savez ms", "time ratio"))
+    table = TableBuilder(
+        "Encrypted checkpoint save/load vs plaintext np.savez (ms)",
+        ("network", "params", "operation", "satchel ms", "np.savez ms", "time ratio"),
+    )
     app = open_app(root / "ckpt", {"habits": HABIT})
     enroll(app, "ada", ("habit_reminders",))
     pseudo = app.pseudonym("ada")
     store = app.component("habits", "store")
     files = app._files(pseudo, "habits")  # the sealed-files handle the core gives the store
     rounds = ctx.size(20, 4)
-    for net, spec in {"12-16-8-1 (habit)": mlp(12, (16, 8), 1), "12-256-128-1": mlp(12, (256, 128), 1),
-                      "256-64-5": mlp(256, (64,), 5)}.items():
+    for net, spec in {
+        "12-16-8-1 (habit)": mlp(12, (16, 8), 1),
+        "12-256-128-1": mlp(12, (256, 128), 1),
+        "256-64-5": mlp(256, (64,), 5),
+    }.items():
         params = initial_params(spec)
         adam = {f"{k}/{m}": np.zeros_like(v) for k, v in params.items() for m in ("m", "v")}
-        ckpt = Checkpoint(Weights(params, adam, "satchel-adam/1"), spec.hash, "schema", "litert",
-                          datetime.now(timezone.utc), {"auc": 0.5}, 100)
+        ckpt = Checkpoint(
+            Weights(params, adam, "satchel-adam/1"),
+            spec.hash,
+            "schema",
+            "litert",
+            datetime.now(timezone.utc),
+            {"auc": 0.5},
+            100,
+        )
         plain = root / "plain.npz"
 
         def plain_save(c: Checkpoint = ckpt) -> None:
-            np.savez(plain, **{f"p/{k}": v for k, v in c.weights.params.items()},
-                     **{f"o/{k}": v for k, v in c.weights.optimizer.items()})
+            np.savez(
+                plain,
+                **{f"p/{k}": v for k, v in c.weights.params.items()},
+                **{f"o/{k}": v for k, v in c.weights.optimizer.items()},
+            )
 
         def plain_load() -> None:
             with np.load(plain) as z:
@@ -177,9 +226,11 @@ def _checkpoints(root: Path, ctx: Context) -> TableBuilder:
         table.add(net, n, "save", ours * 1e3, theirs * 1e3, ratio(ours, theirs))
         ours, theirs = paired(lambda: store.load(files), plain_load, 1, rounds)
         table.add(net, n, "load", ours * 1e3, theirs * 1e3, ratio(ours, theirs))
-    table.notes.append("satchel's save seals the checkpoint, writes it atomically (fsync of file and "
-                       "directory) and commits its version and hash to the vault (SQLite, fsync); load checks "
-                       "that commit. np.savez neither encrypts nor fsyncs.")
+    table.notes.append(
+        "satchel's save seals the checkpoint, writes it atomically (fsync of file and "
+        "directory) and commits its version and hash to the vault (SQLite, fsync); load checks "
+        "that commit. np.savez neither encrypts nor fsyncs."
+    )
     app.close()
     return table
 

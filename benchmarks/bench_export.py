@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.report import LOOP_CSV, SEMEVAL_CSV, Context, Section, Table, TableBuilder
+from benchmarks.report import LOOP_CSV, SEMEVAL_CSV, Context, Section, TableBuilder
 from satchel.backend import Weights
 from satchel.dataset import Dataset
 from satchel_plugins.backends import satchel_trainer_backends
@@ -23,17 +23,24 @@ from satchel_plugins.backends import satchel_trainer_backends
 ANKI_CSV = LOOP_CSV.parents[1] / "anki_revlog_niplav" / "anki_reviews.csv"
 TITLE = "Exported models: quantization cost and size"
 #: metrics reported per pipeline (name in task.metrics, label)
-METRICS = {"habit": (("auc", "AUC"), ("log_loss", "log loss")),
-           "language": (("auc", "AUC"), ("log_loss", "log loss")),
-           "rubric": (("pearson", "Pearson"), ("qwk", "QWK"))}
+METRICS = {
+    "habit": (("auc", "AUC"), ("log_loss", "log loss")),
+    "language": (("auc", "AUC"), ("log_loss", "log loss")),
+    "rubric": (("pearson", "Pearson"), ("qwk", "QWK")),
+}
 
 
 def _split(data: Dataset, share: float = 0.8) -> tuple[Dataset, Dataset]:
     cut = int(len(data) * share)
 
     def part(rows: slice) -> Dataset:
-        return Dataset(data.x[rows], data.y[rows], data.weights[rows], data.schema,
-                       None if data.times is None else data.times[rows])
+        return Dataset(
+            data.x[rows],
+            data.y[rows],
+            data.weights[rows],
+            data.schema,
+            None if data.times is None else data.times[rows],
+        )
 
     return part(slice(0, cut)), part(slice(cut, None))
 
@@ -87,7 +94,7 @@ def _predict(path: Path, fmt: str, x: np.ndarray) -> np.ndarray:
         from ai_edge_litert.interpreter import Interpreter
 
         runner = Interpreter(model_path=str(path)).get_signature_runner("infer")
-        return np.concatenate([runner(x=x[i:i + 4096])["output"] for i in range(0, len(x), 4096)])
+        return np.concatenate([runner(x=x[i : i + 4096])["output"] for i in range(0, len(x), 4096)])
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -98,9 +105,21 @@ def run(ctx: Context) -> Section:
     backends = {s.name: s.create() for s in satchel_trainer_backends()}
     loaders = {"habit": _habit, "language": _language, "rubric": _rubric}
     epochs = ctx.size(10, 2)
-    table = TableBuilder("Inference artifacts on each pipeline's real held-out data (delta = artifact - float32 "
-                         "of the same format)", ("pipeline", "artifact", "precision", "bytes", "metric 1", "delta 1",
-                                                 "metric 2", "delta 2", "max |Δ output|"))
+    table = TableBuilder(
+        "Inference artifacts on each pipeline's real held-out data (delta = artifact - float32 "
+        "of the same format)",
+        (
+            "pipeline",
+            "artifact",
+            "precision",
+            "bytes",
+            "metric 1",
+            "delta 1",
+            "metric 2",
+            "delta 2",
+            "max |Δ output|",
+        ),
+    )
     skipped = []
     for name, load in loaders.items():
         loaded = load()
@@ -120,8 +139,9 @@ def run(ctx: Context) -> Section:
         with tempfile.TemporaryDirectory(prefix="satchel-bench-export-") as tmp:
             for exporter in (trainer, onnx):
                 out = Path(tmp) / exporter.backend
-                manifest = exporter.export(out, feature_names=featurizer.schema.names,
-                                           feature_schema_hash=featurizer.schema.hash)
+                manifest = exporter.export(
+                    out, feature_names=featurizer.schema.names, feature_schema_hash=featurizer.schema.hash
+                )
                 infer = [a for a in manifest.artifacts if a["purpose"] == "infer"]
                 reference: dict[str, Any] = {}
                 for a in infer:
@@ -130,24 +150,38 @@ def run(ctx: Context) -> Section:
                     if a["precision"] == "float32":
                         reference[str(a["format"])] = (pred, scores)
                     ref_pred, ref_scores = reference[str(a["format"])]
-                    table.add(name, a["file"], a["precision"], a["bytes"], f"{l1} {scores[m1]:.4f}",
-                              f"{scores[m1] - ref_scores[m1]:+.5f}", f"{l2} {scores[m2]:.4f}",
-                              f"{scores[m2] - ref_scores[m2]:+.5f}", f"{np.abs(pred - ref_pred).max():.2e}")
-        table.notes.append(f"{name}: trained on {len(train)} samples ({epochs} epochs, LiteRT), scored on "
-                           f"{len(test)} ({held_out}); {spec.n_params} parameters.")
-    table.notes.append("float16 .tflite: float16 weights dequantized at load; int8 .tflite: weight-only int8 per "
-                       "output channel (satchel rewrites the float32 model: the converter's dynamic-range mode "
-                       "skips tensors under 1024 elements, i.e. every kernel of these MLPs); int8 .onnx: "
-                       "onnxruntime.quantization.quantize_dynamic (int8 weights per channel, activations quantized "
-                       "per call). Sizes: int8 .tflite is the smallest .tflite of every pipeline (16-35% under float32); "
-                       "float16 .tflite saves 2% (language) and 18% (rubric) and adds 2% on habit; for networks this small an "
-                       "int8 .onnx carries more quantization nodes than it saves in weights (smaller only for rubric), "
-                       "and .ort files are larger than their .onnx source (flatbuffer layout, kernel hashes).")
+                    table.add(
+                        name,
+                        a["file"],
+                        a["precision"],
+                        a["bytes"],
+                        f"{l1} {scores[m1]:.4f}",
+                        f"{scores[m1] - ref_scores[m1]:+.5f}",
+                        f"{l2} {scores[m2]:.4f}",
+                        f"{scores[m2] - ref_scores[m2]:+.5f}",
+                        f"{np.abs(pred - ref_pred).max():.2e}",
+                    )
+        table.notes.append(
+            f"{name}: trained on {len(train)} samples ({epochs} epochs, LiteRT), scored on "
+            f"{len(test)} ({held_out}); {spec.n_params} parameters."
+        )
+    table.notes.append(
+        "float16 .tflite: float16 weights dequantized at load; int8 .tflite: weight-only int8 per "
+        "output channel (satchel rewrites the float32 model: the converter's dynamic-range mode "
+        "skips tensors under 1024 elements, i.e. every kernel of these MLPs); int8 .onnx: "
+        "onnxruntime.quantization.quantize_dynamic (int8 weights per channel, activations quantized "
+        "per call). Sizes: int8 .tflite is the smallest .tflite of every pipeline (16-35% under float32); "
+        "float16 .tflite saves 2% (language) and 18% (rubric) and adds 2% on habit; for networks this small an "
+        "int8 .onnx carries more quantization nodes than it saves in weights (smaller only for rubric), "
+        "and .ort files are larger than their .onnx source (flatbuffer layout, kernel hashes)."
+    )
     if skipped:
         table.notes.append(f"Skipped (data absent under ../shared/data): {', '.join(skipped)}.")
-    intro = ("What quantizing an exported model costs on the pipelines' real data, and what it saves in bytes. "
-             "Every artifact is produced by `App.export_model` / `satchel export-model` and listed in the "
-             "manifest with its size and its deviation on the golden rows; `tests/mobile/harness.py` runs them "
-             "with the runtimes alone. On-device quantization-aware or int8 *training* was not found feasible "
-             "with builtin ops (see docs/mobile.md).")
+    intro = (
+        "What quantizing an exported model costs on the pipelines' real data, and what it saves in bytes. "
+        "Every artifact is produced by `App.export_model` / `satchel export-model` and listed in the "
+        "manifest with its size and its deviation on the golden rows; `tests/mobile/harness.py` runs them "
+        "with the runtimes alone. On-device quantization-aware or int8 *training* was not found feasible "
+        "with builtin ops (see docs/mobile.md)."
+    )
     return Section("export", TITLE, intro, (table.build(),))

@@ -94,9 +94,12 @@ VAULT = "of which key-vault counters"
 BEFORE_ISSUE_15 = (
     "Before issue 15 (the whole counter table MACed at every counter write and re-verified after another "
     "process's; events read twice per learner), the same command measured 52.2, 51.4 and 13.5 learners/s "
-    "at 100, 1,000 and 10,000 learners (1.00x, 1.02x and 3.86x of linear) on an otherwise idle machine.")
-VAULT_PROBE: tuple[_Target, ...] = (("satchel.privacy.vault", "Vault", "counter"),
-                                    ("satchel.privacy.vault", "Vault", "commit"))
+    "at 100, 1,000 and 10,000 learners (1.00x, 1.02x and 3.86x of linear) on an otherwise idle machine."
+)
+VAULT_PROBE: tuple[_Target, ...] = (
+    ("satchel.privacy.vault", "Vault", "counter"),
+    ("satchel.privacy.vault", "Vault", "commit"),
+)
 LABELS = (*(label for label, _ in PROBES), VAULT)
 
 
@@ -145,33 +148,45 @@ def run(ctx: Context) -> Section:
     scaling: list[Pass] = []
     setups: list[Setup] = []
     parent_rss: list[int] = []
-    with tempfile.TemporaryDirectory(prefix="satchel-fleet-stage-", dir=ram) as stage, \
-            tempfile.TemporaryDirectory(prefix="satchel-fleet-") as disk, \
-            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="satchel-fleet-stage-", dir=ram) as stage,
+        tempfile.TemporaryDirectory(prefix="satchel-fleet-") as disk,
+        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool,
+    ):
         staging, scratch = Path(stage), Path(disk)
         config = _fleet(staging, ctx.cache_dir)
         fsync_ms = _fsync_latency(scratch)
         compiling = pool.submit(_compile, str(config))
         for have, size in zip((0, *sizes), sizes):
             t0 = time.perf_counter()
-            jobs = [pool.submit(_enrol, str(config), first, min(CHUNK, size - first), histories)
-                    for first in range(have, size, CHUNK)]
+            jobs = [
+                pool.submit(_enrol, str(config), first, min(CHUNK, size - first), histories)
+                for first in range(have, size, CHUNK)
+            ]
             done = [job.result() for job in jobs]
-            setups.append(Setup(size - have, sum(d[0] for d in done), sum(d[1] for d in done),
-                                time.perf_counter() - t0))
+            setups.append(
+                Setup(size - have, sum(d[0] for d in done), sum(d[1] for d in done), time.perf_counter() - t0)
+            )
             compile_s = compiling.result()
             runs = [(workers, True), *([(1, False), (workers, False)] if size == sizes[1] else [])]
             here = []
             for n, sharded in runs:
                 here.append(_train(staging, scratch, size, n, sharded))
-                print(f"  {size:,} learners, {n} runner(s){', sharded' if sharded else ''}: "
-                      f"{here[-1].rate:.1f} learners/s ({here[-1].seconds:.1f} s)", flush=True)
+                print(
+                    f"  {size:,} learners, {n} runner(s){', sharded' if sharded else ''}: "
+                    f"{here[-1].rate:.1f} learners/s ({here[-1].seconds:.1f} s)",
+                    flush=True,
+                )
             passes.append(here[0])
             if size == sizes[1]:
                 scaling = [here[1], here[0], here[2]]  # 1 runner, sharded, locks only
             parent_rss.append(_rss())
-    tables = (_scale_table(passes, parent_rss), _scaling_table(scaling), _breakdown_table(passes),
-              _setup_table(setups, passes, compile_s, fsync_ms))
+    tables = (
+        _scale_table(passes, parent_rss),
+        _scaling_table(scaling),
+        _breakdown_table(passes),
+        _setup_table(setups, passes, compile_s, fsync_ms),
+    )
     return Section("fleet", "Fleet scale", __doc__ or "", tables, (_plot(ctx, passes, scaling),))
 
 
@@ -191,8 +206,12 @@ def _fleet(root: Path, cache: Path) -> Path:
 
 def _config(root: Path) -> Path:
     path = root / "satchel.toml"
-    path.write_text(CONFIG.format(root=root.as_posix(), key=KEY_VARIABLE, pipeline=PIPELINE, purpose=PURPOSE,
-                                  epochs=EPOCHS), encoding="utf-8")
+    path.write_text(
+        CONFIG.format(
+            root=root.as_posix(), key=KEY_VARIABLE, pipeline=PIPELINE, purpose=PURPOSE, epochs=EPOCHS
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -215,8 +234,15 @@ def _enrol(config: str, first: int, count: int, histories: int) -> tuple[float, 
     with satchel.open(Path(config)) as app:
         for i in range(first, first + count):
             subject = f"learner-{i:05d}"
-            app.consent.grant(subject, purposes=[PURPOSE], notice=NOTICE, policy_version="bench-1",
-                              actor="guardian", age_band="8-12", method="signed_form")
+            app.consent.grant(
+                subject,
+                purposes=[PURPOSE],
+                notice=NOTICE,
+                policy_version="bench-1",
+                actor="guardian",
+                age_band="8-12",
+                method="signed_form",
+            )
             app.record(subject, simulated[i % histories])
     return t1 - t0, time.perf_counter() - t1
 
@@ -261,9 +287,14 @@ def _train(staging: Path, scratch: Path, learners: int, workers: int, sharded: b
         base = scratch / f"worker{k}"
         args = ["tick", "--json", "-c", str(config), *(["--shard", f"{k + 1}/{workers}"] if sharded else [])]
         with open(base.with_suffix(".out"), "wb") as out, open(base.with_suffix(".err"), "wb") as err:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.bench_fleet", str(base.with_suffix(".json")), *args],
-                stdout=out, stderr=err, cwd=ROOT))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks.bench_fleet", str(base.with_suffix(".json")), *args],
+                    stdout=out,
+                    stderr=err,
+                    cwd=ROOT,
+                )
+            )
     usage = []
     for proc in procs:
         _, status, rusage = os.wait4(proc.pid, 0)
@@ -288,13 +319,23 @@ def _train(staging: Path, scratch: Path, learners: int, workers: int, sharded: b
         raise RuntimeError(f"a pass over {learners} learners trained {trained}; first reasons: {why[:3]}")
     starts = [datetime.fromisoformat(s["started_at"]).timestamp() for s in summaries]
     ends = [t + s["seconds"] for t, s in zip(starts, summaries)]
-    return Pass(learners, workers, sharded, max(ends) - min(starts), min(starts) - spawned,
-                sum(s["seconds"] for s in summaries), cpu, tuple(u.ru_maxrss * 1024 for u in usage), probes,
-                copy)
+    return Pass(
+        learners,
+        workers,
+        sharded,
+        max(ends) - min(starts),
+        min(starts) - spawned,
+        sum(s["seconds"] for s in summaries),
+        cpu,
+        tuple(u.ru_maxrss * 1024 for u in usage),
+        probes,
+        copy,
+    )
 
 
-def _probe(totals: dict[str, float], label: str, target: _Target,
-           clock: Callable[[], float] = time.perf_counter) -> None:
+def _probe(
+    totals: dict[str, float], label: str, target: _Target, clock: Callable[[], float] = time.perf_counter
+) -> None:
     """Wrap ``target`` so that the ``clock`` seconds of every call are added to ``totals[label]``."""
     module, cls, method = target
     owner = getattr(importlib.import_module(module), cls)
@@ -339,16 +380,36 @@ def _rss() -> int:
 
 def _scale_table(passes: list[Pass], parent_rss: list[int]) -> Table:
     first = passes[0]
-    t = TableBuilder(f"One runner pass over the whole fleet, {first.workers} runners "
-                     f"(`satchel tick --shard k/{first.workers}`)",
-                     ("learners", "learners/s", "pass s", "vs linear", "CPU ms / learner", "worker start s",
-                      "peak RSS / worker MiB", "RSS growth / learner KiB", "parent RSS MiB"))
+    t = TableBuilder(
+        f"One runner pass over the whole fleet, {first.workers} runners "
+        f"(`satchel tick --shard k/{first.workers}`)",
+        (
+            "learners",
+            "learners/s",
+            "pass s",
+            "vs linear",
+            "CPU ms / learner",
+            "worker start s",
+            "peak RSS / worker MiB",
+            "RSS growth / learner KiB",
+            "parent RSS MiB",
+        ),
+    )
     for p, rss in zip(passes, parent_rss):
         grown = (statistics.mean(p.peak_rss) - statistics.mean(first.peak_rss)) / 1024
         growth = "—" if p is first else grown / ((p.learners - first.learners) / p.workers)
         linear = first.seconds * p.learners / first.learners
-        t.add(p.learners, p.rate, p.seconds, f"{p.seconds / linear:.2f}x", p.ms(p.cpu), p.startup,
-              max(p.peak_rss) / MIB, growth, rss / MIB)
+        t.add(
+            p.learners,
+            p.rate,
+            p.seconds,
+            f"{p.seconds / linear:.2f}x",
+            p.ms(p.cpu),
+            p.startup,
+            max(p.peak_rss) / MIB,
+            growth,
+            rss / MIB,
+        )
     t.notes += [
         "learners/s: fleet size / pass time. vs linear: pass time / the "
         f"{first.learners:,}-learner pass time scaled linearly to this size (1.00x: linear; higher: slower).",
@@ -366,12 +427,16 @@ def _scale_table(passes: list[Pass], parent_rss: list[int]) -> Table:
 
 def _scaling_table(scaling: list[Pass]) -> Table:
     one = scaling[0]
-    t = TableBuilder(f"Core scaling at {one.learners:,} learners",
-                     ("runners", "learners/s", "speed-up vs 1 runner", "CPU ms / learner",
-                      "peak RSS / worker MiB"))
+    t = TableBuilder(
+        f"Core scaling at {one.learners:,} learners",
+        ("runners", "learners/s", "speed-up vs 1 runner", "CPU ms / learner", "peak RSS / worker MiB"),
+    )
     for p in scaling:
-        how = ("1 runner" if p.workers == 1 else
-               f"{p.workers} runners, " + ("`--shard k/N`" if p.sharded else "locks only (no shard)"))
+        how = (
+            "1 runner"
+            if p.workers == 1
+            else f"{p.workers} runners, " + ("`--shard k/N`" if p.sharded else "locks only (no shard)")
+        )
         t.add(how, p.rate, f"{p.rate / one.rate:.2f}x", p.ms(p.cpu), max(p.peak_rss) / MIB)
     t.notes += [
         "Each row is a pass over a fresh copy of the same fleet. Runners without a shard share the work "
@@ -382,16 +447,20 @@ def _scaling_table(scaling: list[Pass]) -> Table:
 
 
 def _breakdown_table(passes: list[Pass]) -> Table:
-    t = TableBuilder("Where a learner's time goes (ms per learner, summed over the runners)",
-                     ("stage", *(f"{p.learners:,} learners" for p in passes)))
+    t = TableBuilder(
+        "Where a learner's time goes (ms per learner, summed over the runners)",
+        ("stage", *(f"{p.learners:,} learners" for p in passes)),
+    )
     for label in LABELS:
         t.add(label, *(p.ms(p.probes[label]) for p in passes))
     top = LABELS[:-1]
     t.add("other (metrics, runner, Python)", *(p.ms(p.busy - sum(p.probes[x] for x in top)) for p in passes))
     t.add("total (the runners' pass time)", *(p.ms(p.busy) for p in passes))
     first, last = passes[0], passes[-1]
-    grew, vault = (last.ms(last.busy) - first.ms(first.busy),
-                   last.ms(last.probes[VAULT]) - first.ms(first.probes[VAULT]))
+    grew, vault = (
+        last.ms(last.busy) - first.ms(first.busy),
+        last.ms(last.probes[VAULT]) - first.ms(first.probes[VAULT]),
+    )
     t.notes += [
         "Wall time inside the runners' passes, so waiting on the disk and on locks counts. The events are "
         "read and featurized once per learner: the runner's plan (which counts new samples) keeps the "
@@ -407,11 +476,21 @@ def _breakdown_table(passes: list[Pass]) -> Table:
     return t.build()
 
 
-def _setup_table(setups: list[Setup], passes: list[Pass], compile_s: float,
-                 fsync_ms: tuple[float, float]) -> Table:
-    t = TableBuilder("Setup (outside the passes)",
-                     ("fleet", "learners added", "simulate s", "consent + record s", "wall s",
-                      "ms / learner (wall)", "copy to disk + sync s"))
+def _setup_table(
+    setups: list[Setup], passes: list[Pass], compile_s: float, fsync_ms: tuple[float, float]
+) -> Table:
+    t = TableBuilder(
+        "Setup (outside the passes)",
+        (
+            "fleet",
+            "learners added",
+            "simulate s",
+            "consent + record s",
+            "wall s",
+            "ms / learner (wall)",
+            "copy to disk + sync s",
+        ),
+    )
     for s, p in zip(setups, passes):
         t.add(p.learners, s.added, s.simulate, s.ingest, s.wall, 1e3 * s.wall / s.added, p.copy)
     t.notes += [
@@ -437,8 +516,12 @@ def _plot(ctx: Context, passes: list[Pass], scaling: list[Pass]) -> Path:
     ax1.set(ylabel="pass seconds", title="Pass time")
     ax2.semilogx(sizes, [p.rate for p in passes], "o-", label=label)
     for p in (scaling[0], scaling[2]):
-        ax2.semilogx([p.learners], [p.rate], "s" if p.workers == 1 else "^",
-                     label="1 runner" if p.workers == 1 else f"{p.workers} runners, locks only")
+        ax2.semilogx(
+            [p.learners],
+            [p.rate],
+            "s" if p.workers == 1 else "^",
+            label="1 runner" if p.workers == 1 else f"{p.workers} runners, locks only",
+        )
     ax2.set(ylabel="learners trained / s", title="Throughput", ylim=(0, None))
     ax3.semilogx(sizes, [max(p.peak_rss) / MIB for p in passes], "o-", label="peak RSS per runner")
     ax3.set(ylabel="MiB", title="Memory", ylim=(0, None))

@@ -25,9 +25,9 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -37,8 +37,16 @@ from benchmarks.report import Context, Section, TableBuilder, pyplot, ratio, sav
 
 NETWORKS = {"habit": ("12-16-8-1 (habit)", (16, 8)), "wider": ("12-256-128-1", (256, 128))}
 EPOCHS = 20
-STAGES = ("read + decrypt events", "featurize", "decrypt checkpoint", "fit", "evaluate", "seal + write checkpoint",
-          "audit entry", "vault commit")
+STAGES = (
+    "read + decrypt events",
+    "featurize",
+    "decrypt checkpoint",
+    "fit",
+    "evaluate",
+    "seal + write checkpoint",
+    "audit entry",
+    "vault commit",
+)
 FSYNC_FILES = ("checkpoint file", "directories", "audit log", "key vault")
 
 
@@ -51,14 +59,25 @@ def run(ctx: Context) -> Section:
     now = datetime.combine(start + timedelta(days=days), datetime.min.time(), timezone.utc)
     learner = simulate_habit_learners(1, days=days + rounds + 2, habits=5, start=start, seed=3)[0]
     year = [e for e in learner.events if e.time < now]
-    pipelines = {f"{net}_{backend}": {"model": {"name": "habit", "options": {"hidden": list(hidden)}},
-                                      "purposes": ["habit_reminders"], "backend": backend, "epochs": EPOCHS}
-                 for net, (_, hidden) in NETWORKS.items() for backend in BARE}
-    e2e = TableBuilder(f"One learner, {days} days x 5 habits: App.train vs a bare script (ms, best of rounds)",
-                       ("network", "backend", "training", "satchel ms", "bare ms", "ratio"))
+    pipelines = {
+        f"{net}_{backend}": {
+            "model": {"name": "habit", "options": {"hidden": list(hidden)}},
+            "purposes": ["habit_reminders"],
+            "backend": backend,
+            "epochs": EPOCHS,
+        }
+        for net, (_, hidden) in NETWORKS.items()
+        for backend in BARE
+    }
+    e2e = TableBuilder(
+        f"One learner, {days} days x 5 habits: App.train vs a bare script (ms, best of rounds)",
+        ("network", "backend", "training", "satchel ms", "bare ms", "ratio"),
+    )
     stages = TableBuilder("Where a retrain's time goes (ms, best of rounds)", ("network", "backend", *STAGES))
-    fsyncs = TableBuilder("fsyncs per training (strace: fsync + fdatasync calls of one App.train)",
-                          ("training", *FSYNC_FILES, "total"))
+    fsyncs = TableBuilder(
+        "fsyncs per training (strace: fsync + fdatasync calls of one App.train)",
+        ("training", *FSYNC_FILES, "total"),
+    )
     with tempfile.TemporaryDirectory(prefix="satchel-bench-learner-") as tmp:
         root = Path(tmp)
         app = open_app(root, pipelines)
@@ -69,15 +88,22 @@ def run(ctx: Context) -> Section:
         plain = PlaintextStore(root / "plain.db")
         plain.add({"ada": year})
         first = next(iter(pipelines))
-        counted = {"first training": _fsyncs(lambda: app.train(learners[-1], first, now=now)),
-                   "retrain": _fsyncs(lambda: app.train(learners[-1], first, now=now))}
+        counted = {
+            "first training": _fsyncs(lambda: app.train(learners[-1], first, now=now)),
+            "retrain": _fsyncs(lambda: app.train(learners[-1], first, now=now)),
+        }
         bares = {name: _bare_script(app, name, plain, root) for name in pipelines}
         for name in pipelines:
             net, backend = name.split("_")
             app.train(learners[-1], name, now=now)  # warm-up: compile, load the backend
             bares[name](now)
-            ours, theirs = _alternate([lambda r=r, n=name: app.train(learners[r], n, now=now)  # type: ignore[misc]
-                                       for r in range(rounds)], lambda n=name: bares[n](now))  # type: ignore[misc]
+            ours, theirs = _alternate(
+                [
+                    lambda r=r, n=name: app.train(learners[r], n, now=now)  # type: ignore[misc]
+                    for r in range(rounds)
+                ],
+                lambda n=name: bares[n](now),
+            )  # type: ignore[misc]
             e2e.add(NETWORKS[net][0], backend, "first", ours * 1e3, theirs * 1e3, ratio(ours, theirs, 1.2))
         best = {name: [float("inf"), float("inf")] for name in pipelines}
         day = now
@@ -93,8 +119,14 @@ def run(ctx: Context) -> Section:
                 best[name] = [min(best[name][0], took), min(best[name][1], bare_took)]
         for name, (ours, theirs) in best.items():
             net, backend = name.split("_")
-            e2e.add(NETWORKS[net][0], backend, "retrain after a day", ours * 1e3, theirs * 1e3,
-                    ratio(ours, theirs, 1.0))
+            e2e.add(
+                NETWORKS[net][0],
+                backend,
+                "retrain after a day",
+                ours * 1e3,
+                theirs * 1e3,
+                ratio(ours, theirs, 1.0),
+            )
         for name in pipelines:
             net, backend = name.split("_")
             parts = _stages(app, learners[0], name, day, rounds)
@@ -103,25 +135,37 @@ def run(ctx: Context) -> Section:
         app.close()
         plain.conn.close()
     for training, by_file in counted.items():
-        fsyncs.add(training, *(by_file.get(f, 0) if by_file else "n/a" for f in FSYNC_FILES),
-                   sum(by_file.values()) if by_file else "n/a (strace unavailable)")
-    e2e.notes += [f"{len(year):,} events for the first training (one more day per retrain round), "
-                  f"{samples:,} training samples at the last retrain, {EPOCHS} epochs, batch 32.",
-                  "ratio: whole `App.train` / whole bare script (read + featurize + fit + save). The first "
-                  "training is a new learner each round; a retrain records one more day of events first (not "
-                  "timed) and satchel warm-starts from the checkpoint, while the bare script re-reads everything.",
-                  "satchel's training also validates a candidate on held-out samples and refits it; the bare "
-                  "script fits once. The remaining gap is the privacy work the bare script skips: decrypting "
-                  "and validating every event, sealing the checkpoint, the fsyncs and the vault commit."]
-    fsyncs.notes += ["Before issue 15 item 4 a retrain made 11: 2 for the checkpoint (file, directory), 1 for the "
-                     "audit line and two vault transactions of 4 each (rollback journal, directory, journal "
-                     "header, database). Now the checkpoint version and the audit anchor share one vault "
-                     "transaction in WAL mode (1 fsync), after the checkpoint file, its directory and the audit "
-                     "log are fsync'd concurrently; a learner's first training also makes its new checkpoint "
-                     "directories durable (fsync of each parent)."]
+        fsyncs.add(
+            training,
+            *(by_file.get(f, 0) if by_file else "n/a" for f in FSYNC_FILES),
+            sum(by_file.values()) if by_file else "n/a (strace unavailable)",
+        )
+    e2e.notes += [
+        f"{len(year):,} events for the first training (one more day per retrain round), "
+        f"{samples:,} training samples at the last retrain, {EPOCHS} epochs, batch 32.",
+        "ratio: whole `App.train` / whole bare script (read + featurize + fit + save). The first "
+        "training is a new learner each round; a retrain records one more day of events first (not "
+        "timed) and satchel warm-starts from the checkpoint, while the bare script re-reads everything.",
+        "satchel's training also validates a candidate on held-out samples and refits it; the bare "
+        "script fits once. The remaining gap is the privacy work the bare script skips: decrypting "
+        "and validating every event, sealing the checkpoint, the fsyncs and the vault commit.",
+    ]
+    fsyncs.notes += [
+        "Before issue 15 item 4 a retrain made 11: 2 for the checkpoint (file, directory), 1 for the "
+        "audit line and two vault transactions of 4 each (rollback journal, directory, journal "
+        "header, database). Now the checkpoint version and the audit anchor share one vault "
+        "transaction in WAL mode (1 fsync), after the checkpoint file, its directory and the audit "
+        "log are fsync'd concurrently; a learner's first training also makes its new checkpoint "
+        "directories durable (fsync of each parent)."
+    ]
     plot = _plot(ctx, stages.build())
-    return Section("learner", "End-to-end training of one learner", __doc__ or "",
-                   (e2e.build(), fsyncs.build(), stages.build()), (plot,))
+    return Section(
+        "learner",
+        "End-to-end training of one learner",
+        __doc__ or "",
+        (e2e.build(), fsyncs.build(), stages.build()),
+        (plot,),
+    )
 
 
 def _seconds(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
@@ -168,8 +212,22 @@ def _fsyncs(fn: Callable[[], object]) -> dict[str, int] | None:
         return None
     with tempfile.TemporaryDirectory(prefix="satchel-bench-strace-") as tmp:
         out = Path(tmp) / "trace"
-        tracer = subprocess.Popen(["strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync", "-o", str(out),
-                                   "-p", str(os.getpid())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        tracer = subprocess.Popen(
+            [
+                "strace",
+                "-f",
+                "-qq",
+                "-y",
+                "-e",
+                "trace=fsync,fdatasync",
+                "-o",
+                str(out),
+                "-p",
+                str(os.getpid()),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while not _traced() and tracer.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -191,7 +249,7 @@ def _traced() -> bool:
 
 def _fsync_file(line: str) -> str:
     """The kind of file an strace line's fsync went to (``-y`` prints the path)."""
-    path = line[line.find("<") + 1: line.find(">")]
+    path = line[line.find("<") + 1 : line.find(">")]
     if "vault.sqlite3" in path:
         return "key vault"
     if path.endswith("audit.jsonl"):
@@ -225,12 +283,21 @@ def _stages(app: object, subject: str, pipeline: str, now: datetime, rounds: int
         trainer = a.component(pipeline, "backend").open(compiled, ckpt.weights_for(p.backend.name))  # type: ignore
         timed("fit", lambda: trainer.fit(data, EPOCHS, seed=0))
         metrics = timed("evaluate", lambda: task.metrics(data, trainer.predict(data.x)))
-        new = type(ckpt)(trainer.get_weights(), spec.hash, featurizer.schema.hash, p.backend.name,
-                         datetime.now(timezone.utc), metrics, len(data))
+        new = type(ckpt)(
+            trainer.get_weights(),
+            spec.hash,
+            featurizer.schema.hash,
+            p.backend.name,
+            datetime.now(timezone.utc),
+            metrics,
+            len(data),
+        )
         batch = CounterBatch()
         files = a._files(pseudo, pipeline, batch)  # type: ignore[attr-defined]
         timed("seal + write checkpoint", lambda: store.save(files, new))
-        timed("audit entry", lambda: a.audit_log.stage(batch, "bench.stage", subject=pseudo, pipeline=pipeline))
+        timed(
+            "audit entry", lambda: a.audit_log.stage(batch, "bench.stage", subject=pseudo, pipeline=pipeline)
+        )
         timed("vault commit", lambda: a.vault.commit(batch))
     return best
 

@@ -28,8 +28,17 @@ from shutil import which
 from benchmarks.report import Context, Section, TableBuilder, pyplot, save_plot
 
 #: Modules that would make a command slow or are simply not needed to print help.
-HEAVY = ("tensorflow", "onnxruntime", "ai_edge_litert", "onnx", "torch", "numpy", "pydantic", "cryptography",
-         "rich")
+HEAVY = (
+    "tensorflow",
+    "onnxruntime",
+    "ai_edge_litert",
+    "onnx",
+    "torch",
+    "numpy",
+    "pydantic",
+    "cryptography",
+    "rich",
+)
 #: Environment switches of the registry that would change what is measured.
 _SCRUB = ("SATCHEL_PLUGINS", "SATCHEL_DISABLE_PLUGINS", "SATCHEL_TRACE", "PYTHONPROFILEIMPORTTIME")
 _LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)\s*$")
@@ -74,15 +83,20 @@ def install_tutorial_plugin(site: Path) -> Path:
 
 def commands(plugin_site: Path | None = None) -> list[Command]:
     py, script = sys.executable, console_script()
-    with_plugin = ([Command(HELP_WITH_PLUGIN, (script, "--help"), target="≤ 0.05 s above --help",
-                            path=str(plugin_site))] if plugin_site is not None else [])
+    with_plugin = (
+        [Command(HELP_WITH_PLUGIN, (script, "--help"), target="≤ 0.05 s above --help", path=str(plugin_site))]
+        if plugin_site is not None
+        else []
+    )
     return [
         Command("python -c pass (interpreter floor)", (py, "-c", "pass")),
         Command("import satchel", (py, "-c", "import satchel"), target="≤ 0.2 s", limit=0.2),
         Command(HELP, (script, "--help"), target="< 0.3 s", limit=0.3),
         *with_plugin,
         Command("satchel plugins", (script, "plugins")),
-        Command("import satchel; satchel.open (loads satchel.app)", (py, "-c", "import satchel; satchel.open")),
+        Command(
+            "import satchel; satchel.open (loads satchel.app)", (py, "-c", "import satchel; satchel.open")
+        ),
         Command("import ai_edge_litert.interpreter", (py, "-c", "import ai_edge_litert.interpreter")),
         Command("import onnxruntime", (py, "-c", "import onnxruntime")),
         Command("import tensorflow", (py, "-c", "import tensorflow"), heavy=True),
@@ -136,8 +150,9 @@ def import_profile(argv: tuple[str, ...]) -> ImportProfile:
     Self times are summed per top-level package: modules loaded with ``importlib.import_module``
     (every plugin entry point) have no line of their own, so cumulative times would miss them.
     """
-    proc = subprocess.run((sys.executable, "-X", "importtime", *argv), capture_output=True, text=True,
-                          env=_env(), check=False)
+    proc = subprocess.run(
+        (sys.executable, "-X", "importtime", *argv), capture_output=True, text=True, env=_env(), check=False
+    )
     packages: dict[str, int] = defaultdict(int)
     modules: dict[str, int] = {}
     for line in proc.stderr.splitlines():
@@ -147,9 +162,12 @@ def import_profile(argv: tuple[str, ...]) -> ImportProfile:
         self_us, name = int(m.group(1)), m.group(4)
         modules[name] = self_us
         packages[name.split(".")[0]] += self_us
-    return ImportProfile(frozenset(modules), sum(modules.values()),
-                         tuple(sorted(packages.items(), key=lambda kv: -kv[1])),
-                         tuple(sorted(modules.items(), key=lambda kv: -kv[1])))
+    return ImportProfile(
+        frozenset(modules),
+        sum(modules.values()),
+        tuple(sorted(packages.items(), key=lambda kv: -kv[1])),
+        tuple(sorted(modules.items(), key=lambda kv: -kv[1])),
+    )
 
 
 def _ms(us: int) -> str:
@@ -171,7 +189,8 @@ def run(ctx: Context) -> Section:
     tf = median[cmds[-1].label]
     table = TableBuilder(
         "Start-up: wall seconds per fresh process (median and min of alternating rounds)",
-        ("command", "runs", "median s", "min s", "min − floor s", "median vs import tensorflow", "target"))
+        ("command", "runs", "median s", "min s", "min − floor s", "median vs import tensorflow", "target"),
+    )
     for c in cmds:
         v, med = times[c.label], median[c.label]
         above = fastest[c.label] - floor if c is not cmds[0] else float("nan")
@@ -199,9 +218,13 @@ def run(ctx: Context) -> Section:
         "imports included). By package: "
         + ", ".join(f"{name} {_ms(us)}" for name, us in help_profile.by_package[:8])
         + ". Largest single modules: "
-        + ", ".join(f"{name} {_ms(us)}" for name, us in help_profile.by_module[:5]) + ". "
-        + (f"Heavy modules loaded: {', '.join(heavy)}." if heavy else
-           f"None of {', '.join(HEAVY)} is loaded."),
+        + ", ".join(f"{name} {_ms(us)}" for name, us in help_profile.by_module[:5])
+        + ". "
+        + (
+            f"Heavy modules loaded: {', '.join(heavy)}."
+            if heavy
+            else f"None of {', '.join(HEAVY)} is loaded."
+        ),
         "`satchel plugins` imports every plugin to list and validate what it registers; `satchel --help` "
         "imports only the modules of the `satchel.cli` entry-point group (plugin commands), never the "
         "component plugins. The tutorial-plugin row has docs/plugins.md's quiz plugin (which imports "
@@ -214,8 +237,10 @@ def run(ctx: Context) -> Section:
 def _plugin_names() -> str:
     from importlib import metadata
 
-    names = sorted(f"{ep.name}" + ("" if ep.dist is None or ep.dist.name == "satchel" else f" ({ep.dist.name})")
-                   for ep in metadata.entry_points(group="satchel"))
+    names = sorted(
+        f"{ep.name}" + ("" if ep.dist is None or ep.dist.name == "satchel" else f" ({ep.dist.name})")
+        for ep in metadata.entry_points(group="satchel")
+    )
     return ", ".join(names) or "none"
 
 
@@ -224,8 +249,10 @@ def _plot(ctx: Context, cmds: list[Command], times: dict[str, list[float]]) -> P
     labels = [c.label.replace(" (interpreter floor)", "").replace(" (loads satchel.app)", "") for c in cmds]
     medians = [statistics.median(times[c.label]) if times[c.label] else float("nan") for c in cmds]
     mins = [min(times[c.label]) if times[c.label] else float("nan") for c in cmds]
-    colors = ["#9e9e9e" if i == 0 else "#1f77b4" if c.label.startswith(("import satchel", "satchel"))
-              else "#d62728" for i, c in enumerate(cmds)]
+    colors = [
+        "#9e9e9e" if i == 0 else "#1f77b4" if c.label.startswith(("import satchel", "satchel")) else "#d62728"
+        for i, c in enumerate(cmds)
+    ]
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(cmds) + 1.2))
     y = list(range(len(cmds)))[::-1]
     ax.barh(y, medians, color=colors)
@@ -243,4 +270,4 @@ def _plot(ctx: Context, cmds: list[Command], times: dict[str, list[float]]) -> P
     return save_plot(fig, ctx, "startup")
 
 
-__all__ = ["run", "import_profile", "commands", "console_script"]
+__all__ = ["commands", "console_script", "import_profile", "run"]

@@ -8,17 +8,26 @@ import shlex
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 LOOP_CSV = SHARED_DATA / "loop_habits_sample" / "Checkmarks.csv"
 SEMEVAL_CSV = SHARED_DATA / "semeval2013_2way" / "semeval2013_task7_2way_flat.csv"
-_VERSIONS = ("satchel", "numpy", "cryptography", "tensorflow-cpu", "ai-edge-litert",
-             "onnxruntime-training-cpu", "onnx", "fsrs", "matplotlib")
+_VERSIONS = (
+    "satchel",
+    "numpy",
+    "cryptography",
+    "tensorflow-cpu",
+    "ai-edge-litert",
+    "onnxruntime-training-cpu",
+    "onnx",
+    "fsrs",
+    "matplotlib",
+)
 
 
 @dataclass(frozen=True)
@@ -114,8 +123,9 @@ def best_of(fn: Callable[[], object], repeat: int, rounds: int) -> float:
     return best
 
 
-def paired(ours: Callable[[], object], theirs: Callable[[], object], repeat: int,
-           rounds: int) -> tuple[float, float]:
+def paired(
+    ours: Callable[[], object], theirs: Callable[[], object], repeat: int, rounds: int
+) -> tuple[float, float]:
     """Best mean seconds per call of each, alternating rounds so both see the same machine load."""
     best = [float("inf"), float("inf")]
     ours(), theirs()
@@ -141,7 +151,11 @@ def latencies(fn: Callable[[], object], n: int) -> list[float]:
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
-    return statistics.quantiles(samples, n=1000, method="inclusive")[int(q * 10) - 1] if q < 100 else max(samples)
+    return (
+        statistics.quantiles(samples, n=1000, method="inclusive")[int(q * 10) - 1]
+        if q < 100
+        else max(samples)
+    )
 
 
 def machine() -> str:
@@ -218,7 +232,9 @@ def _markdown(table: Table) -> str:
 
 
 def _numeric(cell: str) -> bool:
-    return bool(cell) and cell.replace(",", "").replace(".", "").replace("-", "").replace("x", "")[:1].isdigit()
+    return (
+        bool(cell) and cell.replace(",", "").replace(".", "").replace("-", "").replace("x", "")[:1].isdigit()
+    )
 
 
 def _anchor(title: str) -> str:

@@ -53,9 +53,15 @@ def open_app(root: Path) -> Any:
 
 
 def events(run: int, op: int, n: int) -> list[dict[str, Any]]:
-    return [{"id": f"r{run}-o{op}-{k}", "type": "habit_completed",
-             "time": (NOW - timedelta(days=k % 30, minutes=op)).isoformat(), "data": {"habit": "reading"}}
-            for k in range(n)]
+    return [
+        {
+            "id": f"r{run}-o{op}-{k}",
+            "type": "habit_completed",
+            "time": (NOW - timedelta(days=k % 30, minutes=op)).isoformat(),
+            "data": {"habit": "reading"},
+        }
+        for k in range(n)
+    ]
 
 
 # ---------------------------------------------------------------------- child
@@ -80,8 +86,15 @@ def child(root: Path, run: int, state: dict[str, Any]) -> None:
             entry["ids"] = [e["id"] for e in batch]
         journal.write(json.dumps({**entry, "phase": "start"}) + "\n")
         if kind == "grant":
-            app.consent.grant(subject, purposes=["habit_reminders"], notice="n", policy_version="1", actor="self",
-                              age_band="18+", method="soak")
+            app.consent.grant(
+                subject,
+                purposes=["habit_reminders"],
+                notice="n",
+                policy_version="1",
+                actor="self",
+                age_band="18+",
+                method="soak",
+            )
             state["granted"].append(subject)
         elif kind == "record":
             app.record(subject, batch)
@@ -98,8 +111,12 @@ def child(root: Path, run: int, state: dict[str, Any]) -> None:
             app.erase(subject)
         else:
             rotation = rotate_master_key(app.vault, app.key_provider)
-            app.audit_log.append("keys.rotated", old_key=rotation.old_key_id, new_key=rotation.new_key_id,
-                                 subjects=rotation.subjects)
+            app.audit_log.append(
+                "keys.rotated",
+                old_key=rotation.old_key_id,
+                new_key=rotation.new_key_id,
+                subjects=rotation.subjects,
+            )
         journal.write(json.dumps({**entry, "phase": "done"}) + "\n")
         if kind == "erase":
             return  # the parent renames the erased learner before the next run
@@ -188,13 +205,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     root.mkdir(parents=True, exist_ok=True)
     (root / "satchel.toml").write_text(CONFIG.format(root=root.as_posix()))
-    state: dict[str, Any] = {"subjects": [f"L{i}~0" for i in range(LEARNERS)], "granted": [], "acked": {},
-                             "next": 1}
+    state: dict[str, Any] = {
+        "subjects": [f"L{i}~0" for i in range(LEARNERS)],
+        "granted": [],
+        "acked": {},
+        "next": 1,
+    }
     rng = random.Random(args.seed)
     for run in range(args.runs):
         state_file.write_text(json.dumps(state))
-        proc = subprocess.Popen([sys.executable, __file__, "--dir", str(root), "--child", str(run)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--dir", str(root), "--child", str(run)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         ready = proc.stdout.readline().strip() == "ready"
         if ready:

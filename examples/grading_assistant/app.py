@@ -38,26 +38,45 @@ def run(app: satchel.App) -> None:
 
     graded = 60
     teacher = simulate_teacher(synthetic_answers(per_question=15), "partial_credit")  # scores 0..3
-    events = answer_events(teacher.answers, teacher.scores[:graded].tolist(), scale_max=3,
-                           start=datetime.now(timezone.utc) - timedelta(hours=4))
-    app.consent.grant("ms_okafor", purposes=["grading_assistance"], notice=NOTICE, policy_version="2026-01",
-                      actor="self", age_band="18+", method="staff_portal")
+    events = answer_events(
+        teacher.answers,
+        teacher.scores[:graded].tolist(),
+        scale_max=3,
+        start=datetime.now(timezone.utc) - timedelta(hours=4),
+    )
+    app.consent.grant(
+        "ms_okafor",
+        purposes=["grading_assistance"],
+        notice=NOTICE,
+        policy_version="2026-01",
+        actor="self",
+        age_band="18+",
+        method="staff_portal",
+    )
     result = app.record("ms_okafor", list(events))
-    print(f"recorded {len(teacher.answers)} answers and {graded} grades ({result.stored} events), "
-          "encrypted on disk")
+    print(
+        f"recorded {len(teacher.answers)} answers and {graded} grades ({result.stored} events), "
+        "encrypted on disk"
+    )
     report = app.train("ms_okafor", "grading")
-    print(f"fine-tuned the base grader to ms_okafor's rubric: model v{report.checkpoint_version} "
-          f"in {report.seconds:.1f} s ({report.reason})")
+    print(
+        f"fine-tuned the base grader to ms_okafor's rubric: model v{report.checkpoint_version} "
+        f"in {report.seconds:.1f} s ({report.reason})"
+    )
     decisions = app.predict("ms_okafor", "grading").decisions
     truth = {a.answer_id: rubric_score(teacher.rubric, a) for a in teacher.answers[graded:]}
     agree = sum(int(d.details["suggested_score"]) == truth[d.key] for d in decisions)
     review = [d for d in decisions if d.action == "needs_review"]
-    print(f"{len(decisions)} answers ungraded: {len(review)} need the teacher, the rest get a suggestion; "
-          f"{agree} suggestions match her rubric")
+    print(
+        f"{len(decisions)} answers ungraded: {len(review)} need the teacher, the rest get a suggestion; "
+        f"{agree} suggestions match her rubric"
+    )
     text = {a.answer_id: a.text for a in teacher.answers}
     for d in decisions[:5]:
-        print(f"{d.key}: {d.action} (suggested {d.details['suggested_score']}/3, confidence {d.score:.2f}) "
-              f"{text[d.key][:40]!r}")
+        print(
+            f"{d.key}: {d.action} (suggested {d.details['suggested_score']}/3, confidence {d.score:.2f}) "
+            f"{text[d.key][:40]!r}"
+        )
 
 
 def main() -> None:
@@ -68,8 +87,10 @@ def main() -> None:
         if not os.environ.get(KEY_VARIABLE):
             os.environ[KEY_VARIABLE] = base64.b64encode(secrets.token_bytes(32)).decode()
             data_dir = data_dir or Path(scratch) / "app"
-            print(f"{KEY_VARIABLE} is not set: generated a throwaway master key in this process "
-                  f"(never written to disk); data goes to {data_dir}")
+            print(
+                f"{KEY_VARIABLE} is not set: generated a throwaway master key in this process "
+                f"(never written to disk); data goes to {data_dir}"
+            )
         with open_app(data_dir) as app:
             run(app)
 

@@ -38,13 +38,22 @@ def run(app: satchel.App) -> None:
 
     days = 120
     learner = simulate_habit_learners(1, days=days, start=date.today() - timedelta(days=days))[0]
-    app.consent.grant("ada", purposes=["habit_reminders"], notice=NOTICE, policy_version="2026-01",
-                      actor="guardian", age_band="8-12", method="signed_form")
+    app.consent.grant(
+        "ada",
+        purposes=["habit_reminders"],
+        notice=NOTICE,
+        policy_version="2026-01",
+        actor="guardian",
+        age_band="8-12",
+        method="signed_form",
+    )
     result = app.record("ada", list(learner.events))
     print(f"recorded {result.stored} events for ada ({result.duplicates} already stored), encrypted on disk")
     report = app.train("ada", "habits")
-    print(f"trained model v{report.checkpoint_version} on {report.context.samples} habit-days "
-          f"in {report.seconds:.1f} s ({report.reason}; held-out AUC {report.metrics.get('holdout_auc', float('nan')):.2f})")
+    print(
+        f"trained model v{report.checkpoint_version} on {report.context.samples} habit-days "
+        f"in {report.seconds:.1f} s ({report.reason}; held-out AUC {report.metrics.get('holdout_auc', float('nan')):.2f})"
+    )
     for d in app.predict("ada", "habits").decisions:
         print(f"{d.key}: {d.action} ({d.details['reason']})")
 
@@ -57,8 +66,10 @@ def main() -> None:
         if not os.environ.get(KEY_VARIABLE):
             os.environ[KEY_VARIABLE] = base64.b64encode(secrets.token_bytes(32)).decode()
             data_dir = data_dir or Path(scratch) / "app"
-            print(f"{KEY_VARIABLE} is not set: generated a throwaway master key in this process "
-                  f"(never written to disk); data goes to {data_dir}")
+            print(
+                f"{KEY_VARIABLE} is not set: generated a throwaway master key in this process "
+                f"(never written to disk); data goes to {data_dir}"
+            )
         with open_app(data_dir) as app:
             run(app)
 

@@ -1,4 +1,5 @@
 """A quiz plugin: will the learner answer the next question on a topic correctly?"""
+
 from pydantic import BaseModel
 
 from satchel.plugin import EventTypeSpec, ModelTask, SequenceFeaturizer, hookimpl
@@ -20,7 +21,11 @@ class QuizFeatures(SequenceFeaturizer):
 
     def features_of(self, history, now):
         right = [e.data["correct"] for e in history]
-        return [(sum(right) + 1) / (len(right) + 2), min(len(right), 20) / 20, float(bool(right) and right[-1])]
+        return [
+            (sum(right) + 1) / (len(right) + 2),
+            min(len(right), 20) / 20,
+            float(bool(right) and right[-1]),
+        ]
 
 
 class QuizTask(ModelTask):

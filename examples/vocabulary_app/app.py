@@ -41,14 +41,24 @@ def run(app: satchel.App, scratch: Path) -> None:
     learner = simulate_vocabulary_learners(1, days=days, words=50, start=start)[0]
     revlog = scratch / "revlog.csv"  # an Anki export; importing the same reviews again stores nothing new
     write_anki_csv(revlog, learner.events)
-    app.consent.grant("noor", purposes=["vocabulary_scheduling"], notice=NOTICE, policy_version="2026-01",
-                      actor="self", age_band="18+", method="in_app_checkbox")
+    app.consent.grant(
+        "noor",
+        purposes=["vocabulary_scheduling"],
+        notice=NOTICE,
+        policy_version="2026-01",
+        actor="self",
+        age_band="18+",
+        method="in_app_checkbox",
+    )
     result = app.ingest(revlog, source="anki_revlog_csv", subject="noor")
-    print(f"imported {result.stored} reviews for noor ({result.duplicates} already stored), "
-          "encrypted on disk")
+    print(
+        f"imported {result.stored} reviews for noor ({result.duplicates} already stored), encrypted on disk"
+    )
     report = app.train("noor", "vocabulary")
-    print(f"trained model v{report.checkpoint_version} on {report.context.samples} reviews "
-          f"in {report.seconds:.1f} s ({report.reason})")
+    print(
+        f"trained model v{report.checkpoint_version} on {report.context.samples} reviews "
+        f"in {report.seconds:.1f} s ({report.reason})"
+    )
     decisions = app.predict("noor", "vocabulary").decisions
     due = [d for d in decisions if d.action == "review_now"]
     print(f"{len(due)} of {len(decisions)} words are due now; the five least likely to be recalled:")
@@ -67,8 +77,10 @@ def main() -> None:
         if not os.environ.get(KEY_VARIABLE):
             os.environ[KEY_VARIABLE] = base64.b64encode(secrets.token_bytes(32)).decode()
             data_dir = data_dir or Path(scratch) / "app"
-            print(f"{KEY_VARIABLE} is not set: generated a throwaway master key in this process "
-                  f"(never written to disk); data goes to {data_dir}")
+            print(
+                f"{KEY_VARIABLE} is not set: generated a throwaway master key in this process "
+                f"(never written to disk); data goes to {data_dir}"
+            )
         with open_app(data_dir) as app:
             run(app, Path(scratch))
 

@@ -28,8 +28,18 @@ _LAZY = {
     "ModelSpec": "satchel.model_spec",
 }
 
-__all__ = ["App", "Pseudonym", "Dataset", "Event", "FeatureSchema", "ModelSpec", "SatchelError", "__version__",
-           "hookimpl", "open"]
+__all__ = [
+    "App",
+    "Dataset",
+    "Event",
+    "FeatureSchema",
+    "ModelSpec",
+    "Pseudonym",
+    "SatchelError",
+    "__version__",
+    "hookimpl",
+    "open",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,11 +14,12 @@ import json
 import os
 import stat
 import textwrap
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timezone
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from satchel._version import __version__
 from satchel.consent import ACTORS, active_purposes, may_self_consent
@@ -29,16 +30,24 @@ if TYPE_CHECKING:
     from satchel.app import App
     from satchel.config import Component, PipelineConfig
 
-ENCRYPTION = ("AES-256-GCM envelope encryption: per-object data keys wrapped by per-subject keys wrapped by "
-              "the master key; AAD binds app/subject/pipeline/kind/version/key id")
+ENCRYPTION = (
+    "AES-256-GCM envelope encryption: per-object data keys wrapped by per-subject keys wrapped by "
+    "the master key; AAD binds app/subject/pipeline/kind/version/key id"
+)
 LONG_RETENTION_DAYS = 3 * 365
 ROTATION_DAYS = 365
 MAX_LISTED = 10
 _ROLES = ("model", "featurizer", "backend", "scheduler", "store")
 _CONSENT_READS = "each learner's consent history (purposes, actor, age band, dates; pseudonym only)"
-_KIND_OF_ROLE = {"model": "model", "featurizer": "featurizer", "backend": "backend", "scheduler": "scheduler",
-                 "store": "checkpoint_store", "key provider": "key_provider",
-                 "event source": "event_source"}
+_KIND_OF_ROLE = {
+    "model": "model",
+    "featurizer": "featurizer",
+    "backend": "backend",
+    "scheduler": "scheduler",
+    "store": "checkpoint_store",
+    "key provider": "key_provider",
+    "event source": "event_source",
+}
 
 
 class Severity(IntEnum):
@@ -260,10 +269,18 @@ def build_report(app: App, *, now: datetime | None = None) -> AuditReport:
         shared = tuple(_shared_model_section(app, p, subjects) for p in federated)
         unaccounted: list[Finding] = []
     except ImportError as e:  # the ``federated`` extra (dp-accounting) is not installed here
-        shared, unaccounted = (), [Finding(
-            Severity.MEDIUM, "federated-accounting-unavailable", "Shared models could not be audited",
-            f"Pipelines {', '.join(p.name for p in federated)} declare a shared model, but {e}.",
-            "Install satchel's 'federated' extra to audit privacy spent on shared models.")]
+        shared, unaccounted = (
+            (),
+            [
+                Finding(
+                    Severity.MEDIUM,
+                    "federated-accounting-unavailable",
+                    "Shared models could not be audited",
+                    f"Pipelines {', '.join(p.name for p in federated)} declare a shared model, but {e}.",
+                    "Install satchel's 'federated' extra to audit privacy spent on shared models.",
+                )
+            ],
+        )
     findings = [
         *_key_findings(app, section, now),
         *_audit_log_findings(audit_log),
@@ -287,35 +304,49 @@ def _app_section(app: App, now: datetime) -> AppSection:
     cfg = app.config
     info = app.vault.info()
     return AppSection(
-        app_id=cfg.app_id, name=cfg.name, generated_at=now, satchel_version=__version__,
-        data_dir=str(cfg.data_dir), key_dir=str(cfg.key_dir), encryption=ENCRYPTION,
-        key_provider=_key_provider(app), master_key_id=info.master_key_id,
-        master_key_created_at=info.created_at, master_key_rotated_at=info.rotated_at,
-        retired_keys=len(info.retired), subjects=info.subjects,
-        erased_subjects=info.erased, age_of_digital_consent=cfg.age_of_digital_consent,
-        retention_days=cfg.retention_days, purge_on_withdrawal=cfg.purge_on_withdrawal,
-        school_consent_purposes=cfg.school_consent_purposes)
+        app_id=cfg.app_id,
+        name=cfg.name,
+        generated_at=now,
+        satchel_version=__version__,
+        data_dir=str(cfg.data_dir),
+        key_dir=str(cfg.key_dir),
+        encryption=ENCRYPTION,
+        key_provider=_key_provider(app),
+        master_key_id=info.master_key_id,
+        master_key_created_at=info.created_at,
+        master_key_rotated_at=info.rotated_at,
+        retired_keys=len(info.retired),
+        subjects=info.subjects,
+        erased_subjects=info.erased,
+        age_of_digital_consent=cfg.age_of_digital_consent,
+        retention_days=cfg.retention_days,
+        purge_on_withdrawal=cfg.purge_on_withdrawal,
+        school_consent_purposes=cfg.school_consent_purposes,
+    )
 
 
 def _key_provider(app: App) -> KeyProviderInfo:
     component = app.config.key_provider
     described = app.key_provider.describe()
-    origin = _access(app, "key provider", component.name, "the master key (key material, no personal data)",
-                     False)
+    origin = _access(
+        app, "key provider", component.name, "the master key (key material, no personal data)", False
+    )
     insecure = bool(component.spec.insecure or described.insecure)
     return KeyProviderInfo(component.name, described.summary, insecure, dict(described.settings), origin)
 
 
 def _audit_log_status(app: App) -> AuditLogStatus:
     result = app.audit_log.verify()
-    return AuditLogStatus(str(app.audit_log.path), result.ok, result.entries,
-                          str(result.problem) if result.problem else None)
+    return AuditLogStatus(
+        str(app.audit_log.path), result.ok, result.entries, str(result.problem) if result.problem else None
+    )
 
 
 def _access(app: App, role: str, name: str, reads: str, personal: bool) -> PluginAccess:
     origin = app.registry.origin(_KIND_OF_ROLE[role], name)
-    return PluginAccess(role, name, origin.plugin, origin.distribution, origin.version, origin.builtin, reads,
-                        personal)
+    return PluginAccess(
+        role, name, origin.plugin, origin.distribution, origin.version, origin.builtin, reads, personal
+    )
 
 
 def _component_access(app: App, p: PipelineConfig, role: str) -> PluginAccess:
@@ -333,19 +364,34 @@ def _component_access(app: App, p: PipelineConfig, role: str) -> PluginAccess:
 
 def _consent_access(app: App) -> tuple[PluginAccess, ...]:
     return tuple(
-        PluginAccess("consent", o.plugin, o.plugin, o.distribution, o.version, o.builtin, _CONSENT_READS,
-                     personal_data=True)
-        for o in app.registry.implementations("satchel_consent_verdict"))
+        PluginAccess(
+            "consent",
+            o.plugin,
+            o.plugin,
+            o.distribution,
+            o.version,
+            o.builtin,
+            _CONSENT_READS,
+            personal_data=True,
+        )
+        for o in app.registry.implementations("satchel_consent_verdict")
+    )
 
 
 def _source_access(app: App, p: PipelineConfig) -> tuple[PluginAccess, ...]:
     reads = set(p.featurizer.spec.reads)
     sources = sorted(app.registry.all("event_source").items())
     return tuple(
-        _access(app, "event source", name,
-                "import files holding events of types " + ", ".join(t for t in s.spec.produces if t in reads),
-                True)
-        for name, s in sources if reads & set(s.spec.produces))
+        _access(
+            app,
+            "event source",
+            name,
+            "import files holding events of types " + ", ".join(t for t in s.spec.produces if t in reads),
+            True,
+        )
+        for name, s in sources
+        if reads & set(s.spec.produces)
+    )
 
 
 def _pipeline_section(app: App, p: PipelineConfig, subjects: tuple[_Subject, ...]) -> PipelineSection:
@@ -354,8 +400,16 @@ def _pipeline_section(app: App, p: PipelineConfig, subjects: tuple[_Subject, ...
     names = dict.fromkeys(c for e in event_types for c in e.categories)
     categories = tuple(CategoryInfo(c, DATA_CATEGORIES.get(c, "")) for c in names)
     plugins = (*components.values(), *_consent_access(app), *_source_access(app, p))
-    return PipelineSection(p.name, p.description, p.purposes, event_types=event_types, categories=categories,
-                           coverage=_coverage(app, p, subjects), plugins=plugins, **components)
+    return PipelineSection(
+        p.name,
+        p.description,
+        p.purposes,
+        event_types=event_types,
+        categories=categories,
+        coverage=_coverage(app, p, subjects),
+        plugins=plugins,
+        **components,
+    )
 
 
 def _event_type(app: App, name: str) -> EventTypeInfo:
@@ -398,9 +452,13 @@ def _coverage(app: App, p: PipelineConfig, subjects: tuple[_Subject, ...]) -> Co
     unconsented = sum(1 for s in subjects if _stored(app, s, _unconsented_types(app, p, s)))
     return ConsentCoverage(
         subjects_with_data=sum(1 for s in subjects if app.events.count(s.pseudonym, reads) > 0),
-        subjects_with_consent=len(consented), consent_by_actor=by_actor, minors=len(minors),
-        minors_guardian_or_school_consent=len(minors) - self_minors, minors_self_consent=self_minors,
-        subjects_with_data_without_consent=unconsented)
+        subjects_with_consent=len(consented),
+        consent_by_actor=by_actor,
+        minors=len(minors),
+        minors_guardian_or_school_consent=len(minors) - self_minors,
+        minors_self_consent=self_minors,
+        subjects_with_data_without_consent=unconsented,
+    )
 
 
 def _stored(app: App, s: _Subject, types: tuple[str, ...]) -> bool:
@@ -415,63 +473,95 @@ def _key_findings(app: App, section: AppSection, now: datetime) -> list[Finding]
     kp = section.key_provider
     if kp.insecure:
         where = f" ({kp.settings['file']})" if "file" in kp.settings else ""
-        out.append(Finding(
-            Severity.CRITICAL, "insecure-key-provider",
-            f"The master key is stored insecurely (key provider '{kp.name}')",
-            f"{kp.description}. Anyone who can read the key directory can decrypt every learner's data, "
-            "so encryption at rest gives no protection.",
-            "Move to a protected key provider: 'keyring' (OS keyring) or 'passphrase' (Argon2id). With the "
-            "app open under the current provider, re-wrap the key vault under the new provider's key "
-            f"(Vault.rotate), set privacy.key_provider to it, then delete the plaintext key file{where}. "
-            "Treat existing copies of the key directory as exposed."))
+        out.append(
+            Finding(
+                Severity.CRITICAL,
+                "insecure-key-provider",
+                f"The master key is stored insecurely (key provider '{kp.name}')",
+                f"{kp.description}. Anyone who can read the key directory can decrypt every learner's data, "
+                "so encryption at rest gives no protection.",
+                "Move to a protected key provider: 'keyring' (OS keyring) or 'passphrase' (Argon2id). With the "
+                "app open under the current provider, re-wrap the key vault under the new provider's key "
+                f"(Vault.rotate), set privacy.key_provider to it, then delete the plaintext key file{where}. "
+                "Treat existing copies of the key directory as exposed.",
+            )
+        )
     last = section.master_key_rotated_at or section.master_key_created_at
     days = (now - last).days
     if days > ROTATION_DAYS:
-        how = ("run `satchel keys rotate`" if isinstance(app.key_provider, RotatableKeyProvider) else
-               "generate a new key, re-wrap the vault with Vault.rotate(new_key) and give the new key to "
-               f"the '{kp.name}' provider (it cannot create keys itself)")
+        how = (
+            "run `satchel keys rotate`"
+            if isinstance(app.key_provider, RotatableKeyProvider)
+            else "generate a new key, re-wrap the vault with Vault.rotate(new_key) and give the new key to "
+            f"the '{kp.name}' provider (it cannot create keys itself)"
+        )
         never = "never been rotated" if section.master_key_rotated_at is None else "not been rotated"
-        out.append(Finding(
-            Severity.LOW, "master-key-not-rotated", f"The master key has {never} for {days} days",
-            f"Master key {section.master_key_id} has been in use since {last.date().isoformat()}; "
-            f"rotate it at least every {ROTATION_DAYS} days.",
-            f"Rotate it: {how}. Rotation re-wraps the subject keys; data is not rewritten."))
+        out.append(
+            Finding(
+                Severity.LOW,
+                "master-key-not-rotated",
+                f"The master key has {never} for {days} days",
+                f"Master key {section.master_key_id} has been in use since {last.date().isoformat()}; "
+                f"rotate it at least every {ROTATION_DAYS} days.",
+                f"Rotate it: {how}. Rotation re-wraps the subject keys; data is not rewritten.",
+            )
+        )
     return out
 
 
 def _audit_log_findings(status: AuditLogStatus) -> list[Finding]:
     if status.ok:
         return []
-    return [Finding(
-        Severity.CRITICAL, "audit-log-invalid", "The audit log fails verification",
-        f"{status.path}: {status.problem} ({status.entries} entries verified before the problem). The "
-        "record of consent changes, training runs, exports and erasures can no longer be trusted.",
-        "Treat it as a security incident: keep a copy of the log as evidence, find out who could write to "
-        "the data directory (`satchel audit verify` names the first bad line), and restore the data and key "
-        "directories together from the last backup whose log verifies.")]
+    return [
+        Finding(
+            Severity.CRITICAL,
+            "audit-log-invalid",
+            "The audit log fails verification",
+            f"{status.path}: {status.problem} ({status.entries} entries verified before the problem). The "
+            "record of consent changes, training runs, exports and erasures can no longer be trusted.",
+            "Treat it as a security incident: keep a copy of the log as evidence, find out who could write to "
+            "the data directory (`satchel audit verify` names the first bad line), and restore the data and key "
+            "directories together from the last backup whose log verifies.",
+        )
+    ]
 
 
 def _retention_findings(section: AppSection) -> list[Finding]:
     out = []
     days = section.retention_days
     if days is None:
-        out.append(Finding(
-            Severity.MEDIUM, "retention-unset", "Events are kept forever (no retention limit)",
-            "privacy.retention_days is not set, so learners' events are never deleted by age.",
-            "Set privacy.retention_days to the shortest period the pipelines need (e.g. 365) and run "
-            "App.enforce_retention() regularly."))
+        out.append(
+            Finding(
+                Severity.MEDIUM,
+                "retention-unset",
+                "Events are kept forever (no retention limit)",
+                "privacy.retention_days is not set, so learners' events are never deleted by age.",
+                "Set privacy.retention_days to the shortest period the pipelines need (e.g. 365) and run "
+                "App.enforce_retention() regularly.",
+            )
+        )
     elif days > LONG_RETENTION_DAYS:
-        out.append(Finding(
-            Severity.LOW, "retention-long", f"Events are kept for {days} days (over 3 years)",
-            f"privacy.retention_days = {days}: learners' events are kept for more than 3 years.",
-            f"Lower privacy.retention_days to what the pipelines need ({LONG_RETENTION_DAYS} or less), "
-            "unless a documented reason requires longer."))
+        out.append(
+            Finding(
+                Severity.LOW,
+                "retention-long",
+                f"Events are kept for {days} days (over 3 years)",
+                f"privacy.retention_days = {days}: learners' events are kept for more than 3 years.",
+                f"Lower privacy.retention_days to what the pipelines need ({LONG_RETENTION_DAYS} or less), "
+                "unless a documented reason requires longer.",
+            )
+        )
     if not section.purge_on_withdrawal:
-        out.append(Finding(
-            Severity.MEDIUM, "purge-on-withdrawal-off", "Withdrawing consent does not delete the data",
-            "privacy.purge_on_withdrawal = false: after a learner (or guardian) withdraws consent, their "
-            "events and models stay on the device until retention or erasure removes them.",
-            "Set privacy.purge_on_withdrawal = true (the default)."))
+        out.append(
+            Finding(
+                Severity.MEDIUM,
+                "purge-on-withdrawal-off",
+                "Withdrawing consent does not delete the data",
+                "privacy.purge_on_withdrawal = false: after a learner (or guardian) withdraws consent, their "
+                "events and models stay on the device until retention or erasure removes them.",
+                "Set privacy.purge_on_withdrawal = true (the default).",
+            )
+        )
     return out
 
 
@@ -480,23 +570,33 @@ def _loose_paths(root: Path, *, contents: bool) -> list[str]:
     if not root.exists():
         return []
     paths = [root, *sorted(root.rglob("*"))] if contents else [root]
-    return [os.path.relpath(p, root.parent) for p in paths
-            if not p.is_symlink() and stat.S_IMODE(p.stat().st_mode) & 0o077]
+    return [
+        os.path.relpath(p, root.parent)
+        for p in paths
+        if not p.is_symlink() and stat.S_IMODE(p.stat().st_mode) & 0o077
+    ]
 
 
 def _permission_findings(app: App) -> list[Finding]:
     """Key directory: itself and every file in it (key material). Data directory: itself (its
     contents are encrypted, and unreachable by others while it is private)."""
     out = []
-    for label, root, contents, severity in (("key", app.config.key_dir, True, Severity.MEDIUM),
-                                            ("data", app.config.data_dir, False, Severity.LOW)):
+    for label, root, contents, severity in (
+        ("key", app.config.key_dir, True, Severity.MEDIUM),
+        ("data", app.config.data_dir, False, Severity.LOW),
+    ):
         loose = _loose_paths(root, contents=contents)
         if loose:
             more = f" and {len(loose) - MAX_LISTED} more" if len(loose) > MAX_LISTED else ""
-            out.append(Finding(
-                severity, f"{label}-dir-permissions", f"The {label} directory is accessible to other users",
-                f"{root}: group or other users have permissions on {', '.join(loose[:MAX_LISTED])}{more}.",
-                f"Restrict it to the app's user: chmod -R go-rwx {root}"))
+            out.append(
+                Finding(
+                    severity,
+                    f"{label}-dir-permissions",
+                    f"The {label} directory is accessible to other users",
+                    f"{root}: group or other users have permissions on {', '.join(loose[:MAX_LISTED])}{more}.",
+                    f"Restrict it to the app's user: chmod -R go-rwx {root}",
+                )
+            )
     return out
 
 
@@ -515,13 +615,18 @@ def _plugin_findings(section: AppSection, pipelines: tuple[PipelineSection, ...]
         source = f"{a.distribution} {a.version}".strip()
         what = "personal data" if a.personal_data else "the master key"
         used = f" in pipeline(s) {', '.join(names)}" if names else ""
-        out.append(Finding(
-            Severity.LOW, "third-party-plugin", f"Third-party {a.role} '{a.name}' handles {what}",
-            f"{a.role} '{a.name}' comes from plugin '{a.plugin}' of {source}, which is not part of satchel; "
-            f"it may read {a.reads}{used}.",
-            f"Review {source}: who maintains it, what it does with the data and whether it sends anything "
-            "off the device; pin its version, or replace it with a built-in plugin.",
-            names[0] if len(names) == 1 else None))
+        out.append(
+            Finding(
+                Severity.LOW,
+                "third-party-plugin",
+                f"Third-party {a.role} '{a.name}' handles {what}",
+                f"{a.role} '{a.name}' comes from plugin '{a.plugin}' of {source}, which is not part of satchel; "
+                f"it may read {a.reads}{used}.",
+                f"Review {source}: who maintains it, what it does with the data and whether it sends anything "
+                "off the device; pin its version, or replace it with a built-in plugin.",
+                names[0] if len(names) == 1 else None,
+            )
+        )
     return out
 
 
@@ -536,40 +641,57 @@ def _consent_findings(app: App, p: PipelineConfig, subjects: tuple[_Subject, ...
     grants = {s.pseudonym: g for s in subjects if (g := _grants(p, s)) is not None}
     self_minors = sorted(s for s, g in grants.items() if _self_minor(g, age))
     if self_minors:
-        out.append(Finding(
-            Severity.HIGH, "minor-self-consent",
-            f"{len(self_minors)} learner(s) under {age} consented for themselves to '{p.name}'",
-            "Their consent in force was given by the learner (actor 'self') with an age band below the age "
-            f"of digital consent ({age}), e.g. recorded before the age was raised. Such consent is not valid "
-            "(the consent gate refuses it), so their stored data is kept without valid consent. "
-            f"Pseudonyms: {_listed(self_minors)}.",
-            "Ask a guardian to consent (actor 'guardian') for these learners, or withdraw and erase their "
-            "data; match pseudonyms to learners with App.pseudonym(id).",
-            p.name, tuple(self_minors)))
-    school = sorted(s for s, g in grants.items()
-                    if any(e.actor == "school" and set(e.purposes) - set(app.config.school_consent_purposes)
-                           for e in g))
+        out.append(
+            Finding(
+                Severity.HIGH,
+                "minor-self-consent",
+                f"{len(self_minors)} learner(s) under {age} consented for themselves to '{p.name}'",
+                "Their consent in force was given by the learner (actor 'self') with an age band below the age "
+                f"of digital consent ({age}), e.g. recorded before the age was raised. Such consent is not valid "
+                "(the consent gate refuses it), so their stored data is kept without valid consent. "
+                f"Pseudonyms: {_listed(self_minors)}.",
+                "Ask a guardian to consent (actor 'guardian') for these learners, or withdraw and erase their "
+                "data; match pseudonyms to learners with App.pseudonym(id).",
+                p.name,
+                tuple(self_minors),
+            )
+        )
+    school = sorted(
+        s
+        for s, g in grants.items()
+        if any(e.actor == "school" and set(e.purposes) - set(app.config.school_consent_purposes) for e in g)
+    )
     if school:
-        out.append(Finding(
-            Severity.HIGH, "school-consent-out-of-scope",
-            f"{len(school)} learner(s) have school consent for a non-educational purpose of '{p.name}'",
-            "A school consented for purposes that are not listed in privacy.school_consent_purposes. Such "
-            "consent is not valid (the consent gate refuses it), so their stored data is kept without valid "
-            f"consent. Pseudonyms: {_listed(school)}.",
-            "Collect a guardian's consent for these learners, or list the purpose as educational if it is.",
-            p.name, tuple(school)))
+        out.append(
+            Finding(
+                Severity.HIGH,
+                "school-consent-out-of-scope",
+                f"{len(school)} learner(s) have school consent for a non-educational purpose of '{p.name}'",
+                "A school consented for purposes that are not listed in privacy.school_consent_purposes. Such "
+                "consent is not valid (the consent gate refuses it), so their stored data is kept without valid "
+                f"consent. Pseudonyms: {_listed(school)}.",
+                "Collect a guardian's consent for these learners, or list the purpose as educational if it is.",
+                p.name,
+                tuple(school),
+            )
+        )
     kept = sorted(s.pseudonym for s in subjects if _stored(app, s, _unconsented_types(app, p, s)))
     if kept:
-        out.append(Finding(
-            Severity.HIGH, "data-without-consent",
-            f"{len(kept)} learner(s) have data for '{p.name}' without active consent",
-            f"Learners whose consent to {', '.join(p.purposes)} was withdrawn, expired or never given still "
-            f"have stored events of the types this pipeline reads ({', '.join(p.featurizer.spec.reads)}), "
-            f"and no pipeline they consent to reads them. Pseudonyms: {_listed(kept)}.",
-            "Delete the data: erase these learners (`satchel erase --subject ID`; match pseudonyms with "
-            "App.pseudonym(id)) or collect consent again; set privacy.purge_on_withdrawal = true so "
-            "withdrawal deletes data from now on.",
-            p.name, tuple(kept)))
+        out.append(
+            Finding(
+                Severity.HIGH,
+                "data-without-consent",
+                f"{len(kept)} learner(s) have data for '{p.name}' without active consent",
+                f"Learners whose consent to {', '.join(p.purposes)} was withdrawn, expired or never given still "
+                f"have stored events of the types this pipeline reads ({', '.join(p.featurizer.spec.reads)}), "
+                f"and no pipeline they consent to reads them. Pseudonyms: {_listed(kept)}.",
+                "Delete the data: erase these learners (`satchel erase --subject ID`; match pseudonyms with "
+                "App.pseudonym(id)) or collect consent again; set privacy.purge_on_withdrawal = true so "
+                "withdrawal deletes data from now on.",
+                p.name,
+                tuple(kept),
+            )
+        )
     return out
 
 
@@ -577,13 +699,18 @@ def _category_findings(p: PipelineSection) -> list[Finding]:
     if not any(c.name == "free_text" for c in p.categories):
         return []
     types = [e.name for e in p.event_types if "free_text" in e.categories]
-    return [Finding(
-        Severity.INFO, "free-text-collected", f"Pipeline '{p.name}' reads free text written by learners",
-        f"Event types {', '.join(types)} carry free text, which may contain anything a learner writes "
-        "(names, health, family details).",
-        "Review that the purpose needs free text, tell learners in the consent notice, and keep retention "
-        "short.",
-        p.name)]
+    return [
+        Finding(
+            Severity.INFO,
+            "free-text-collected",
+            f"Pipeline '{p.name}' reads free text written by learners",
+            f"Event types {', '.join(types)} carry free text, which may contain anything a learner writes "
+            "(names, health, family details).",
+            "Review that the purpose needs free text, tell learners in the consent notice, and keep retention "
+            "short.",
+            p.name,
+        )
+    ]
 
 
 # ------------------------------------------------------------------ shared (federated) models
@@ -611,6 +738,9 @@ def _audit_counts(app: App, pipeline: str) -> tuple[int, int]:
     return contributed, refused
 
 
+_STRATEGY_NAMES = {"fedavg": "FedAvg", "fedadam": "FedAdam"}
+
+
 def _shared_model_section(app: App, p: PipelineConfig, subjects: tuple[_Subject, ...]) -> SharedModelSection:
     from satchel.federated.accounting import plan as make_plan
     from satchel.federated.store import BudgetLedger, load_shared
@@ -625,25 +755,45 @@ def _shared_model_section(app: App, p: PipelineConfig, subjects: tuple[_Subject,
             ledger = BudgetLedger(app, s.pseudonym, p.name, pl.delta)
             if ledger.charges():
                 spent.append(ledger.spent())
-        except Exception:  # noqa: BLE001 - a tampered or rolled-back ledger is a finding, not a crash
+        except Exception:
             unreadable += 1
     try:
         shared = load_shared(app, p.name)
         installed = dict(shared[1]) if shared is not None else None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         installed = {"error": f"{type(e).__name__}: {e}"}
     dp = pl.noise_multiplier > 0
-    mechanism = (f"DP-FedAvg: each update clipped to L2 {pl.clip_norm:g} on the device; Gaussian noise "
-                 f"(multiplier {pl.noise_multiplier:.4g}) on the mean; RDP accountant, delta {pl.delta:g}, "
-                 f"{pl.rounds} rounds of {pl.clients_per_round} at q = {pl.q:.4g}"
-                 if dp else f"FedAvg without noise: updates clipped to L2 {pl.clip_norm:g}, no differential privacy")
+    mechanism = (
+        f"DP-{_STRATEGY_NAMES.get(section.strategy, section.strategy)}: each update clipped to L2 "
+        f"{pl.clip_norm:g} on the device; Gaussian noise "
+        f"(multiplier {pl.noise_multiplier:.4g}) on the mean; RDP accountant, delta {pl.delta:g}, "
+        f"{pl.rounds} rounds of {pl.clients_per_round} at q = {pl.q:.4g}"
+        if dp
+        else f"{_STRATEGY_NAMES.get(section.strategy, section.strategy)} without noise: updates clipped to L2 "
+        f"{pl.clip_norm:g}, no differential privacy"
+    )
     contributed, refused = _audit_counts(app, p.name)
     ordered = sorted(spent)
     return SharedModelSection(
-        p.name, section.purpose, mechanism, dp, bool(section.secure_aggregation), pl.noise_multiplier,
-        pl.clip_norm, pl.delta, _finite(pl.epsilon), pl.epsilon_cap, len(spent),
-        _finite(ordered[-1]) if ordered else None, _finite(ordered[len(ordered) // 2]) if ordered else None,
-        sum(e >= pl.epsilon_cap * (1 - 1e-6) for e in spent), unreadable, contributed, refused, installed)
+        p.name,
+        section.purpose,
+        mechanism,
+        dp,
+        bool(section.secure_aggregation),
+        pl.noise_multiplier,
+        pl.clip_norm,
+        pl.delta,
+        _finite(pl.epsilon),
+        pl.epsilon_cap,
+        len(spent),
+        _finite(ordered[-1]) if ordered else None,
+        _finite(ordered[len(ordered) // 2]) if ordered else None,
+        sum(e >= pl.epsilon_cap * (1 - 1e-6) for e in spent),
+        unreadable,
+        contributed,
+        refused,
+        installed,
+    )
 
 
 def _shared_model_findings(m: SharedModelSection) -> list[Finding]:
@@ -651,40 +801,70 @@ def _shared_model_findings(m: SharedModelSection) -> list[Finding]:
     inst = m.installed or {}
     if not m.differential_privacy or inst.get("epsilon") == -1:
         where = "is configured without noise" if not m.differential_privacy else "was trained without noise"
-        out.append(Finding(
-            Severity.HIGH, "federated-no-dp", f"The shared model of '{m.pipeline}' {where} (no differential privacy)",
-            "Learners' clipped updates are averaged without Gaussian noise: the global model (and anyone who sees "
-            "the aggregate) can reveal what individual learners did.",
-            "Set target_epsilon (or noise_multiplier > 0) in [pipelines.X.federated] and retrain the shared model.",
-            m.pipeline))
+        out.append(
+            Finding(
+                Severity.HIGH,
+                "federated-no-dp",
+                f"The shared model of '{m.pipeline}' {where} (no differential privacy)",
+                "Learners' clipped updates are averaged without Gaussian noise: the global model (and anyone who sees "
+                "the aggregate) can reveal what individual learners did.",
+                "Set target_epsilon (or noise_multiplier > 0) in [pipelines.X.federated] and retrain the shared model.",
+                m.pipeline,
+            )
+        )
     if not m.secure_aggregation or inst.get("secure_aggregation") is False:
-        out.append(Finding(
-            Severity.MEDIUM, "federated-no-secure-aggregation",
-            f"The shared model of '{m.pipeline}' is trained without secure aggregation",
-            "The server sees each learner's clipped update before noise is added to the mean; differential privacy "
-            "protects the published model, not the individual updates in transit to the server.",
-            "Set secure_aggregation = true (SecAgg+) so the server only sees the sum of updates.", m.pipeline))
-    high = [x for x in (m.epsilon_cap, m.epsilon_spent_max, m.epsilon_per_run) if x is not None and x > EPSILON_THRESHOLD]
+        out.append(
+            Finding(
+                Severity.MEDIUM,
+                "federated-no-secure-aggregation",
+                f"The shared model of '{m.pipeline}' is trained without secure aggregation",
+                "The server sees each learner's clipped update before noise is added to the mean; differential privacy "
+                "protects the published model, not the individual updates in transit to the server.",
+                "Set secure_aggregation = true (SecAgg+) so the server only sees the sum of updates.",
+                m.pipeline,
+            )
+        )
+    high = [
+        x
+        for x in (m.epsilon_cap, m.epsilon_spent_max, m.epsilon_per_run)
+        if x is not None and x > EPSILON_THRESHOLD
+    ]
     if m.differential_privacy and high:
-        out.append(Finding(
-            Severity.MEDIUM, "federated-epsilon-high",
-            f"The shared model of '{m.pipeline}' allows epsilon above {EPSILON_THRESHOLD:g} per learner",
-            f"Epsilon cap {m.epsilon_cap:g}, per run {m.epsilon_per_run if m.epsilon_per_run is not None else 'inf'}"
-            f", spent so far at most {m.epsilon_spent_max if m.epsilon_spent_max is not None else 0:.3g} "
-            f"(delta {m.delta:g}). Guarantees this weak bound little.",
-            "Lower epsilon_cap and target_epsilon, or sample fewer learners per round from a larger population.",
-            m.pipeline))
+        out.append(
+            Finding(
+                Severity.MEDIUM,
+                "federated-epsilon-high",
+                f"The shared model of '{m.pipeline}' allows epsilon above {EPSILON_THRESHOLD:g} per learner",
+                f"Epsilon cap {m.epsilon_cap:g}, per run {m.epsilon_per_run if m.epsilon_per_run is not None else 'inf'}"
+                f", spent so far at most {m.epsilon_spent_max if m.epsilon_spent_max is not None else 0:.3g} "
+                f"(delta {m.delta:g}). Guarantees this weak bound little.",
+                "Lower epsilon_cap and target_epsilon, or sample fewer learners per round from a larger population.",
+                m.pipeline,
+            )
+        )
     if m.unreadable_ledgers:
-        out.append(Finding(
-            Severity.HIGH, "federated-ledger-unreadable",
-            f"{m.unreadable_ledgers} privacy ledger(s) of '{m.pipeline}' could not be read",
-            "A learner's sealed record of privacy spent is missing, tampered with or rolled back; their budget "
-            "cannot be enforced (contributing is refused while it is unreadable).",
-            "Restore the data directory whole from the latest backup.", m.pipeline))
+        out.append(
+            Finding(
+                Severity.HIGH,
+                "federated-ledger-unreadable",
+                f"{m.unreadable_ledgers} privacy ledger(s) of '{m.pipeline}' could not be read",
+                "A learner's sealed record of privacy spent is missing, tampered with or rolled back; their budget "
+                "cannot be enforced (contributing is refused while it is unreadable).",
+                "Restore the data directory whole from the latest backup.",
+                m.pipeline,
+            )
+        )
     if "error" in inst:
-        out.append(Finding(
-            Severity.HIGH, "federated-model-unreadable", f"The installed shared model of '{m.pipeline}' is not valid",
-            str(inst["error"]), "Restore the data directory whole, or install the global model again.", m.pipeline))
+        out.append(
+            Finding(
+                Severity.HIGH,
+                "federated-model-unreadable",
+                f"The installed shared model of '{m.pipeline}' is not valid",
+                str(inst["error"]),
+                "Restore the data directory whole, or install the global model again.",
+                m.pipeline,
+            )
+        )
     return out
 
 
@@ -696,19 +876,32 @@ def _shared_rows(m: SharedModelSection) -> list[tuple[str, str]]:
     inst = m.installed
     if inst and "error" not in inst:
         eps = inst.get("epsilon")
-        installed = (f"version from run {inst.get('run')}: epsilon {'inf (no DP)' if eps == -1 else eps}, "
-                     f"{inst.get('rounds')} rounds, {inst.get('participants')} updates, secure aggregation "
-                     f"{_yes(bool(inst.get('secure_aggregation')))}")
+        installed = (
+            f"version from run {inst.get('run')}: epsilon {'inf (no DP)' if eps == -1 else eps}, "
+            f"{inst.get('rounds')} rounds, {inst.get('participants')} updates, secure aggregation "
+            f"{_yes(bool(inst.get('secure_aggregation')))}"
+        )
     else:
         installed = "none" if not inst else f"INVALID: {inst['error']}"
     return [
-        ("purpose", m.purpose), ("mechanism", m.mechanism),
-        ("differential privacy", _yes(m.differential_privacy)), ("secure aggregation", _yes(m.secure_aggregation)),
-        ("epsilon per run", _eps(m.epsilon_per_run)), ("epsilon cap", f"{m.epsilon_cap:g}"),
-        ("participants", f"{m.participants} learners charged ({m.contributions_logged} contributions, "
-                         f"{m.refusals_logged} refusals logged)"),
-        ("epsilon spent so far", f"max {_eps(m.epsilon_spent_max)}, median {_eps(m.epsilon_spent_median)} "
-                                 f"(cap reached by {m.learners_at_cap})" if m.participants else "none"),
+        ("purpose", m.purpose),
+        ("mechanism", m.mechanism),
+        ("differential privacy", _yes(m.differential_privacy)),
+        ("secure aggregation", _yes(m.secure_aggregation)),
+        ("epsilon per run", _eps(m.epsilon_per_run)),
+        ("epsilon cap", f"{m.epsilon_cap:g}"),
+        (
+            "participants",
+            f"{m.participants} learners charged ({m.contributions_logged} contributions, "
+            f"{m.refusals_logged} refusals logged)",
+        ),
+        (
+            "epsilon spent so far",
+            f"max {_eps(m.epsilon_spent_max)}, median {_eps(m.epsilon_spent_median)} "
+            f"(cap reached by {m.learners_at_cap})"
+            if m.participants
+            else "none",
+        ),
         ("installed global model", installed),
     ]
 
@@ -761,8 +954,12 @@ def _app_rows(r: AuditReport) -> list[tuple[str, str]]:
     a = r.app
     kp = a.key_provider
     return [
-        ("app id", a.app_id), ("app name", a.name), ("generated at", _when(a.generated_at)),
-        ("satchel version", a.satchel_version), ("data directory", a.data_dir), ("key directory", a.key_dir),
+        ("app id", a.app_id),
+        ("app name", a.name),
+        ("generated at", _when(a.generated_at)),
+        ("satchel version", a.satchel_version),
+        ("data directory", a.data_dir),
+        ("key directory", a.key_dir),
         ("encryption", a.encryption),
         ("key provider", f"{kp.name}: {kp.description}" + ("  [INSECURE]" if kp.insecure else "")),
         ("master key id", f"{a.master_key_id} (fingerprint)"),
@@ -789,8 +986,11 @@ def _coverage_rows(c: ConsentCoverage) -> list[tuple[str, str]]:
     return [
         ("learners with stored data", str(c.subjects_with_data)),
         ("learners with active consent", f"{c.subjects_with_consent} (by {actors})"),
-        ("minors with consent", f"{c.minors} ({c.minors_guardian_or_school_consent} by guardian/school, "
-                                f"{c.minors_self_consent} by themselves)"),
+        (
+            "minors with consent",
+            f"{c.minors} ({c.minors_guardian_or_school_consent} by guardian/school, "
+            f"{c.minors_self_consent} by themselves)",
+        ),
         ("data kept without consent", str(c.subjects_with_data_without_consent)),
     ]
 
@@ -804,8 +1004,14 @@ def _pairs(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
 def _wrapped(label: str, text: str, indent: str) -> list[str]:
     """``text`` wrapped at 100 columns after ``indent`` + ``label``, continued under the label's end."""
     hanging = indent + " " * len(label)
-    return textwrap.wrap(text, 100, initial_indent=indent + label, subsequent_indent=hanging,
-                         break_long_words=False, break_on_hyphens=False) or [(indent + label).rstrip()]
+    return textwrap.wrap(
+        text,
+        100,
+        initial_indent=indent + label,
+        subsequent_indent=hanging,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [(indent + label).rstrip()]
 
 
 def render_text(report: AuditReport) -> str:
@@ -815,12 +1021,17 @@ def render_text(report: AuditReport) -> str:
     lines = [f"satchel privacy audit: {a.name} ({a.app_id})", f"findings: {counts}", "", "APP"]
     lines += _pairs(_app_rows(report))
     for p in report.pipelines:
-        lines += ["", f"PIPELINE {p.name}" + (f": {p.description}" if p.description else ""),
-                  f"  purposes: {', '.join(p.purposes)}", "  components:"]
+        lines += [
+            "",
+            f"PIPELINE {p.name}" + (f": {p.description}" if p.description else ""),
+            f"  purposes: {', '.join(p.purposes)}",
+            "  components:",
+        ]
         lines += _pairs([(c.role, _origin(c)) for c in _components(p)], "    ")
         lines.append("  event types read:")
-        lines += _pairs([(e.name, f"{', '.join(e.categories)}: {e.description}") for e in p.event_types],
-                        "    ")
+        lines += _pairs(
+            [(e.name, f"{', '.join(e.categories)}: {e.description}") for e in p.event_types], "    "
+        )
         lines.append("  data categories:")
         lines += _pairs([(c.name, c.description) for c in p.categories], "    ")
         lines.append("  consent coverage:")
@@ -837,8 +1048,13 @@ def render_text(report: AuditReport) -> str:
     for i, f in enumerate(report.findings, 1):
         where = f", pipeline {f.pipeline}" if f.pipeline else ""
         heading = _wrapped(f"{i}. {f.severity.label.upper()}  ", f.title, "  ")
-        lines += ["", *heading, f"     [{f.code}{where}]", *_wrapped("", f.detail, "     "),
-                  *_wrapped("fix: ", f.fix, "     ")]
+        lines += [
+            "",
+            *heading,
+            f"     [{f.code}{where}]",
+            *_wrapped("", f.detail, "     "),
+            *_wrapped("fix: ", f.fix, "     "),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -898,54 +1114,82 @@ def _sev(s: Severity) -> str:
 
 
 def _origin_html(a: PluginAccess) -> str:
-    tag = ('<span class="tag builtin">built-in</span>' if a.builtin else
-           '<span class="tag third">third-party</span>')
+    tag = (
+        '<span class="tag builtin">built-in</span>'
+        if a.builtin
+        else '<span class="tag third">third-party</span>'
+    )
     return f"<code>{_e(a.plugin)}</code> · {_e(a.distribution)} {_e(a.version)} {tag}"
 
 
 def _finding_html(i: int, f: Finding) -> str:
-    where = f' · pipeline <code>{_e(f.pipeline)}</code>' if f.pipeline else ""
-    return (f'<section class="card finding {f.severity.label}"><div>{_sev(f.severity)} '
-            f'<span class="meta">#{i} · <code>{_e(f.code)}</code>{where}</span></div>'
-            f"<h3>{_e(f.title)}</h3><p>{_e(f.detail)}</p>"
-            f'<p class="fix"><strong>Fix:</strong> {_e(f.fix)}</p></section>')
+    where = f" · pipeline <code>{_e(f.pipeline)}</code>" if f.pipeline else ""
+    return (
+        f'<section class="card finding {f.severity.label}"><div>{_sev(f.severity)} '
+        f'<span class="meta">#{i} · <code>{_e(f.code)}</code>{where}</span></div>'
+        f"<h3>{_e(f.title)}</h3><p>{_e(f.detail)}</p>"
+        f'<p class="fix"><strong>Fix:</strong> {_e(f.fix)}</p></section>'
+    )
 
 
 def _pipeline_html(p: PipelineSection) -> str:
-    comps = _table(("role", "component", "plugin"),
-                   [(_e(c.role), f"<code>{_e(c.name)}</code>", _origin_html(c))
-                    for c in _components(p)])
-    types = _table(("event type", "categories", "description"),
-                   [(f"<code>{_e(e.name)}</code>", _e(", ".join(e.categories)), _e(e.description))
-                    for e in p.event_types])
-    cats = _table(("category", "what it is"),
-                  [(f"<code>{_e(c.name)}</code>", _e(c.description)) for c in p.categories])
-    access = _table(("role", "name", "plugin", "may read"),
-                    [(_e(x.role), f"<code>{_e(x.name)}</code>", _origin_html(x),
-                      _e(x.reads) if x.personal_data else f'<span class="meta">{_e(x.reads)}</span>')
-                     for x in p.plugins])
+    comps = _table(
+        ("role", "component", "plugin"),
+        [(_e(c.role), f"<code>{_e(c.name)}</code>", _origin_html(c)) for c in _components(p)],
+    )
+    types = _table(
+        ("event type", "categories", "description"),
+        [
+            (f"<code>{_e(e.name)}</code>", _e(", ".join(e.categories)), _e(e.description))
+            for e in p.event_types
+        ],
+    )
+    cats = _table(
+        ("category", "what it is"), [(f"<code>{_e(c.name)}</code>", _e(c.description)) for c in p.categories]
+    )
+    access = _table(
+        ("role", "name", "plugin", "may read"),
+        [
+            (
+                _e(x.role),
+                f"<code>{_e(x.name)}</code>",
+                _origin_html(x),
+                _e(x.reads) if x.personal_data else f'<span class="meta">{_e(x.reads)}</span>',
+            )
+            for x in p.plugins
+        ],
+    )
     desc = f'<p class="sub">{_e(p.description)}</p>' if p.description else ""
-    return (f'<section class="card" id="pipeline-{_e(p.name)}">'
-            f"<h2>Pipeline <code>{_e(p.name)}</code></h2>{desc}"
-            f"{_kv_table([('purposes', ', '.join(p.purposes))])}"
-            f"<h3>Components</h3>{comps}<h3>Event types read</h3>{types}<h3>Data categories</h3>{cats}"
-            f"<h3>Consent coverage</h3>{_kv_table(_coverage_rows(p.coverage))}"
-            f"<h3>Plugins and the data they may read</h3>{access}</section>")
+    return (
+        f'<section class="card" id="pipeline-{_e(p.name)}">'
+        f"<h2>Pipeline <code>{_e(p.name)}</code></h2>{desc}"
+        f"{_kv_table([('purposes', ', '.join(p.purposes))])}"
+        f"<h3>Components</h3>{comps}<h3>Event types read</h3>{types}<h3>Data categories</h3>{cats}"
+        f"<h3>Consent coverage</h3>{_kv_table(_coverage_rows(p.coverage))}"
+        f"<h3>Plugins and the data they may read</h3>{access}</section>"
+    )
 
 
 def _shared_html(m: SharedModelSection) -> str:
-    return (f'<section class="card" id="shared-{_e(m.pipeline)}"><h2>Shared model <code>{_e(m.pipeline)}</code> '
-            f"(federated)</h2>{_kv_table(_shared_rows(m))}</section>")
+    return (
+        f'<section class="card" id="shared-{_e(m.pipeline)}"><h2>Shared model <code>{_e(m.pipeline)}</code> '
+        f"(federated)</h2>{_kv_table(_shared_rows(m))}</section>"
+    )
 
 
 def render_html(report: AuditReport) -> str:
     """One self-contained HTML page (inline CSS; no scripts, fonts or other external resources)."""
     a = report.app
-    counts = "".join(f'<span class="count">{_sev(Severity.parse(label))} {n}</span>'
-                     for label, n in report.summary().items())
+    counts = "".join(
+        f'<span class="count">{_sev(Severity.parse(label))} {n}</span>'
+        for label, n in report.summary().items()
+    )
     log = report.audit_log
-    log_html = (f'<span class="ok">verified</span> · {log.entries} entries' if log.ok else
-                f'<span class="bad">FAILED</span> after {log.entries} entries: {_e(log.problem)}')
+    log_html = (
+        f'<span class="ok">verified</span> · {log.entries} entries'
+        if log.ok
+        else f'<span class="bad">FAILED</span> after {log.entries} entries: {_e(log.problem)}'
+    )
     findings = "".join(_finding_html(i, f) for i, f in enumerate(report.findings, 1))
     title = f"Privacy audit: {a.name} ({a.app_id})"
     return f"""<!DOCTYPE html>

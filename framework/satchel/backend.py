@@ -7,9 +7,10 @@ NumPy arrays, so checkpoints, federation and parity tests never depend on a runt
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -104,8 +105,15 @@ class Trainer(Protocol):
 
     spec: ModelSpec
 
-    def fit(self, data: Dataset, epochs: int = 1, *, shuffle: bool = True, seed: int = 0,
-            progress: ProgressCallback | None = None) -> FitResult: ...
+    def fit(
+        self,
+        data: Dataset,
+        epochs: int = 1,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> FitResult: ...
 
     def evaluate(self, data: Dataset) -> dict[str, float]: ...
 
@@ -117,7 +125,9 @@ class Trainer(Protocol):
 
     def set_reference(self, params: Mapping[str, np.ndarray]) -> None: ...
 
-    def export(self, directory: Path, *, feature_names: tuple[str, ...], feature_schema_hash: str) -> ExportManifest: ...
+    def export(
+        self, directory: Path, *, feature_names: tuple[str, ...], feature_schema_hash: str
+    ) -> ExportManifest: ...
 
 
 @runtime_checkable

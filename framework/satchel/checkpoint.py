@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Mapping, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -45,10 +46,18 @@ class Checkpoint:
     def to_bytes(self) -> bytes:
         arrays = {f"p/{k}": v for k, v in self.weights.params.items()}
         arrays.update({f"o/{k}": v for k, v in self.weights.optimizer.items()})
-        meta = {"format": _FORMAT, "spec_hash": self.spec_hash, "schema_hash": self.schema_hash,
-                "backend": self.backend, "created_at": self.created_at.isoformat(), "metrics": dict(self.metrics),
-                "samples": self.samples, "optimizer_format": self.weights.optimizer_format,
-                "served": self.served, "data_until": self.data_until}
+        meta = {
+            "format": _FORMAT,
+            "spec_hash": self.spec_hash,
+            "schema_hash": self.schema_hash,
+            "backend": self.backend,
+            "created_at": self.created_at.isoformat(),
+            "metrics": dict(self.metrics),
+            "samples": self.samples,
+            "optimizer_format": self.weights.optimizer_format,
+            "served": self.served,
+            "data_until": self.data_until,
+        }
         buf = io.BytesIO()
         np.savez(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
         return buf.getvalue()
@@ -64,9 +73,18 @@ class Checkpoint:
             raise IntegrityError(f"checkpoint v{version} is not readable: {e}") from None
         if meta.get("format") != _FORMAT:
             raise IntegrityError(f"checkpoint v{version} has unknown format {meta.get('format')!r}")
-        return Checkpoint(Weights(params, opt, meta["optimizer_format"]), meta["spec_hash"], meta["schema_hash"],
-                          meta["backend"], datetime.fromisoformat(meta["created_at"]), meta["metrics"],
-                          meta["samples"], version, meta.get("served", "model"), meta.get("data_until"))
+        return Checkpoint(
+            Weights(params, opt, meta["optimizer_format"]),
+            meta["spec_hash"],
+            meta["schema_hash"],
+            meta["backend"],
+            datetime.fromisoformat(meta["created_at"]),
+            meta["metrics"],
+            meta["samples"],
+            version,
+            meta.get("served", "model"),
+            meta.get("data_until"),
+        )
 
 
 @runtime_checkable

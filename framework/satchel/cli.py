@@ -15,8 +15,15 @@ from satchel._version import __version__
 from satchel.errors import ConfigError, ConsentError, SatchelError
 
 CONFIG_OPTION = click.option(
-    "-c", "--config", "config_path", type=click.Path(path_type=Path), envvar="SATCHEL_CONFIG",
-    default="satchel.toml", show_default=True, help="the app's pipeline configuration (env SATCHEL_CONFIG)")
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    envvar="SATCHEL_CONFIG",
+    default="satchel.toml",
+    show_default=True,
+    help="the app's pipeline configuration (env SATCHEL_CONFIG)",
+)
 
 
 def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
@@ -26,13 +33,24 @@ def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     return value
 
 
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, callback=_remember_json, expose_value=True,
-                           help="machine-readable output; errors are JSON too")
+JSON_OPTION = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    callback=_remember_json,
+    expose_value=True,
+    help="machine-readable output; errors are JSON too",
+)
 
 
 #: Built-in commands living in other modules, imported only when used (keeps --help light).
-_LAZY_COMMANDS = {"tick": "satchel.cli_runner", "run": "satchel.cli_runner", "status": "satchel.cli_runner",
-                  "evaluate": "satchel.cli_evaluate", "federate": "satchel.cli_federate"}
+_LAZY_COMMANDS = {
+    "tick": "satchel.cli_runner",
+    "run": "satchel.cli_runner",
+    "status": "satchel.cli_runner",
+    "evaluate": "satchel.cli_evaluate",
+    "federate": "satchel.cli_federate",
+}
 
 
 #: Entry-point group of plugin CLI commands (``name = "module:command"``). ``--help`` imports only
@@ -46,7 +64,9 @@ def _entry_point_commands() -> dict[str, Any]:
     from importlib import metadata
 
     disabled = {n.strip() for n in os.environ.get("SATCHEL_DISABLE_PLUGINS", "").split(",") if n.strip()}
-    return {ep.name: ep for ep in metadata.entry_points(group=CLI_ENTRY_POINT_GROUP) if ep.name not in disabled}
+    return {
+        ep.name: ep for ep in metadata.entry_points(group=CLI_ENTRY_POINT_GROUP) if ep.name not in disabled
+    }
 
 
 class _Cli(click.Group):
@@ -80,9 +100,12 @@ class _Cli(click.Group):
             return None
         import warnings
 
-        warnings.warn(f"{found.origin.describe()} adds '{name}' through the satchel_cli_commands hook, which is "
-                      f"deprecated: register it in the '{CLI_ENTRY_POINT_GROUP}' entry-point group instead",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"{found.origin.describe()} adds '{name}' through the satchel_cli_commands hook, which is "
+            f"deprecated: register it in the '{CLI_ENTRY_POINT_GROUP}' entry-point group instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return found.spec.command
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -97,8 +120,10 @@ class _Cli(click.Group):
         except Exception as e:  # a bug: still one line, with the way to the traceback
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            message = (f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback, "
-                       "and please report it)")
+            message = (
+                f"internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback, "
+                "and please report it)"
+            )
             if ctx.obj and ctx.obj.get("json"):
                 _echo_json({"error": {"type": "InternalError", "message": message, "hint": None}})
             else:
@@ -111,11 +136,15 @@ def _load_command(ep: Any) -> click.Command:
         command = ep.load()
     except Exception as e:  # a broken plugin command is named, and the rest of the CLI keeps working
         dist = ep.dist.metadata["Name"] if ep.dist is not None else "(unknown)"
-        raise click.ClickException(f"command '{ep.name}' from {dist} failed to import: {type(e).__name__}: {e} "
-                                   f"(fix or uninstall {dist}, or set SATCHEL_DISABLE_PLUGINS={ep.name})") from e
+        raise click.ClickException(
+            f"command '{ep.name}' from {dist} failed to import: {type(e).__name__}: {e} "
+            f"(fix or uninstall {dist}, or set SATCHEL_DISABLE_PLUGINS={ep.name})"
+        ) from e
     if not isinstance(command, click.Command):
-        raise click.ClickException(f"entry point '{ep.name}' ({ep.value}) in group {CLI_ENTRY_POINT_GROUP} is "
-                                   f"{type(command).__name__}, not a click command")
+        raise click.ClickException(
+            f"entry point '{ep.name}' ({ep.value}) in group {CLI_ENTRY_POINT_GROUP} is "
+            f"{type(command).__name__}, not a click command"
+        )
     return command
 
 
@@ -123,15 +152,22 @@ def _fail(e: SatchelError, *, as_json: bool = False) -> None:
     err = click.get_text_stream("stderr")
     e = _for_the_cli(e)
     if as_json:
-        error: dict[str, Any] = {"type": type(e).__name__, "message": getattr(e, "message", str(e)),
-                                 "hint": getattr(e, "hint", None)}
+        error: dict[str, Any] = {
+            "type": type(e).__name__,
+            "message": getattr(e, "message", str(e)),
+            "hint": getattr(e, "hint", None),
+        }
         if isinstance(e, ConfigError):
             error["problems"] = [{"path": path, "message": msg} for path, msg in e.problems]
         _echo_json({"error": error})
         sys.exit(1)
     if isinstance(e, ConfigError):
-        click.secho(f"error: {e.problems[0][0] + ': ' if len(e.problems) == 1 and e.problems[0][0] else ''}"
-                    f"{e.problems[0][1] if len(e.problems) == 1 else str(e)}", fg="red", file=err)
+        click.secho(
+            f"error: {e.problems[0][0] + ': ' if len(e.problems) == 1 and e.problems[0][0] else ''}"
+            f"{e.problems[0][1] if len(e.problems) == 1 else str(e)}",
+            fg="red",
+            file=err,
+        )
     else:
         click.secho(f"error: {e}", fg="red", file=err)
     sys.exit(1)
@@ -143,15 +179,21 @@ _PYTHON_GRANT = "with app.consent.grant(...) first"
 def _for_the_cli(e: SatchelError) -> SatchelError:
     """The same error, with a hint naming the CLI command rather than the Python call."""
     if isinstance(e, ConsentError) and e.hint and _PYTHON_GRANT in e.hint:
-        purposes = e.hint[e.hint.find("(") + 1:e.hint.find(")")].split(", ")
+        purposes = e.hint[e.hint.find("(") + 1 : e.hint.find(")")].split(", ")
         command = "satchel consent grant SUBJECT " + " ".join(f"--purpose {p}" for p in purposes)
-        return ConsentError(e.message, hint=e.hint.replace(_PYTHON_GRANT, f"first: {command} --notice-file "
-                                                           "NOTICE.txt --policy-version V --actor A --age-band B "
-                                                           "--method M"))
+        return ConsentError(
+            e.message,
+            hint=e.hint.replace(
+                _PYTHON_GRANT,
+                f"first: {command} --notice-file "
+                "NOTICE.txt --policy-version V --actor A --age-band B "
+                "--method M",
+            ),
+        )
     return e
 
 
-def _registry(ctx: click.Context):  # noqa: ANN202 - Registry, imported lazily to keep --help fast
+def _registry(ctx: click.Context):
     root = ctx.find_root()
     root.ensure_object(dict)
     if "registry" not in root.obj:
@@ -167,12 +209,18 @@ def _registry(ctx: click.Context):  # noqa: ANN202 - Registry, imported lazily t
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="satchel")
 @click.option("--debug", is_flag=True, help="show tracebacks and debug logs")
-@click.option("--new-keys", is_flag=True,
-              help="create a new key vault even though the data directory already holds data (that data "
-                   "stays unreadable); without it a missing key directory is refused")
-@click.option("--plugins-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              envvar="SATCHEL_PLUGINS_DIR", help="also load every *.py plugin file in this folder (env "
-                                                 "SATCHEL_PLUGINS_DIR)")
+@click.option(
+    "--new-keys",
+    is_flag=True,
+    help="create a new key vault even though the data directory already holds data (that data "
+    "stays unreadable); without it a missing key directory is refused",
+)
+@click.option(
+    "--plugins-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    envvar="SATCHEL_PLUGINS_DIR",
+    help="also load every *.py plugin file in this folder (env SATCHEL_PLUGINS_DIR)",
+)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, new_keys: bool, plugins_dir: Path | None) -> None:
     """satchel: on-device personalization for learning apps, with privacy controls."""
@@ -180,8 +228,9 @@ def cli(ctx: click.Context, debug: bool, new_keys: bool, plugins_dir: Path | Non
     ctx.obj["plugins_dir"] = plugins_dir
     ctx.obj["debug"] = debug
     ctx.obj["new_keys"] = new_keys
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @cli.command()
@@ -197,16 +246,26 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         rows = []
         for name, reg in sorted(registry.all(kind.record.kind).items()):
             o = reg.origin
-            rows.append({"name": name, "plugin": o.plugin, "distribution": o.distribution,
-                         "version": o.version, "builtin": o.builtin,
-                         "description": getattr(reg.spec, "description", "")})
+            rows.append(
+                {
+                    "name": name,
+                    "plugin": o.plugin,
+                    "distribution": o.distribution,
+                    "version": o.version,
+                    "builtin": o.builtin,
+                    "description": getattr(reg.spec, "description", ""),
+                }
+            )
         report["registrations"][kind.hook] = rows
     for hook in RUNTIME_HOOKS:
         report["runtime_hooks"][hook] = [
             {"plugin": o.plugin, "distribution": o.distribution, "version": o.version, "builtin": o.builtin}
-            for o in registry.implementations(hook)]
-    report["plugins"] = [{"plugin": o.plugin, "distribution": o.distribution, "version": o.version,
-                          "builtin": o.builtin} for o in registry.plugins()]
+            for o in registry.implementations(hook)
+        ]
+    report["plugins"] = [
+        {"plugin": o.plugin, "distribution": o.distribution, "version": o.version, "builtin": o.builtin}
+        for o in registry.plugins()
+    ]
     report["cli_commands"] = [_describe_command(ep) for _, ep in sorted(_entry_point_commands().items())]
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -218,28 +277,48 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     for col in ("hook", "name", "plugin", "distribution", "built-in"):
         table.add_column(col, overflow="fold")
     for r in report["cli_commands"]:
-        table.add_row(CLI_ENTRY_POINT_GROUP, r["name"], r["target"], f"{r['distribution']} {r['version']}",
-                      "yes" if r["builtin"] else "no")
+        table.add_row(
+            CLI_ENTRY_POINT_GROUP,
+            r["name"],
+            r["target"],
+            f"{r['distribution']} {r['version']}",
+            "yes" if r["builtin"] else "no",
+        )
     for hook, rows in report["registrations"].items():
         if not rows:
             table.add_row(hook, "—", "", "", "")
         for r in rows:
-            table.add_row(hook, r["name"], r["plugin"], f"{r['distribution']} {r['version']}",
-                          "yes" if r["builtin"] else "no")
+            table.add_row(
+                hook,
+                r["name"],
+                r["plugin"],
+                f"{r['distribution']} {r['version']}",
+                "yes" if r["builtin"] else "no",
+            )
     for hook, rows in report["runtime_hooks"].items():
         if not rows:
             table.add_row(hook, "—", "", "", "")
         for r in rows:
-            table.add_row(hook, "(implements)", r["plugin"], f"{r['distribution']} {r['version']}",
-                          "yes" if r["builtin"] else "no")
+            table.add_row(
+                hook,
+                "(implements)",
+                r["plugin"],
+                f"{r['distribution']} {r['version']}",
+                "yes" if r["builtin"] else "no",
+            )
     Console(width=max(120, shutil.get_terminal_size().columns)).print(table)  # never cut a name at 80 columns
 
 
 def _describe_command(ep: Any) -> dict[str, Any]:
     dist = ep.dist.metadata["Name"] if ep.dist is not None else "(unknown)"
     version = ep.dist.version if ep.dist is not None else ""
-    return {"name": ep.name, "target": ep.value, "distribution": dist, "version": version,
-            "builtin": dist == "satchel"}
+    return {
+        "name": ep.name,
+        "target": ep.value,
+        "distribution": dist,
+        "version": version,
+        "builtin": dist == "satchel",
+    }
 
 
 @cli.command()
@@ -258,7 +337,9 @@ def validate(ctx: click.Context, config: Path, as_json: bool) -> None:
         click.secho(str(e), fg="red", err=True)
         sys.exit(1)
     if as_json:
-        _echo_json({"config": str(config), "valid": True, "app": cfg.app_id, "pipelines": list(cfg.pipelines)})
+        _echo_json(
+            {"config": str(config), "valid": True, "app": cfg.app_id, "pipelines": list(cfg.pipelines)}
+        )
         return
     click.echo(f"{config}: valid — app '{cfg.app_id}', pipelines: {', '.join(cfg.pipelines)}")
 
@@ -307,17 +388,23 @@ def events_schema(ctx: click.Context) -> None:
     click.echo(json.dumps(event_line_schema(_registry(ctx)), indent=2))
 
 
-def _open_app(ctx: click.Context, config_path: Path):  # noqa: ANN202 - satchel.App
+def _open_app(ctx: click.Context, config_path: Path):
     import satchel
 
     def prompt(question: str) -> str:
         if not sys.stdin.isatty():
-            raise SatchelError("the key provider needs a passphrase but there is no terminal",
-                               hint="set the passphrase environment variable named in the config")
+            raise SatchelError(
+                "the key provider needs a passphrase but there is no terminal",
+                hint="set the passphrase environment variable named in the config",
+            )
         return click.prompt(question, hide_input=True)
 
-    return satchel.open(config_path, registry=_registry(ctx), prompt=prompt,
-                        new_keys=bool(ctx.find_root().obj.get("new_keys")))
+    return satchel.open(
+        config_path,
+        registry=_registry(ctx),
+        prompt=prompt,
+        new_keys=bool(ctx.find_root().obj.get("new_keys")),
+    )
 
 
 def _echo_json(data: Any) -> None:
@@ -331,8 +418,9 @@ def _echo_json(data: Any) -> None:
 @JSON_OPTION
 @CONFIG_OPTION
 @click.pass_context
-def ingest(ctx: click.Context, file: Path, source: str | None, subject: str | None, as_json: bool,
-           config_path: Path) -> None:
+def ingest(
+    ctx: click.Context, file: Path, source: str | None, subject: str | None, as_json: bool, config_path: Path
+) -> None:
     """Import FILE, all or nothing; a bad line is named with its field.
 
     FILE is satchel JSONL or CSV, a `satchel export` JSON file as written, or (with --source) any
@@ -354,8 +442,12 @@ def consent_group() -> None:
 @consent_group.command("grant")
 @click.argument("subject")
 @click.option("--purpose", "purposes", multiple=True, required=True, help="repeat for several purposes")
-@click.option("--notice-file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True,
-              help="the exact notice text shown (only its SHA-256 is stored)")
+@click.option(
+    "--notice-file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="the exact notice text shown (only its SHA-256 is stored)",
+)
 @click.option("--policy-version", required=True)
 @click.option("--actor", type=click.Choice(["self", "guardian", "school"]), required=True)
 @click.option("--age-band", required=True, help="e.g. 8-12 or 18+")
@@ -363,15 +455,32 @@ def consent_group() -> None:
 @click.option("--expires", type=click.DateTime(), help="expiry (UTC)")
 @CONFIG_OPTION
 @click.pass_context
-def consent_grant(ctx: click.Context, subject: str, purposes: tuple[str, ...], notice_file: Path, policy_version: str,
-                  actor: str, age_band: str, method: str, expires: Any, config_path: Path) -> None:
+def consent_grant(
+    ctx: click.Context,
+    subject: str,
+    purposes: tuple[str, ...],
+    notice_file: Path,
+    policy_version: str,
+    actor: str,
+    age_band: str,
+    method: str,
+    expires: Any,
+    config_path: Path,
+) -> None:
     """Record SUBJECT's opt-in consent."""
     from datetime import timezone
 
     with _open_app(ctx, config_path) as app:
-        entry = app.consent.grant(subject, purposes=purposes, notice=notice_file.read_text(encoding="utf-8"),
-                                  policy_version=policy_version, actor=actor, age_band=age_band,
-                                  method=method, expires_at=expires.replace(tzinfo=timezone.utc) if expires else None)
+        entry = app.consent.grant(
+            subject,
+            purposes=purposes,
+            notice=notice_file.read_text(encoding="utf-8"),
+            policy_version=policy_version,
+            actor=actor,
+            age_band=age_band,
+            method=method,
+            expires_at=expires.replace(tzinfo=timezone.utc) if expires else None,
+        )
     click.echo(f"granted {', '.join(entry.purposes)} (notice sha256 {entry.notice_sha256[:16]}…)")
 
 
@@ -381,8 +490,9 @@ def consent_grant(ctx: click.Context, subject: str, purposes: tuple[str, ...], n
 @click.option("--reason", default="")
 @CONFIG_OPTION
 @click.pass_context
-def consent_withdraw(ctx: click.Context, subject: str, purposes: tuple[str, ...], reason: str,
-                     config_path: Path) -> None:
+def consent_withdraw(
+    ctx: click.Context, subject: str, purposes: tuple[str, ...], reason: str, config_path: Path
+) -> None:
     """Withdraw SUBJECT's consent; effective at once, with the configured purge."""
     with _open_app(ctx, config_path) as app:
         entry = app.consent.withdraw(subject, purposes=purposes or None, reason=reason)
@@ -407,8 +517,10 @@ def consent_show(ctx: click.Context, subject: str, as_json: bool, config_path: P
         click.echo("no active consent")
     for purpose, e in status.active.items():
         until = f", until {e.expires_at:%Y-%m-%d}" if e.expires_at else ""
-        click.echo(f"{purpose}: by {e.actor} (age band {e.age_band}) on {e.at:%Y-%m-%d}, "
-                   f"policy {e.policy_version}{until}")
+        click.echo(
+            f"{purpose}: by {e.actor} (age band {e.age_band}) on {e.at:%Y-%m-%d}, "
+            f"policy {e.policy_version}{until}"
+        )
 
 
 @consent_group.command("history")
@@ -430,19 +542,30 @@ def consent_history(ctx: click.Context, subject: str, config_path: Path) -> None
 @JSON_OPTION
 @CONFIG_OPTION
 @click.pass_context
-def train(ctx: click.Context, subject: str, pipeline: str, epochs: int | None, as_json: bool,
-          config_path: Path) -> None:
+def train(
+    ctx: click.Context, subject: str, pipeline: str, epochs: int | None, as_json: bool, config_path: Path
+) -> None:
     """Train PIPELINE for SUBJECT now (consent permitting), ignoring the scheduler."""
     with _open_app(ctx, config_path) as app:
         report = app.train(subject, pipeline, epochs=epochs)
     if as_json:
-        _echo_json({"pipeline": pipeline, "checkpoint_version": report.checkpoint_version,
-                    "samples": report.context.samples, "seconds": report.seconds, "promoted": report.promoted,
-                    "reason": report.reason, "metrics": dict(report.metrics)})
+        _echo_json(
+            {
+                "pipeline": pipeline,
+                "checkpoint_version": report.checkpoint_version,
+                "samples": report.context.samples,
+                "seconds": report.seconds,
+                "promoted": report.promoted,
+                "reason": report.reason,
+                "metrics": dict(report.metrics),
+            }
+        )
         return
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in report.metrics.items())
-    click.echo(f"trained {pipeline} v{report.checkpoint_version} on {report.context.samples} samples "
-               f"in {report.seconds:.2f}s; {report.reason}")
+    click.echo(
+        f"trained {pipeline} v{report.checkpoint_version} on {report.context.samples} samples "
+        f"in {report.seconds:.2f}s; {report.reason}"
+    )
     click.echo(f"held-out metrics: {metrics}")
 
 
@@ -458,8 +581,14 @@ def predict(ctx: click.Context, subject: str, pipeline: str, as_json: bool, conf
         result = app.predict(subject, pipeline)
     rows = [{"key": d.key, "action": d.action, "score": d.score, **dict(d.details)} for d in result.decisions]
     if as_json:
-        _echo_json({"pipeline": pipeline, "personalized": result.personalized,
-                    "checkpoint_version": result.checkpoint_version, "decisions": rows})
+        _echo_json(
+            {
+                "pipeline": pipeline,
+                "personalized": result.personalized,
+                "checkpoint_version": result.checkpoint_version,
+                "decisions": rows,
+            }
+        )
         return
     source = f"model v{result.checkpoint_version}" if result.personalized else "prior (no model yet)"
     click.echo(f"{pipeline} for {subject} ({source}):")
@@ -496,14 +625,16 @@ def export_cmd(ctx: click.Context, subject: str, out: Path | None, config_path: 
 @JSON_OPTION
 @CONFIG_OPTION
 @click.pass_context
-def export_model(ctx: click.Context, subject: str, pipeline: str, out: Path, as_json: bool,
-                 config_path: Path) -> None:
+def export_model(
+    ctx: click.Context, subject: str, pipeline: str, out: Path, as_json: bool, config_path: Path
+) -> None:
     """Write SUBJECT's trained PIPELINE model + manifest for an Android/iOS app."""
     with _open_app(ctx, config_path) as app:
         manifest = app.export_model(subject, pipeline, out)
     if as_json:
-        _echo_json({"out": str(out), "manifest": str(manifest),
-                    "files": sorted(p.name for p in Path(out).iterdir())})
+        _echo_json(
+            {"out": str(out), "manifest": str(manifest), "files": sorted(p.name for p in Path(out).iterdir())}
+        )
         return
     click.echo(f"wrote {out}")
 
@@ -519,7 +650,9 @@ def erase(ctx: click.Context, subject: str, yes: bool, config_path: Path) -> Non
         raise SatchelError("erasure cannot be undone", hint="add --yes to confirm")
     with _open_app(ctx, config_path) as app:
         app.erase(subject)
-    click.echo("erased; the learner's data can no longer be decrypted, even from backups of the data directory")
+    click.echo(
+        "erased; the learner's data can no longer be decrypted, even from backups of the data directory"
+    )
 
 
 @cli.group("audit", invoke_without_command=True)
@@ -527,12 +660,23 @@ def erase(ctx: click.Context, subject: str, yes: bool, config_path: Path) -> Non
 @JSON_OPTION
 @click.option("--out", type=click.Path(path_type=Path), help="write the report here")
 @click.option("--strict", is_flag=True, help="exit 2 when a finding is at or above --fail-on")
-@click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low", "info"]), default="medium",
-              show_default=True)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["critical", "high", "medium", "low", "info"]),
+    default="medium",
+    show_default=True,
+)
 @CONFIG_OPTION
 @click.pass_context
-def audit(ctx: click.Context, fmt: str, as_json: bool, out: Path | None, strict: bool, fail_on: str,
-          config_path: Path) -> None:
+def audit(
+    ctx: click.Context,
+    fmt: str,
+    as_json: bool,
+    out: Path | None,
+    strict: bool,
+    fail_on: str,
+    config_path: Path,
+) -> None:
     """The privacy audit report: categories, purposes, consent coverage, protection, findings."""
     if ctx.invoked_subcommand is not None:
         return
@@ -581,10 +725,16 @@ def keys_rotate(ctx: click.Context, config_path: Path) -> None:
 
     with _open_app(ctx, config_path) as app:
         rotation = rotate_master_key(app.vault, app.key_provider)
-        app.audit_log.append("keys.rotated", old_key=rotation.old_key_id, new_key=rotation.new_key_id,
-                             subjects=rotation.subjects)
-    click.echo(f"rotated master key {rotation.old_key_id} -> {rotation.new_key_id} "
-               f"({rotation.subjects} subject keys re-wrapped; data untouched)")
+        app.audit_log.append(
+            "keys.rotated",
+            old_key=rotation.old_key_id,
+            new_key=rotation.new_key_id,
+            subjects=rotation.subjects,
+        )
+    click.echo(
+        f"rotated master key {rotation.old_key_id} -> {rotation.new_key_id} "
+        f"({rotation.subjects} subject keys re-wrapped; data untouched)"
+    )
 
 
 def main() -> None:

@@ -18,15 +18,34 @@ from satchel.errors import SatchelError
 @click.option("--source", help="a registered event source (see `satchel plugins`); default: by file suffix")
 @click.option("--subject", help="the learner the file belongs to (for exports without a subject column)")
 @click.option("--pipeline", "pipelines", multiple=True, help="evaluate only this pipeline (repeatable)")
-@click.option("--step", type=Duration(), default="1d", show_default=True,
-              help="simulated time between runner passes: 1d, 12h, 30m …")
-@click.option("--curve", default="", help="learning curve cuts by labelled samples known, e.g. 0,10,25,50,100,200")
+@click.option(
+    "--step",
+    type=Duration(),
+    default="1d",
+    show_default=True,
+    help="simulated time between runner passes: 1d, 12h, 30m …",
+)
+@click.option(
+    "--curve", default="", help="learning curve cuts by labelled samples known, e.g. 0,10,25,50,100,200"
+)
 @JSON_OPTION
-@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), help="write a calibration plot (PNG) here")
+@click.option(
+    "--plot", type=click.Path(path_type=Path, dir_okay=False), help="write a calibration plot (PNG) here"
+)
 @CONFIG_OPTION
 @click.pass_context
-def evaluate(ctx: click.Context, export: Path, source: str | None, subject: str | None, pipelines: tuple[str, ...],
-             step: float, curve: str, as_json: bool, plot: Path | None, config_path: Path) -> None:
+def evaluate(
+    ctx: click.Context,
+    export: Path,
+    source: str | None,
+    subject: str | None,
+    pipelines: tuple[str, ...],
+    step: float,
+    curve: str,
+    as_json: bool,
+    plot: Path | None,
+    config_path: Path,
+) -> None:
     """Replay EXPORT (any importable file, or a folder a source reads) through the config's pipelines.
 
     Events arrive in time order; the pipeline's own scheduler decides when to train; every
@@ -39,17 +58,31 @@ def evaluate(ctx: click.Context, export: Path, source: str | None, subject: str 
     try:
         cuts = tuple(int(c) for c in curve.split(",") if c.strip())
     except ValueError:
-        raise click.BadParameter(f"{curve!r}: give whole numbers separated by commas", param_hint="--curve") from None
+        raise click.BadParameter(
+            f"{curve!r}: give whole numbers separated by commas", param_hint="--curve"
+        ) from None
     if not config_path.exists():
-        raise SatchelError(f"config file {config_path} not found",
-                           hint="pass --config, or write a starter with `satchel init`")
+        raise SatchelError(
+            f"config file {config_path} not found",
+            hint="pass --config, or write a starter with `satchel init`",
+        )
     with click.progressbar(length=1, label="replaying", file=click.get_text_stream("stderr")) as bar:
+
         def progress(done: int, total: int) -> None:
             bar.length = total
             bar.update(done - bar.pos)
 
-        result = replay(config_path, export, source=source, subject=subject, pipelines=pipelines or None,
-                        step=timedelta(seconds=step), curve=cuts, registry=_registry(ctx), progress=progress)
+        result = replay(
+            config_path,
+            export,
+            source=source,
+            subject=subject,
+            pipelines=pipelines or None,
+            step=timedelta(seconds=step),
+            curve=cuts,
+            registry=_registry(ctx),
+            progress=progress,
+        )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -11,10 +11,10 @@ import logging
 import re
 import sys
 import threading
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ContextManager
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -59,23 +59,36 @@ class Shard(click.ParamType):
 
     name = "shard"
 
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> tuple[int, int]:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
         m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(value))
         if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
             self.fail(f"{value!r} is not a shard; write K/N with 1 <= K <= N, e.g. 1/2", param, ctx)
         return int(m.group(1)) - 1, int(m.group(2))
 
 
-PIPELINE_OPTION = click.option("-p", "--pipeline", "pipelines", multiple=True,
-                               help="only this pipeline (repeat for several; default: all)")
+PIPELINE_OPTION = click.option(
+    "-p",
+    "--pipeline",
+    "pipelines",
+    multiple=True,
+    help="only this pipeline (repeat for several; default: all)",
+)
 EPOCHS_OPTION = click.option("--epochs", type=click.IntRange(min=1), help="default: each pipeline's epochs")
-BUDGET_OPTION = click.option("--budget", type=Duration(), help="time budget of a whole pass, e.g. 10m "
-                                                               "(each training also keeps its scheduler's)")
-SHARD_OPTION = click.option("--shard", type=Shard(), help="only the K-th of N shares of the learners, e.g. "
-                                                        "1/2: run one runner per core, each with its shard")
-VERBOSE_OPTION = click.option("-v", "--verbose", is_flag=True,
-                              help="log every pass and training (logger satchel.runner)")
+BUDGET_OPTION = click.option(
+    "--budget",
+    type=Duration(),
+    help="time budget of a whole pass, e.g. 10m (each training also keeps its scheduler's)",
+)
+SHARD_OPTION = click.option(
+    "--shard",
+    type=Shard(),
+    help="only the K-th of N shares of the learners, e.g. 1/2: run one runner per core, each with its shard",
+)
+VERBOSE_OPTION = click.option(
+    "-v", "--verbose", is_flag=True, help="log every pass and training (logger satchel.runner)"
+)
 
 
 @click.command(epilog=EXIT_CODES)
@@ -87,18 +100,31 @@ VERBOSE_OPTION = click.option("-v", "--verbose", is_flag=True,
 @VERBOSE_OPTION
 @CONFIG_OPTION
 @click.pass_context
-def tick(ctx: click.Context, pipelines: tuple[str, ...], epochs: int | None, budget: float | None,
-         shard: tuple[int, int] | None, as_json: bool, verbose: bool, config_path: Path) -> None:
+def tick(
+    ctx: click.Context,
+    pipelines: tuple[str, ...],
+    epochs: int | None,
+    budget: float | None,
+    shard: tuple[int, int] | None,
+    as_json: bool,
+    verbose: bool,
+    config_path: Path,
+) -> None:
     """One pass: train every learner's pipeline that is due now (for cron, systemd timers, app tasks)."""
-    summaries = _passes(ctx, config_path, pipelines, epochs, budget, shard, verbose, as_json, interval=None,
-                        limit=1)
+    summaries = _passes(
+        ctx, config_path, pipelines, epochs, budget, shard, verbose, as_json, interval=None, limit=1
+    )
     ctx.exit(summaries[0].exit_code if summaries else 130)  # none: stopped before the pass began
 
 
 @click.command(epilog=EXIT_CODES)
 @click.option("--interval", type=Duration(), default="15m", show_default=True, help="time between passes")
-@click.option("--passes", "limit", type=click.IntRange(min=1), help="stop after this many passes "
-                                                                    "(default: run until stopped)")
+@click.option(
+    "--passes",
+    "limit",
+    type=click.IntRange(min=1),
+    help="stop after this many passes (default: run until stopped)",
+)
 @PIPELINE_OPTION
 @EPOCHS_OPTION
 @BUDGET_OPTION
@@ -107,13 +133,23 @@ def tick(ctx: click.Context, pipelines: tuple[str, ...], epochs: int | None, bud
 @VERBOSE_OPTION
 @CONFIG_OPTION
 @click.pass_context
-def run(ctx: click.Context, interval: float, limit: int | None, pipelines: tuple[str, ...],
-        epochs: int | None, budget: float | None, shard: tuple[int, int] | None, as_json: bool, verbose: bool,
-        config_path: Path) -> None:
+def run(
+    ctx: click.Context,
+    interval: float,
+    limit: int | None,
+    pipelines: tuple[str, ...],
+    epochs: int | None,
+    budget: float | None,
+    shard: tuple[int, int] | None,
+    as_json: bool,
+    verbose: bool,
+    config_path: Path,
+) -> None:
     """Run a pass every --interval until SIGTERM/SIGINT. A signal between passes exits 0; during a pass,
     130. Otherwise exits 3 if any pass had failed learners."""
-    summaries = _passes(ctx, config_path, pipelines, epochs, budget, shard, verbose, as_json,
-                        interval=interval, limit=limit)
+    summaries = _passes(
+        ctx, config_path, pipelines, epochs, budget, shard, verbose, as_json, interval=interval, limit=limit
+    )
     ctx.exit(max((s.exit_code for s in summaries), default=0))  # only the last pass can be interrupted (130)
 
 
@@ -135,17 +171,32 @@ def status(ctx: click.Context, pipelines: tuple[str, ...], as_json: bool, config
     if not rows:
         click.echo("no learners enrolled")
     for r in rows:
-        trained = ("—" if r.samples is None else "never trained" if r.last_trained_at is None
-                   else f"v{r.version} trained {_when(r.last_trained_at)}")
+        trained = (
+            "—"
+            if r.samples is None
+            else "never trained"
+            if r.last_trained_at is None
+            else f"v{r.version} trained {_when(r.last_trained_at)}"
+        )
         samples = "" if r.samples is None else f"  {r.new_samples} new of {r.samples} samples"
         after = f"not before {_when(r.next_eligible_at)}" if r.next_eligible_at else "not now"
         when = "due now" if r.due else f"{after}: {r.reason}"
         click.echo(f"{r.subject[:12]}  {r.pipeline}  {trained}{samples}  {when}")
 
 
-def _passes(ctx: click.Context, config_path: Path, pipelines: tuple[str, ...], epochs: int | None,
-            budget: float | None, shard: tuple[int, int] | None, verbose: bool, as_json: bool, *,
-            interval: float | None, limit: int | None) -> list[PassSummary]:
+def _passes(
+    ctx: click.Context,
+    config_path: Path,
+    pipelines: tuple[str, ...],
+    epochs: int | None,
+    budget: float | None,
+    shard: tuple[int, int] | None,
+    verbose: bool,
+    as_json: bool,
+    *,
+    interval: float | None,
+    limit: int | None,
+) -> list[PassSummary]:
     from satchel.runner import Runner, handle_signals
 
     if verbose:
@@ -153,8 +204,15 @@ def _passes(ctx: click.Context, config_path: Path, pipelines: tuple[str, ...], e
     stop = threading.Event()
     done: list[PassSummary] = []
     with handle_signals(stop), _open_app(ctx, config_path) as app, _progress_bars() as observer:
-        runner = Runner(app, pipelines=pipelines or None, epochs=epochs, pass_budget_s=budget,
-                        progress=observer, stop=stop, shard=shard)
+        runner = Runner(
+            app,
+            pipelines=pipelines or None,
+            epochs=epochs,
+            pass_budget_s=budget,
+            progress=observer,
+            stop=stop,
+            shard=shard,
+        )
         for summary in runner.passes(interval or 0.0, limit=limit):
             done.append(summary)
             _report(summary, as_json)
@@ -167,15 +225,16 @@ def _report(summary: PassSummary, as_json: bool) -> None:
         return
     click.echo(summary.line())
     for t in summary.trained:
-        click.echo(f"  trained  {t.subject[:12]}  {t.pipeline}  v{t.version} "
-                   f"({t.samples} samples, {t.seconds:.1f}s)")
+        click.echo(
+            f"  trained  {t.subject[:12]}  {t.pipeline}  v{t.version} ({t.samples} samples, {t.seconds:.1f}s)"
+        )
     for f in summary.failed:
         click.echo(f"  failed   {f.subject[:12]}  {f.pipeline}  {f.error}: {f.message}")
     for s in summary.skipped:
         click.echo(f"  skipped  {s.subject[:12]}  {s.pipeline}  {'; '.join(s.reasons)}")
 
 
-def _progress_bars() -> ContextManager[ProgressObserver | None]:
+def _progress_bars() -> AbstractContextManager[ProgressObserver | None]:
     """Rich progress bars on stderr when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty():
         return nullcontext(None)

@@ -11,9 +11,10 @@ A component is written as a name or as a table with options::
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -50,20 +51,29 @@ class AppSection(_Strict):
     id: str = Field(pattern=_ID, description="stable app identifier (lowercase, digits, . _ -)")
     name: str = ""
     data_dir: Path | None = Field(None, description="defaults to the platform's user data dir / <id>")
-    key_dir: Path | None = Field(None, description="wrapped keys, kept apart from data; defaults to the "
-                                                   "platform's user config dir / satchel-keys / <id>")
-    plugins: list[str] = Field(default_factory=list, description="uninstalled plugins to load: module names "
-                               "or .py paths relative to this file")
+    key_dir: Path | None = Field(
+        None,
+        description="wrapped keys, kept apart from data; defaults to the "
+        "platform's user config dir / satchel-keys / <id>",
+    )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="uninstalled plugins to load: module names or .py paths relative to this file",
+    )
 
 
 class PrivacySection(_Strict):
     key_provider: ComponentRef = ComponentRef(name="keyring")
     age_of_digital_consent: int = Field(13, ge=0, le=21)
-    retention_days: int = Field(365, ge=0, description="events older than this are deleted; "
-                                                       "0 keeps them without limit (reported by the audit)")
+    retention_days: int = Field(
+        365,
+        ge=0,
+        description="events older than this are deleted; 0 keeps them without limit (reported by the audit)",
+    )
     purge_on_withdrawal: bool = True
     school_consent_purposes: list[str] = Field(
-        default_factory=list, description="educational purposes a school may consent to for parents")
+        default_factory=list, description="educational purposes a school may consent to for parents"
+    )
 
     _refs = field_validator("key_provider", mode="before")(lambda v: _ref(v))
 
@@ -76,22 +86,40 @@ class FederatedSection(_Strict):
     ``noise_multiplier = 0`` turns DP off (the audit reports it).
     """
 
-    purpose: str = Field("model_improvement", pattern=_ID, description="the consented purpose of contributing")
+    purpose: str = Field(
+        "model_improvement", pattern=_ID, description="the consented purpose of contributing"
+    )
     rounds: int = Field(10, ge=1, le=100_000)
     clients_per_round: int = Field(10, ge=1)
-    population: int | None = Field(None, ge=1, description="learners eligible per round; without it the "
-                                   "accountant assumes every learner takes part in every round (no amplification)")
+    population: int | None = Field(
+        None,
+        ge=1,
+        description="learners eligible per round; without it the "
+        "accountant assumes every learner takes part in every round (no amplification)",
+    )
     local_epochs: int = Field(1, ge=1, le=1000)
-    clip_norm: float = Field(1.0, gt=0, description="L2 bound on each learner's update (weights delta)")
+    clip_norm: float = Field(
+        0.02,
+        gt=0,
+        description="L2 bound on each learner's update (weights delta); "
+        "clip near the deltas' median norm (measured for the habit net)",
+    )
     noise_multiplier: float | None = Field(None, ge=0)
     target_epsilon: float | None = Field(None, gt=0)
     delta: float = Field(1e-5, gt=0, lt=1)
     epsilon_cap: float = Field(10.0, gt=0, description="a learner never spends more epsilon than this")
     secure_aggregation: bool = True
-    strategy: str = Field("fedavg", pattern="^(fedavg|fedadam)$")
-    server_learning_rate: float = Field(1.0, gt=0)
-    trust_sampling: bool = Field(True, description="account the server's uniform client sampling "
-                                 "(amplification); false charges every participation in full")
+    strategy: str = Field(
+        "fedadam",
+        pattern="^(fedavg|fedadam)$",
+        description="fedadam: devices run SGD, the server Adam (measured best); fedavg: plain mean",
+    )
+    server_learning_rate: float = Field(0.03, gt=0)
+    trust_sampling: bool = Field(
+        True,
+        description="account the server's uniform client sampling "
+        "(amplification); false charges every participation in full",
+    )
 
     @field_validator("target_epsilon")
     @classmethod
@@ -109,13 +137,17 @@ class PipelineSection(_Strict):
     scheduler: ComponentRef = ComponentRef(name="conditions")
     store: ComponentRef = ComponentRef(name="encrypted_checkpoints")
     epochs: int = Field(20, ge=1, le=10_000)
-    warm_start: bool = Field(False, description="continue from the model in service (true) or refit "
-                                                "from the task's base weights at every training (false)")
+    warm_start: bool = Field(
+        False,
+        description="continue from the model in service (true) or refit "
+        "from the task's base weights at every training (false)",
+    )
     description: str = ""
     federated: FederatedSection | None = None
 
     _refs = field_validator("model", "featurizer", "backend", "scheduler", "store", mode="before")(
-        lambda v: _ref(v))
+        lambda v: _ref(v)
+    )
 
 
 class ConfigFile(_Strict):
@@ -172,8 +204,13 @@ class AppConfig:
     source: str
 
 
-_COMPONENT_KINDS = {"model": "model", "featurizer": "featurizer", "backend": "backend",
-                    "scheduler": "scheduler", "store": "checkpoint_store"}
+_COMPONENT_KINDS = {
+    "model": "model",
+    "featurizer": "featurizer",
+    "backend": "backend",
+    "scheduler": "scheduler",
+    "store": "checkpoint_store",
+}
 
 
 def load_config(source: str | Path | Mapping[str, Any], registry: Registry) -> AppConfig:
@@ -182,33 +219,54 @@ def load_config(source: str | Path | Mapping[str, Any], registry: Registry) -> A
     try:
         parsed = ConfigFile.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError([(_dotted(err["loc"]), _message(err)) for err in e.errors()], source=where) from None
+        raise ConfigError(
+            [(_dotted(err["loc"]), _message(err)) for err in e.errors()], source=where
+        ) from None
     if parsed.app.plugins:
         registry.register_local(parsed.app.plugins, base, f"{where}: app.plugins")
     problems: list[tuple[str, str]] = []
-    key_provider = _resolve(registry, "key_provider", parsed.privacy.key_provider, "privacy.key_provider", problems)
+    key_provider = _resolve(
+        registry, "key_provider", parsed.privacy.key_provider, "privacy.key_provider", problems
+    )
     pipelines: dict[str, PipelineConfig] = {}
     for pname, p in parsed.pipelines.items():
         prefix = f"pipelines.{pname}"
         if not _is_id(pname):
             problems.append((prefix, "pipeline names are lowercase letters, digits and underscores"))
-        comps = {field: _resolve(registry, kind, getattr(p, field), f"{prefix}.{field}", problems)
-                 for field, kind in _COMPONENT_KINDS.items() if field != "featurizer"}
+        comps = {
+            field: _resolve(registry, kind, getattr(p, field), f"{prefix}.{field}", problems)
+            for field, kind in _COMPONENT_KINDS.items()
+            if field != "featurizer"
+        }
         found = registry.all("model").get(p.model.name)
         task: ModelTaskSpec | None = found.spec if found else None
         featurizer_ref = p.featurizer or (ComponentRef(name=task.featurizer) if task else None)
-        featurizer = (_resolve(registry, "featurizer", featurizer_ref, f"{prefix}.featurizer", problems)
-                      if featurizer_ref is not None else None)
+        featurizer = (
+            _resolve(registry, "featurizer", featurizer_ref, f"{prefix}.featurizer", problems)
+            if featurizer_ref is not None
+            else None
+        )
         if task is not None:
             extra = [x for x in p.purposes if x not in task.purposes]
             if extra:
-                problems.append((f"{prefix}.purposes", f"model '{task.name}' does not serve {extra}; "
-                                 f"it declares: {', '.join(task.purposes) or 'none'}"))
+                problems.append(
+                    (
+                        f"{prefix}.purposes",
+                        f"model '{task.name}' does not serve {extra}; "
+                        f"it declares: {', '.join(task.purposes) or 'none'}",
+                    )
+                )
         if None not in comps.values() and featurizer is not None:
             pipelines[pname] = PipelineConfig(
-                name=pname, featurizer=featurizer, purposes=tuple(p.purposes), epochs=p.epochs,
-                description=p.description, warm_start=p.warm_start, federated=p.federated,
-                **comps)  # type: ignore[arg-type]
+                name=pname,
+                featurizer=featurizer,
+                purposes=tuple(p.purposes),
+                epochs=p.epochs,
+                description=p.description,
+                warm_start=p.warm_start,
+                federated=p.federated,
+                **comps,
+            )  # type: ignore[arg-type]
     if problems:
         raise ConfigError(problems, source=where)
     assert key_provider is not None
@@ -231,12 +289,16 @@ def load_config(source: str | Path | Mapping[str, Any], registry: Registry) -> A
 def _read(source: str | Path | Mapping[str, Any]) -> tuple[Mapping[str, Any], str, Path]:
     if isinstance(source, Mapping):
         return source, "<mapping>", Path.cwd()
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith(".toml")):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and "\n" not in source and source.endswith(".toml")
+    ):
         path = Path(source)
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError([("", f"no such file: {path}; create one with `satchel init {path}`")]) from None
+            raise ConfigError(
+                [("", f"no such file: {path}; create one with `satchel init {path}`")]
+            ) from None
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError([("", f"cannot read {path}: {e}")]) from None
         where, base = str(path), path.resolve().parent
@@ -248,8 +310,9 @@ def _read(source: str | Path | Mapping[str, Any]) -> tuple[Mapping[str, Any], st
         raise ConfigError([("", f"not valid TOML: {e}")], source=where) from None
 
 
-def _resolve(registry: Registry, kind: str, ref: ComponentRef, path: str,
-             problems: list[tuple[str, str]]) -> Component | None:
+def _resolve(
+    registry: Registry, kind: str, ref: ComponentRef, path: str, problems: list[tuple[str, str]]
+) -> Component | None:
     found = registry.all(kind)
     if ref.name not in found:
         label = {"checkpoint_store": "checkpoint store", "key_provider": "key provider"}.get(kind, kind)
@@ -259,7 +322,9 @@ def _resolve(registry: Registry, kind: str, ref: ComponentRef, path: str,
     try:
         options = spec.options.model_validate(ref.options)
     except ValidationError as e:
-        problems.extend((f"{path}.options.{_dotted(err['loc'])}".rstrip("."), _message(err)) for err in e.errors())
+        problems.extend(
+            (f"{path}.options.{_dotted(err['loc'])}".rstrip("."), _message(err)) for err in e.errors()
+        )
         return None
     return Component(kind, ref.name, spec, options)
 
@@ -304,13 +369,15 @@ def config_schema(registry: Registry) -> dict[str, Any]:
         names = sorted(registry.all(kind))
         for name in names:
             spec: ComponentSpec = registry.get(kind, name)
-            variants.append({
-                "type": "object",
-                "description": spec.description,
-                "properties": {"name": {"const": name}, "options": spec.options.model_json_schema()},
-                "required": ["name"],
-                "additionalProperties": False,
-            })
+            variants.append(
+                {
+                    "type": "object",
+                    "description": spec.description,
+                    "properties": {"name": {"const": name}, "options": spec.options.model_json_schema()},
+                    "required": ["name"],
+                    "additionalProperties": False,
+                }
+            )
         choice = {"anyOf": [{"type": "string", "enum": names}, *variants]}
         if field == "key_provider":
             defs["PrivacySection"]["properties"]["key_provider"] = choice
@@ -319,7 +386,7 @@ def config_schema(registry: Registry) -> dict[str, Any]:
     return schema
 
 
-STARTER_CONFIG = '''\
+STARTER_CONFIG = """\
 # satchel pipeline configuration. Validate with `satchel validate satchel.toml`;
 # `satchel config schema` prints a JSON Schema your editor can use.
 
@@ -346,4 +413,4 @@ backend = "litert"                # or "onnx"
 # for a seventh of the trainings.
 scheduler = { name = "conditions", options = { require_charging = true, min_new_samples = 7, min_interval = "7d" } }
 epochs = 30
-'''
+"""

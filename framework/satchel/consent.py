@@ -13,9 +13,9 @@ import json
 import re
 import sqlite3
 import threading
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Iterable
 
 from satchel.errors import ConsentError, IntegrityError
 from satchel.event_store import database_name, guarded, record_payload, snapshot, transaction
@@ -84,10 +84,16 @@ class ConsentLedger:
         counter = self._heads.counter(subject)
         with self._lock, guarded(self._where), snapshot(self._conn) as conn:
             head = self._heads.row(conn, subject)
-            rows = conn.execute("SELECT seq, blob FROM sealed_records WHERE subject=? AND kind=? ORDER BY seq",
-                                (subject, self.KIND)).fetchall()
-        if any(not (isinstance(seq, int) and 0 <= seq < 2**63 and isinstance(blob, bytes)) for seq, blob in rows):
-            raise IntegrityError(f"a consent record of learner {subject} in {self._where} is malformed", hint=RECOVER)
+            rows = conn.execute(
+                "SELECT seq, blob FROM sealed_records WHERE subject=? AND kind=? ORDER BY seq",
+                (subject, self.KIND),
+            ).fetchall()
+        if any(
+            not (isinstance(seq, int) and 0 <= seq < 2**63 and isinstance(blob, bytes)) for seq, blob in rows
+        ):
+            raise IntegrityError(
+                f"a consent record of learner {subject} in {self._where} is malformed", hint=RECOVER
+            )
         element = self._heads.elements(subject)
         self._heads.verify(subject, counter, head, [element(record_payload(seq, blob)) for seq, blob in rows])
         if not rows:
@@ -96,7 +102,9 @@ class ConsentLedger:
         out = []
         for expected, (seq, blob) in enumerate(rows, start=1):
             if seq != expected:
-                raise IntegrityError(f"consent history of {subject} has a gap at entry {expected}", hint=RECOVER)
+                raise IntegrityError(
+                    f"consent history of {subject} has a gap at entry {expected}", hint=RECOVER
+                )
             out.append(_decode(open_sealed(blob, key, Binding(self._app_id, subject, "", self.KIND, seq))))
         return tuple(out)
 
@@ -105,13 +113,16 @@ class ConsentLedger:
         key = self._vault.subject_key(subject)
         with self._lock, guarded(self._where), transaction(self._conn) as conn:
             head = self._heads.current(conn, subject)
-            (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM sealed_records WHERE subject=? AND kind=?",
-                                   (subject, self.KIND)).fetchone()
+            (last,) = conn.execute(
+                "SELECT coalesce(max(seq), 0) FROM sealed_records WHERE subject=? AND kind=?",
+                (subject, self.KIND),
+            ).fetchone()
             seq = last + 1
             blob = seal(_encode(entry), key, Binding(self._app_id, subject, "", self.KIND, seq))
             conn.execute("INSERT INTO sealed_records VALUES (?, ?, ?, ?)", (subject, self.KIND, seq, blob))
-            staged = self._heads.stage(conn, subject, head, [self._heads.elements(subject)(record_payload(seq, blob))],
-                                       count=1)
+            staged = self._heads.stage(
+                conn, subject, head, [self._heads.elements(subject)(record_payload(seq, blob))], count=1
+            )
         self._heads.publish([staged])
         return seq
 
@@ -123,9 +134,19 @@ class ConsentLedger:
         self._heads.publish([staged])
 
 
-def make_grant(*, purposes: Iterable[str], notice: str, policy_version: str, actor: Actor, age_band: str,
-               method: str, age_of_digital_consent: int, school_purposes: Iterable[str],
-               expires_at: datetime | None = None, at: datetime | None = None) -> ConsentEntry:
+def make_grant(
+    *,
+    purposes: Iterable[str],
+    notice: str,
+    policy_version: str,
+    actor: Actor,
+    age_band: str,
+    method: str,
+    age_of_digital_consent: int,
+    school_purposes: Iterable[str],
+    expires_at: datetime | None = None,
+    at: datetime | None = None,
+) -> ConsentEntry:
     """Validate a grant and build its record; refuses what the rules do not allow."""
     purposes = tuple(dict.fromkeys(purposes))
     if not purposes:
@@ -133,24 +154,42 @@ def make_grant(*, purposes: Iterable[str], notice: str, policy_version: str, act
     if actor not in ACTORS:
         raise ConsentError(f"unknown consent actor {actor!r}", hint=f"use one of: {', '.join(ACTORS)}")
     if not notice.strip():
-        raise ConsentError("the notice text is empty", hint="pass the exact text shown to the person consenting")
+        raise ConsentError(
+            "the notice text is empty", hint="pass the exact text shown to the person consenting"
+        )
     if not policy_version.strip() or not method.strip():
-        raise ConsentError("policy_version and method are required", hint="e.g. policy_version='2026-01', "
-                           "method='in_app_checkbox'")
+        raise ConsentError(
+            "policy_version and method are required",
+            hint="e.g. policy_version='2026-01', method='in_app_checkbox'",
+        )
     minor = not may_self_consent(age_band, age_of_digital_consent)
     if actor == "self" and minor:
-        raise ConsentError(f"a learner in age band {age_band} cannot consent alone (age of digital consent "
-                           f"is {age_of_digital_consent})", hint="record the consent of a guardian (actor='guardian')")
+        raise ConsentError(
+            f"a learner in age band {age_band} cannot consent alone (age of digital consent "
+            f"is {age_of_digital_consent})",
+            hint="record the consent of a guardian (actor='guardian')",
+        )
     if actor == "school":
         outside = [p for p in purposes if p not in set(school_purposes)]
         if outside:
-            raise ConsentError(f"a school may consent for parents only to educational purposes; {outside} are not",
-                               hint="ask a guardian, or list the purpose in privacy.school_consent_purposes")
+            raise ConsentError(
+                f"a school may consent for parents only to educational purposes; {outside} are not",
+                hint="ask a guardian, or list the purpose in privacy.school_consent_purposes",
+            )
     now = at or datetime.now(timezone.utc)
     if expires_at is not None and expires_at <= now:
         raise ConsentError("the consent would expire before it starts", hint="pass a future expires_at")
-    return ConsentEntry("granted", purposes, now, actor, age_band.strip(), policy_version.strip(),
-                        notice_hash(notice), method.strip(), expires_at)
+    return ConsentEntry(
+        "granted",
+        purposes,
+        now,
+        actor,
+        age_band.strip(),
+        policy_version.strip(),
+        notice_hash(notice),
+        method.strip(),
+        expires_at,
+    )
 
 
 def _encode(entry: ConsentEntry) -> bytes:

@@ -69,8 +69,13 @@ class Dataset:
         object.__setattr__(self, "weights", w)
 
     @staticmethod
-    def of(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
-           schema: FeatureSchema | None = None, times: np.ndarray | None = None) -> Dataset:
+    def of(
+        x: np.ndarray,
+        y: np.ndarray,
+        weights: np.ndarray | None = None,
+        schema: FeatureSchema | None = None,
+        times: np.ndarray | None = None,
+    ) -> Dataset:
         """Build a dataset; 1-D ``y`` becomes one column, weights default to ones."""
         y_arr = np.asarray(y, np.float32)
         if y_arr.ndim == 1:

@@ -54,7 +54,8 @@ CREATE TABLE events (
     PRIMARY KEY (subject, id_tag)
 ) WITHOUT ROWID
 """
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS sealed_records (
     subject TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -62,7 +63,9 @@ CREATE TABLE IF NOT EXISTS sealed_records (
     blob BLOB NOT NULL,
     PRIMARY KEY (subject, kind, seq)
 ) WITHOUT ROWID;
-""" + HEADS_SCHEMA
+"""
+    + HEADS_SCHEMA
+)
 #: how many id tags one duplicate lookup binds (below SQLite's parameter limit)
 _CHUNK = 500
 _DATA = TypeAdapter(dict[str, Scalar]).dump_json  # compact; the values were checked finite when recorded
@@ -99,16 +102,20 @@ def guarded(where: str) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as error:
         if "locked" in str(error) or "busy" in str(error):
-            raise SchedulerError(f"{where} is locked by another process ({error})",
-                                 hint="retry when the other satchel process has finished") from None
+            raise SchedulerError(
+                f"{where} is locked by another process ({error})",
+                hint="retry when the other satchel process has finished",
+            ) from None
         raise _damaged(where, error) from None
     except sqlite3.DatabaseError as error:
         raise _damaged(where, error) from None
 
 
 def _damaged(where: str, error: Exception) -> IntegrityError:
-    return IntegrityError(f"{where} is damaged or is not a satchel database (sqlite: {error})",
-                          hint="restore the data directory and the key directory together from the same backup")
+    return IntegrityError(
+        f"{where} is damaged or is not a satchel database (sqlite: {error})",
+        hint="restore the data directory and the key directory together from the same backup",
+    )
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -153,8 +160,12 @@ class EventStore:
 
     def _tags(self, subject: str) -> tuple[Callable[[str], bytes], Callable[[str], bytes]]:
         """The learner's id and type taggers (keyed BLAKE2b, 16 and 8 bytes)."""
-        ids = hashlib.blake2b(subject.encode(), key=self._tag_key, digest_size=_ID_TAG, person=b"satchel/event-id")
-        types = hashlib.blake2b(subject.encode(), key=self._tag_key, digest_size=_TYPE_TAG, person=b"satchel/evtype")
+        ids = hashlib.blake2b(
+            subject.encode(), key=self._tag_key, digest_size=_ID_TAG, person=b"satchel/event-id"
+        )
+        types = hashlib.blake2b(
+            subject.encode(), key=self._tag_key, digest_size=_TYPE_TAG, person=b"satchel/evtype"
+        )
 
         def tag(base: hashlib.blake2b, value: str) -> bytes:
             mac = base.copy()
@@ -205,8 +216,11 @@ class EventStore:
                 added[subject] = len(new)
                 if new:
                     element = self._elements(subject)
-                    staged.append(self._heads.stage(conn, subject, head, [element(*row[1:]) for row in new],
-                                                    count=len(new)))
+                    staged.append(
+                        self._heads.stage(
+                            conn, subject, head, [element(*row[1:]) for row in new], count=len(new)
+                        )
+                    )
         self._heads.publish(staged)
         return added
 
@@ -220,7 +234,9 @@ class EventStore:
         wanted = None if types is None else {self._tags(subject)[1](t) for t in types}
         events = [self._open(cipher, subject, *row) for row in rows if wanted is None or row[1] in wanted]
         verify()  # after opening: a damaged row is named by its own, more precise error
-        if types is not None:  # an 8-byte type tag shared by two types (odds ~2**-64 per pair) reads nothing extra
+        if (
+            types is not None
+        ):  # an 8-byte type tag shared by two types (odds ~2**-64 per pair) reads nothing extra
             events = [e for e in events if e.type in types]
         events.sort(key=lambda e: (e.time, e.id))
         return events
@@ -253,11 +269,20 @@ class EventStore:
             else:
                 head = self._heads.current(conn, subject)
                 wanted = {self._tags(subject)[1](t) for t in types}
-                rows = [r for r in conn.execute("SELECT id_tag, type_tag, blob FROM events WHERE subject = ?", (who,))
-                        if r[1] in wanted]
-                conn.executemany("DELETE FROM events WHERE subject = ? AND id_tag = ?", [(who, r[0]) for r in rows])
+                rows = [
+                    r
+                    for r in conn.execute(
+                        "SELECT id_tag, type_tag, blob FROM events WHERE subject = ?", (who,)
+                    )
+                    if r[1] in wanted
+                ]
+                conn.executemany(
+                    "DELETE FROM events WHERE subject = ? AND id_tag = ?", [(who, r[0]) for r in rows]
+                )
                 element = self._elements(subject)
-                staged = self._heads.stage(conn, subject, head, (), [element(*r) for r in rows], count=-len(rows))
+                staged = self._heads.stage(
+                    conn, subject, head, (), [element(*r) for r in rows], count=-len(rows)
+                )
                 deleted = len(rows)
         self._heads.publish([staged])
         return deleted
@@ -271,12 +296,15 @@ class EventStore:
             element = self._elements(subject)
             removed = []
             for tag in tags:
-                row = conn.execute("SELECT type_tag, blob FROM events WHERE subject = ? AND id_tag = ?",
-                                   (who, tag)).fetchone()
+                row = conn.execute(
+                    "SELECT type_tag, blob FROM events WHERE subject = ? AND id_tag = ?", (who, tag)
+                ).fetchone()
                 if row is not None:
                     conn.execute("DELETE FROM events WHERE subject = ? AND id_tag = ?", (who, tag))
                     removed.append(element(tag, *row))
-            staged = self._heads.stage(conn, subject, head, (), removed, count=-len(removed)) if removed else None
+            staged = (
+                self._heads.stage(conn, subject, head, (), removed, count=-len(removed)) if removed else None
+            )
         if staged is not None:
             self._heads.publish([staged])
         return len(removed)
@@ -285,7 +313,9 @@ class EventStore:
         with self._lock, guarded(self.where):
             found = [r[0] for r in self._conn.execute("SELECT DISTINCT subject FROM events")]
         if not all(isinstance(s, bytes) and len(s) == _SUBJECT for s in found):
-            raise IntegrityError(f"an event row in {self.where} names no learner (malformed subject)", hint=RECOVER)
+            raise IntegrityError(
+                f"an event row in {self.where} names no learner (malformed subject)", hint=RECOVER
+            )
         return [s.hex() for s in found]
 
     def compact(self) -> None:
@@ -298,7 +328,9 @@ class EventStore:
         if plain is None:
             raise IntegrityError(
                 f"an event of learner {subject} in {self.where} failed authentication: it was tampered with, "
-                "truncated, or moved from another learner, event or type", hint=RECOVER)
+                "truncated, or moved from another learner, event or type",
+                hint=RECOVER,
+            )
         return _decode(plain, f"an event of learner {subject} in {self.where}")
 
     def _snapshot_rows(self, subject: str) -> tuple[list[tuple[bytes, bytes, bytes]], Callable[[], None]]:
@@ -306,16 +338,27 @@ class EventStore:
         counter = self._heads.counter(subject)  # before the snapshot: a concurrent write only looks newer
         with self._lock, guarded(self.where), snapshot(self._conn) as conn:
             head = self._heads.row(conn, subject)
-            rows = conn.execute("SELECT id_tag, type_tag, blob FROM events WHERE subject = ?",
-                                (_who(subject),)).fetchall()
+            rows = conn.execute(
+                "SELECT id_tag, type_tag, blob FROM events WHERE subject = ?", (_who(subject),)
+            ).fetchall()
         self._heads.fresh(subject, counter, head)  # a stale or missing head is named before any row is opened
         for id_tag, type_tag, blob in rows:
-            if not (isinstance(id_tag, bytes) and len(id_tag) == _ID_TAG and isinstance(type_tag, bytes)
-                    and len(type_tag) == _TYPE_TAG and isinstance(blob, bytes)):
-                raise IntegrityError(f"an event row of learner {subject} in {self.where} is malformed", hint=RECOVER)
+            if not (
+                isinstance(id_tag, bytes)
+                and len(id_tag) == _ID_TAG
+                and isinstance(type_tag, bytes)
+                and len(type_tag) == _TYPE_TAG
+                and isinstance(blob, bytes)
+            ):
+                raise IntegrityError(
+                    f"an event row of learner {subject} in {self.where} is malformed", hint=RECOVER
+                )
             if len(blob) < RECORD_OVERHEAD:
-                raise IntegrityError(f"an event of learner {subject} in {self.where} is truncated ({len(blob)} "
-                                     f"bytes, a sealed event has at least {RECORD_OVERHEAD})", hint=RECOVER)
+                raise IntegrityError(
+                    f"an event of learner {subject} in {self.where} is truncated ({len(blob)} "
+                    f"bytes, a sealed event has at least {RECORD_OVERHEAD})",
+                    hint=RECOVER,
+                )
         element = self._elements(subject)
         return rows, lambda: self._heads.verify(subject, counter, head, [element(*r) for r in rows])
 
@@ -331,8 +374,10 @@ class EventStore:
             if found == FORMAT:
                 return
             if found not in (None, 0, 1, 2):
-                raise IntegrityError(f"{self.where} has format {found!r}, this satchel reads format {FORMAT}",
-                                     hint="upgrade satchel if the database is newer; otherwise " + RECOVER)
+                raise IntegrityError(
+                    f"{self.where} has format {found!r}, this satchel reads format {FORMAT}",
+                    hint="upgrade satchel if the database is newer; otherwise " + RECOVER,
+                )
             staged = self._upgrade(conn, found) if found in (1, 2) else {}
             if found is None:
                 conn.execute(_EVENTS)
@@ -364,10 +409,15 @@ class EventStore:
                 staged[self._heads] += self._carry(conn, subject, found)
         conn.execute("DROP TABLE events_old")
         if found == 1:
-            consent = Commitments(self._vault, self._app_id, ConsentLedger.STORE, "consent records", self.where)
+            consent = Commitments(
+                self._vault, self._app_id, ConsentLedger.STORE, "consent records", self.where
+            )
             records = "SELECT DISTINCT subject FROM sealed_records WHERE kind = ?"
-            staged[consent] = [head for (subject,) in conn.execute(records, (ConsentLedger.KIND,)).fetchall()
-                               for head in _adopt_records(conn, consent, subject, ConsentLedger.KIND)]
+            staged[consent] = [
+                head
+                for (subject,) in conn.execute(records, (ConsentLedger.KIND,)).fetchall()
+                for head in _adopt_records(conn, consent, subject, ConsentLedger.KIND)
+            ]
         return staged
 
     def _carry(self, conn: sqlite3.Connection, subject: str, found: int) -> list[Staged]:
@@ -379,32 +429,51 @@ class EventStore:
             key = self._vault.subject_key(subject, create=False)
         except KeyUnavailableError:
             return []  # another vault's learner: unreadable either way
-        rows = conn.execute("SELECT id_tag, type_tag, blob FROM events_old WHERE subject = ?", (subject,)).fetchall()
+        rows = conn.execute(
+            "SELECT id_tag, type_tag, blob FROM events_old WHERE subject = ?", (subject,)
+        ).fetchall()
         head = EMPTY
         if found == 2:
             element = self._heads.elements(subject)
             try:
                 head = self._heads.fresh(subject, counter, row) or EMPTY
-                self._heads.verify(subject, counter, row, [element(f"{i}{t}".encode() + b) for i, t, b in rows])
+                self._heads.verify(
+                    subject, counter, row, [element(f"{i}{t}".encode() + b) for i, t, b in rows]
+                )
             except IntegrityError:
                 return []  # not the committed rows (e.g. a copy restored after migration): the head says so
         events = []
         for id_tag, type_tag, blob in rows:
             if not (_is_hex_tag(id_tag) and _is_hex_tag(type_tag) and isinstance(blob, bytes)):
-                raise IntegrityError(f"an event row of learner {subject} in {self.where} is malformed", hint=RECOVER)
+                raise IntegrityError(
+                    f"an event row of learner {subject} in {self.where} is malformed", hint=RECOVER
+                )
             kind = f"event:{type_tag}:{id_tag}" if found == 2 else f"event:{id_tag}"
-            event = _decode(open_sealed(blob, key, Binding(self._app_id, subject, "", kind)),
-                            f"an event of learner {subject} in {self.where}")
+            event = _decode(
+                open_sealed(blob, key, Binding(self._app_id, subject, "", kind)),
+                f"an event of learner {subject} in {self.where}",
+            )
             if found == 1 and self._legacy_tag(subject, event.type) != type_tag:
-                raise IntegrityError(f"an event row of learner {subject} in {self.where} carries another event "
-                                     "type's tag (rewritten)", hint=RECOVER)
+                raise IntegrityError(
+                    f"an event row of learner {subject} in {self.where} carries another event "
+                    "type's tag (rewritten)",
+                    hint=RECOVER,
+                )
             events.append(event)
         sealed = self._seal(subject, events)
         who = _who(subject)
         conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [(who, k, *v) for k, v in sealed.items()])
         element = self._elements(subject)
-        return [self._heads.stage(conn, subject, head, [element(k, *v) for k, v in sealed.items()], [head.digest],
-                                  count=len(sealed) - head.count)]
+        return [
+            self._heads.stage(
+                conn,
+                subject,
+                head,
+                [element(k, *v) for k, v in sealed.items()],
+                [head.digest],
+                count=len(sealed) - head.count,
+            )
+        ]
 
     def _legacy_tag(self, subject: str, value: str) -> str:
         """A format-1/2 type tag (hex HMAC-SHA256)."""
@@ -432,19 +501,26 @@ def _stored_ids(conn: sqlite3.Connection, subject: bytes, tags: Sequence[bytes])
     """Which of ``tags`` the learner already has (idempotent ingest), in chunks of index lookups."""
     found: set[bytes] = set()
     for i in range(0, len(tags), _CHUNK):
-        chunk = tags[i:i + _CHUNK]
-        found.update(r[0] for r in conn.execute(
-            f"SELECT id_tag FROM events WHERE subject = ? AND id_tag IN ({','.join('?' * len(chunk))})",
-            (subject, *chunk)))
+        chunk = tags[i : i + _CHUNK]
+        found.update(
+            r[0]
+            for r in conn.execute(
+                f"SELECT id_tag FROM events WHERE subject = ? AND id_tag IN ({','.join('?' * len(chunk))})",
+                (subject, *chunk),
+            )
+        )
     return found
 
 
-def _adopt_records(conn: sqlite3.Connection, commitments: Commitments, subject: str, kind: str) -> list[Staged]:
+def _adopt_records(
+    conn: sqlite3.Connection, commitments: Commitments, subject: str, kind: str
+) -> list[Staged]:
     """Commit a learner's existing sealed records of ``kind`` (format-1 migration, trust on first use)."""
     if commitments.counter(subject).value or commitments.row(conn, subject) is not None:
         return []
-    rows = conn.execute("SELECT seq, blob FROM sealed_records WHERE subject = ? AND kind = ?",
-                        (subject, kind)).fetchall()
+    rows = conn.execute(
+        "SELECT seq, blob FROM sealed_records WHERE subject = ? AND kind = ?", (subject, kind)
+    ).fetchall()
     element = commitments.elements(subject)
     elements = [element(record_payload(seq, blob)) for seq, blob in rows]
     return [commitments.stage(conn, subject, EMPTY, elements, count=len(elements))]
@@ -464,8 +540,12 @@ def _encode(event: Event) -> bytes:
     time = event.time.isoformat()
     if time.endswith("+00:00"):
         time = time[:-6] + "Z"
-    return b"%b\0%b\0%b\0%b" % (encode_basestring(event.id).encode(), event.type.encode(), time.encode(),
-                               _DATA(event.data))
+    return b"%b\0%b\0%b\0%b" % (
+        encode_basestring(event.id).encode(),
+        event.type.encode(),
+        time.encode(),
+        _DATA(event.data),
+    )
 
 
 def _decode(raw: bytes, what: str) -> Event:
@@ -474,6 +554,8 @@ def _decode(raw: bytes, what: str) -> Event:
         if raw[:1] == b"{":
             return Event.model_validate_json(raw)
         event_id, kind, time, data = raw.split(b"\0", 3)
-        return Event.model_validate_json(b'{"id":%b,"type":"%b","time":"%b","data":%b}' % (event_id, kind, time, data))
+        return Event.model_validate_json(
+            b'{"id":%b,"type":"%b","time":"%b","data":%b}' % (event_id, kind, time, data)
+        )
     except (ValueError, ValidationError):  # ValueError: fewer than four fields
         raise IntegrityError(f"{what} does not decode to an event", hint=RECOVER) from None

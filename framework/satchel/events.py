@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Union
+from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -20,14 +20,17 @@ MAX_INT = 2**53
 
 def _finite(value: str | int | float | bool | None) -> str | int | float | bool | None:
     if isinstance(value, float) and not math.isfinite(value):
-        raise PydanticCustomError("finite_number", "{value} is not a finite number; record a number or leave "
-                                  "the field out", {"value": value})
+        raise PydanticCustomError(
+            "finite_number",
+            "{value} is not a finite number; record a number or leave the field out",
+            {"value": value},
+        )
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
         raise PydanticCustomError("int_range", "the integer is beyond ±2**53, which JSON cannot keep exactly")
     return value
 
 
-Scalar = Annotated[Union[str, int, float, bool, None], AfterValidator(_finite)]
+Scalar = Annotated[str | int | float | bool | None, AfterValidator(_finite)]
 
 
 def _new_id() -> str:
@@ -58,6 +61,8 @@ class Event(BaseModel):
             utc = None
         if utc is None or not EARLIEST <= utc <= LATEST:
             raise PydanticCustomError(
-                "time_range", "{time} is outside the years {first}-{last} (UTC); check the date and its offset",
-                {"time": v.isoformat(), "first": EARLIEST.year, "last": LATEST.year})
+                "time_range",
+                "{time} is outside the years {first}-{last} (UTC); check the date and its offset",
+                {"time": v.isoformat(), "first": EARLIEST.year, "last": LATEST.year},
+            )
         return utc

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,10 +37,12 @@ CONTRACT_VERSION = "satchel-export/2"
 MANIFEST_FILE, SCHEMA_FILE, GOLDEN_FILE = "manifest.json", "manifest.schema.json", "golden.json"
 #: Real rows in the golden training batch: fewer than any batch size >= 8, so the device must pad.
 GOLDEN_TRAIN_ROWS = 5
-PADDING_RULE = ("Every train call takes exactly batch_size rows. Pad a shorter batch to batch_size by "
-                "repeating its real rows in order (x and y copied) with weight w = 0; weight-0 rows change "
-                "neither the loss nor the gradient. Copy real rows rather than zeros: a custom loss may be "
-                "non-finite on all-zero labels, and 0 * NaN is NaN.")
+PADDING_RULE = (
+    "Every train call takes exactly batch_size rows. Pad a shorter batch to batch_size by "
+    "repeating its real rows in order (x and y copied) with weight w = 0; weight-0 rows change "
+    "neither the loss nor the gradient. Copy real rows rather than zeros: a custom loss may be "
+    "non-finite on all-zero labels, and 0 * NaN is NaN."
+)
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,11 @@ class SampleEvents:
 
 
 def _tensor() -> dict[str, object]:
-    return {"type": "object", "required": ["shape", "dtype"],
-            "properties": {"shape": {"type": "array", "items": {"type": "integer"}},
-                           "dtype": {"type": "string"}}}
+    return {
+        "type": "object",
+        "required": ["shape", "dtype"],
+        "properties": {"shape": {"type": "array", "items": {"type": "integer"}}, "dtype": {"type": "string"}},
+    }
 
 
 def _obj(required: list[str], **properties: object) -> dict[str, object]:
@@ -71,8 +76,12 @@ def _obj(required: list[str], **properties: object) -> dict[str, object]:
 
 
 _STR, _INT, _NUM = {"type": "string"}, {"type": "integer"}, {"type": "number"}
-_SIGNATURE = _obj(["inputs", "outputs"], inputs={"type": "object", "additionalProperties": _tensor()},
-                  outputs={"type": "object", "additionalProperties": _tensor()}, model=_STR)
+_SIGNATURE = _obj(
+    ["inputs", "outputs"],
+    inputs={"type": "object", "additionalProperties": _tensor()},
+    outputs={"type": "object", "additionalProperties": _tensor()},
+    model=_STR,
+)
 
 #: JSON Schema (draft 2020-12) of ``manifest.json``.
 MANIFEST_SCHEMA: dict[str, object] = {
@@ -80,29 +89,68 @@ MANIFEST_SCHEMA: dict[str, object] = {
     "$id": f"https://satchel.invalid/schemas/{CONTRACT_VERSION}/manifest.json",
     "title": "satchel model export manifest",
     **_obj(
-        ["contract_version", "backend", "files", "artifacts", "signatures", "training", "spec", "spec_hash",
-         "feature_schema_hash", "feature_names", "features", "runtime"],
+        [
+            "contract_version",
+            "backend",
+            "files",
+            "artifacts",
+            "signatures",
+            "training",
+            "spec",
+            "spec_hash",
+            "feature_schema_hash",
+            "feature_names",
+            "features",
+            "runtime",
+        ],
         contract_version={"const": CONTRACT_VERSION},
         backend={"enum": ["litert", "onnx"]},
         files={"type": "object", "additionalProperties": _STR, "description": "file name by role"},
-        artifacts={"type": "array", "items": _obj(
-            ["role", "file", "format", "purpose", "precision", "bytes", "sha256"],
-            role=_STR, file=_STR, format={"enum": ["tflite", "onnx", "ort", "ort-checkpoint"]},
-            purpose={"enum": ["train", "eval", "optimizer", "infer", "state"]},
-            precision={"enum": ["float32", "float16", "int8"]}, bytes=_INT, sha256=_STR,
-            signatures={"type": "array", "items": _STR},
-            golden_max_abs_error={"type": "number", "description": "max |output - float32 output| on golden rows"},
-            note=_STR)},
+        artifacts={
+            "type": "array",
+            "items": _obj(
+                ["role", "file", "format", "purpose", "precision", "bytes", "sha256"],
+                role=_STR,
+                file=_STR,
+                format={"enum": ["tflite", "onnx", "ort", "ort-checkpoint"]},
+                purpose={"enum": ["train", "eval", "optimizer", "infer", "state"]},
+                precision={"enum": ["float32", "float16", "int8"]},
+                bytes=_INT,
+                sha256=_STR,
+                signatures={"type": "array", "items": _STR},
+                golden_max_abs_error={
+                    "type": "number",
+                    "description": "max |output - float32 output| on golden rows",
+                },
+                note=_STR,
+            ),
+        },
         signatures={"type": "object", "additionalProperties": _SIGNATURE},
-        training=_obj(["batch_size", "padding", "loss", "optimizer", "inputs"],
-                      batch_size=_INT, padding=_STR, loss={"type": "object"}, optimizer={"type": "object"},
-                      inputs={"type": "object", "additionalProperties": _tensor()}, objective=_STR,
-                      l2_to_reference=_NUM),
-        spec={"type": "object"}, spec_hash={"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        feature_schema_hash=_STR, feature_schema_version=_STR, feature_names={"type": "array", "items": _STR},
-        features={"type": "array", "items": _obj(["name", "definition", "normalisation"], name=_STR,
-                                                 definition=_STR, normalisation=_STR,
-                                                 constants={"type": "object", "additionalProperties": _NUM})},
+        training=_obj(
+            ["batch_size", "padding", "loss", "optimizer", "inputs"],
+            batch_size=_INT,
+            padding=_STR,
+            loss={"type": "object"},
+            optimizer={"type": "object"},
+            inputs={"type": "object", "additionalProperties": _tensor()},
+            objective=_STR,
+            l2_to_reference=_NUM,
+        ),
+        spec={"type": "object"},
+        spec_hash={"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        feature_schema_hash=_STR,
+        feature_schema_version=_STR,
+        feature_names={"type": "array", "items": _STR},
+        features={
+            "type": "array",
+            "items": _obj(
+                ["name", "definition", "normalisation"],
+                name=_STR,
+                definition=_STR,
+                normalisation=_STR,
+                constants={"type": "object", "additionalProperties": _NUM},
+            ),
+        },
         decision_policy={"type": ["object", "null"]},
         runtime={"type": "object", "additionalProperties": _STR},
         golden={"type": ["string", "null"]},
@@ -159,10 +207,16 @@ def _golden_train(trainer: Trainer, x: np.ndarray, y: np.ndarray, w: np.ndarray)
         after = trainer.get_weights().params
     finally:
         trainer.set_weights(before)
-    return {"x": _lists(x), "y": _lists(y), "w": _lists(w), "loss": float(loss),
-            "params_after": {k: _lists(v) for k, v in after.items()},
-            "params_before": {k: _lists(v) for k, v in before.params.items()},
-            "loss_rtol": 1e-4, "params_atol": 1e-5}
+    return {
+        "x": _lists(x),
+        "y": _lists(y),
+        "w": _lists(w),
+        "loss": float(loss),
+        "params_after": {k: _lists(v) for k, v in after.items()},
+        "params_before": {k: _lists(v) for k, v in before.params.items()},
+        "loss_rtol": 1e-4,
+        "params_atol": 1e-5,
+    }
 
 
 def _run_inference(path: Path, fmt: str, x: np.ndarray) -> np.ndarray:
@@ -182,8 +236,9 @@ def _digest(path: Path) -> tuple[int, str]:
     return len(data), hashlib.sha256(data).hexdigest()
 
 
-def complete(directory: Path, manifest: ExportManifest, trainer: Trainer, featurizer: object,
-             task: object) -> ExportManifest:
+def complete(
+    directory: Path, manifest: ExportManifest, trainer: Trainer, featurizer: object, task: object
+) -> ExportManifest:
     """Add features, policy, golden vectors and artifact digests to a backend's export; rewrite
     ``manifest.json`` and write ``golden.json`` and ``manifest.schema.json``.
 
@@ -203,10 +258,18 @@ def complete(directory: Path, manifest: ExportManifest, trainer: Trainer, featur
         expected = trainer.predict(probe)
         golden = {
             "contract_version": CONTRACT_VERSION,
-            "events": {"now": sample.now.isoformat(), "events": [e.model_dump(mode="json") for e in sample.events]},
+            "events": {
+                "now": sample.now.isoformat(),
+                "events": [e.model_dump(mode="json") for e in sample.events],
+            },
             "features": {"keys": list(rows.keys), "x": _lists(x_rows), "atol": 1e-5},
-            "infer": {"x": _lists(probe), "output": _lists(expected), "atol": 1e-5, "rtol": 1e-4,
-                      "artifacts": {}},
+            "infer": {
+                "x": _lists(probe),
+                "output": _lists(expected),
+                "atol": 1e-5,
+                "rtol": 1e-4,
+                "artifacts": {},
+            },
         }
         if n:
             golden["train"] = _golden_train(trainer, data.x[:n], data.y[:n], data.weights[:n])
@@ -215,15 +278,22 @@ def complete(directory: Path, manifest: ExportManifest, trainer: Trainer, featur
                 out = _run_inference(directory / a["file"], a["format"], probe)
                 error = float(np.abs(out.astype(np.float64) - expected).max())
                 a["golden_max_abs_error"] = error
-                golden["infer"]["artifacts"][a["role"]] = {"output": _lists(out), "atol": max(2 * error, 1e-5)}
+                golden["infer"]["artifacts"][a["role"]] = {
+                    "output": _lists(out),
+                    "atol": max(2 * error, 1e-5),
+                }
         (directory / GOLDEN_FILE).write_text(json.dumps(golden), encoding="utf-8")
     for a in artifacts:
         a["bytes"], a["sha256"] = _digest(directory / a["file"])
     names = manifest.feature_names
-    done = replace(manifest, artifacts=tuple(artifacts),
-                   features=tuple(asdict(d) for d in feature_docs(featurizer, names)),
-                   feature_schema_version=str(getattr(getattr(featurizer, "schema", None), "version", "")),
-                   decision_policy=task_policy(task), golden=GOLDEN_FILE if golden is not None else None)
+    done = replace(
+        manifest,
+        artifacts=tuple(artifacts),
+        features=tuple(asdict(d) for d in feature_docs(featurizer, names)),
+        feature_schema_version=str(getattr(getattr(featurizer, "schema", None), "version", "")),
+        decision_policy=task_policy(task),
+        golden=GOLDEN_FILE if golden is not None else None,
+    )
     write(directory, done)
     return done
 

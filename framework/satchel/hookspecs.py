@@ -16,7 +16,8 @@ A plugin is a module or object with functions marked by :data:`hookimpl`::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import pluggy
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -48,14 +49,18 @@ def parse_event(raw: Mapping[str, Any], where: str, hint: str = _EVENT_HINT) -> 
 def check_subject(subject: object, where: str) -> str:
     """``subject`` if it is a learner id: a non-empty string of at most 256 characters, valid UTF-8."""
     if not isinstance(subject, str) or not subject.strip():
-        raise EventError(f"{where}: field 'subject': required, a non-empty string",
-                         hint="add the learner's id to the file, or pass --subject")
+        raise EventError(
+            f"{where}: field 'subject': required, a non-empty string",
+            hint="add the learner's id to the file, or pass --subject",
+        )
     if len(subject) > 256:
         raise EventError(f"{where}: field 'subject': {len(subject)} characters, at most 256")
     try:
         subject.encode("utf-8")
     except UnicodeEncodeError:
-        raise EventError(f"{where}: field 'subject': not valid Unicode (a lone surrogate)", hint=_UTF8_HINT) from None
+        raise EventError(
+            f"{where}: field 'subject': not valid Unicode (a lone surrogate)", hint=_UTF8_HINT
+        ) from None
     return subject
 
 
@@ -66,12 +71,14 @@ def decode_text(raw: bytes, where: str, hint: str = _UTF8_HINT) -> str:
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         column = e.start - raw.rfind(b"\n", 0, e.start)
-        raise EventError(f"{where}:{line}: byte {column} of the line (0x{raw[e.start]:02x}) is not UTF-8",
-                         hint=hint) from None
+        raise EventError(
+            f"{where}:{line}: byte {column} of the line (0x{raw[e.start]:02x}) is not UTF-8", hint=hint
+        ) from None
 
 
-def read_file(path: Path, registry: Registry, *, source: str | None = None,
-              subject: str | None = None) -> list[SourcedEvent]:
+def read_file(
+    path: Path, registry: Registry, *, source: str | None = None, subject: str | None = None
+) -> list[SourcedEvent]:
     """All events in ``path`` (the whole file is read and checked before anything is returned)."""
     if subject is not None:
         check_subject(subject, "--subject")
@@ -80,8 +87,12 @@ def read_file(path: Path, registry: Registry, *, source: str | None = None,
     elif not path.is_file():
         raise EventError(f"no such file: {path}")
     if source is not None:
-        return [SourcedEvent(check_subject(subject or item.subject, f"{path.name} line {item.line}"), item.event,
-                             item.line) for item in _from_source(path, registry, source)]
+        return [
+            SourcedEvent(
+                check_subject(subject or item.subject, f"{path.name} line {item.line}"), item.event, item.line
+            )
+            for item in _from_source(path, registry, source)
+        ]
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return list(_jsonl(path, subject))
     if path.suffix.lower() == ".csv":
@@ -89,21 +100,30 @@ def read_file(path: Path, registry: Registry, *, source: str | None = None,
     if path.suffix.lower() == ".json":
         return list(_export(path, subject))
     choices = ", ".join(sorted(registry.all("event_source")))
-    raise EventError(f"{path.name}: unknown file type '{path.suffix}'",
-                     hint=f"use .jsonl, .csv or a `satchel export` .json, or --source one of: {choices}")
+    raise EventError(
+        f"{path.name}: unknown file type '{path.suffix}'",
+        hint=f"use .jsonl, .csv or a `satchel export` .json, or --source one of: {choices}",
+    )
 
 
 def _check_folder(path: Path, registry: Registry, source: str | None) -> None:
-    folders = sorted(name for name, reg in registry.all("event_source").items()
-                     if getattr(reg.spec.factory, "reads_folders", False))
+    folders = sorted(
+        name
+        for name, reg in registry.all("event_source").items()
+        if getattr(reg.spec.factory, "reads_folders", False)
+    )
     readers = ", ".join(folders) or "none is installed"
     if source is None:
-        raise EventError(f"{path} is a folder; say which event source reads it",
-                         hint=f"pass --source (sources that read folders: {readers}), or import a file")
+        raise EventError(
+            f"{path} is a folder; say which event source reads it",
+            hint=f"pass --source (sources that read folders: {readers}), or import a file",
+        )
     if source not in folders:
         registry.get("event_source", source)  # an unknown source: its own error, listing the choices
-        raise EventError(f"{path} is a folder, and event source '{source}' reads files only",
-                         hint=f"pass one of its files; sources that read folders: {readers}")
+        raise EventError(
+            f"{path} is a folder, and event source '{source}' reads files only",
+            hint=f"pass one of its files; sources that read folders: {readers}",
+        )
 
 
 def _from_source(path: Path, registry: Registry, source: str) -> list[SourcedEvent]:
@@ -111,13 +131,16 @@ def _from_source(path: Path, registry: Registry, source: str) -> list[SourcedEve
     try:
         return list(registry.get("event_source", source).create().read(path))
     except UnicodeDecodeError as e:
-        raise EventError(f"{path}: byte {e.start} is not valid {e.encoding} (event source '{source}')",
-                         hint=_UTF8_HINT) from None
+        raise EventError(
+            f"{path}: byte {e.start} is not valid {e.encoding} (event source '{source}')", hint=_UTF8_HINT
+        ) from None
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(map(str, err["loc"])) or "event"
-        raise EventError(f"{path}: field '{field}': {err['msg']} (event source '{source}')",
-                         hint=f"check the file against what '{source}' expects") from None
+        raise EventError(
+            f"{path}: field '{field}': {err['msg']} (event source '{source}')",
+            hint=f"check the file against what '{source}' expects",
+        ) from None
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -169,8 +192,10 @@ def _csv(path: Path, subject: str | None) -> Iterator[SourcedEvent]:
         required = _FIXED[1:3] if subject else _FIXED[:3]
         missing = [c for c in required if c not in fieldnames]
         if missing:
-            raise EventError(f"{path.name} line 1: missing column(s) {missing}",
-                             hint="the header needs subject,type,time (and optionally id) plus data columns")
+            raise EventError(
+                f"{path.name} line 1: missing column(s) {missing}",
+                hint="the header needs subject,type,time (and optionally id) plus data columns",
+            )
         for row in reader:
             n = reader.line_num
             where = f"{path.name} line {n}"
@@ -180,10 +205,14 @@ def _csv(path: Path, subject: str | None) -> Iterator[SourcedEvent]:
             raw: dict[str, Any] = {"type": row["type"], "time": row["time"], "data": data}
             if row.get("id"):
                 raw["id"] = row["id"]
-            yield SourcedEvent(learners.check(subject or row.get("subject"), where), parse_event(raw, where), n)
+            yield SourcedEvent(
+                learners.check(subject or row.get("subject"), where), parse_event(raw, where), n
+            )
     except csv.Error as e:
-        raise EventError(f"{path.name} line {reader.line_num}: not valid CSV ({e})",
-                         hint="quote cells that hold commas, quotes or line breaks") from None
+        raise EventError(
+            f"{path.name} line {reader.line_num}: not valid CSV ({e})",
+            hint="quote cells that hold commas, quotes or line breaks",
+        ) from None
 
 
 def _export(path: Path, subject: str | None) -> Iterator[SourcedEvent]:
@@ -191,13 +220,17 @@ def _export(path: Path, subject: str | None) -> Iterator[SourcedEvent]:
     text = decode_text(path.read_bytes(), path.name)
     doc = _json(text, path.name)
     if not isinstance(doc, dict) or not isinstance(doc.get("events"), list) or "subject" not in doc:
-        raise EventError(f"{path.name}: not a `satchel export` file (a JSON object with 'subject' and 'events')",
-                         hint=f"{_EXPORT_HINT}; other events go in .jsonl or .csv files")
+        raise EventError(
+            f"{path.name}: not a `satchel export` file (a JSON object with 'subject' and 'events')",
+            hint=f"{_EXPORT_HINT}; other events go in .jsonl or .csv files",
+        )
     who = check_subject(doc["subject"], f"{path.name} field 'subject'")
     for n, raw in zip(_element_lines(text), doc["events"]):
         where = f"{path.name} line {n}"
         if not isinstance(raw, dict):
-            raise EventError(f"{where}: expected an event object, got {type(raw).__name__}", hint=_EXPORT_HINT)
+            raise EventError(
+                f"{where}: expected an event object, got {type(raw).__name__}", hint=_EXPORT_HINT
+            )
         yield SourcedEvent(subject or who, parse_event(raw, where, hint=_EXPORT_HINT), n)
 
 

@@ -27,8 +27,10 @@ def import_entry(entry: str, base: Path, where: str) -> tuple[str, ModuleType]:
     except ModuleNotFoundError as e:
         if e.name != entry.split(".")[0] and e.name != entry:
             raise _failed(entry, where, e) from e
-        raise PluginError(f"{where}: local plugin '{entry}' not found (looked on sys.path and in {base})",
-                          hint=f"put {entry}.py beside the config, or give a path such as plugins/{entry}.py") from None
+        raise PluginError(
+            f"{where}: local plugin '{entry}' not found (looked on sys.path and in {base})",
+            hint=f"put {entry}.py beside the config, or give a path such as plugins/{entry}.py",
+        ) from None
     except Exception as e:  # the plugin's own import failed: name it
         raise _failed(entry, where, e) from e
 
@@ -61,5 +63,7 @@ def directory_files(directory: Path) -> list[Path]:
 
 
 def _failed(entry: str, where: str, e: BaseException) -> PluginError:
-    return PluginError(f"{where}: local plugin '{entry}' failed to import: {type(e).__name__}: {e}",
-                       hint="fix the plugin, or remove it from [app] plugins / the plugins folder")
+    return PluginError(
+        f"{where}: local plugin '{entry}' failed to import: {type(e).__name__}: {e}",
+        hint="fix the plugin, or remove it from [app] plugins / the plugins folder",
+    )

@@ -95,8 +95,9 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(ac * bc) / denom) if denom > 0 else float("nan")
 
 
-def quadratic_weighted_kappa(a: np.ndarray, b: np.ndarray, min_rating: int | None = None,
-                             max_rating: int | None = None) -> float:
+def quadratic_weighted_kappa(
+    a: np.ndarray, b: np.ndarray, min_rating: int | None = None, max_rating: int | None = None
+) -> float:
     """Cohen's kappa with quadratic weights between two integer ratings on one scale.
 
     The scale defaults to the range of the ratings seen; 1.0 is perfect agreement, 0.0 chance.
@@ -128,13 +129,17 @@ def srs_bin_keys(elapsed_days: np.ndarray, review_index: np.ndarray, lapses: np.
     t_bin = np.round(2.48 * np.power(3.62, np.floor(np.log(t) / np.log(3.62))), 2)
     i_bin = np.round(1.99 * np.power(1.89, np.floor(np.log(i) / np.log(1.89))), 0)
     with np.errstate(divide="ignore"):
-        lap_bin = np.where(lap > 0, np.round(1.65 * np.power(1.73, np.floor(np.log(np.maximum(lap, 1.0))
-                                                                             / np.log(1.73))), 0), 0.0)
+        lap_bin = np.where(
+            lap > 0,
+            np.round(1.65 * np.power(1.73, np.floor(np.log(np.maximum(lap, 1.0)) / np.log(1.73))), 0),
+            0.0,
+        )
     return np.stack([t_bin, i_bin, lap_bin], axis=1)
 
 
-def rmse_bins(y: np.ndarray, p: np.ndarray, keys: np.ndarray | None = None,
-              weights: np.ndarray | None = None) -> float:
+def rmse_bins(
+    y: np.ndarray, p: np.ndarray, keys: np.ndarray | None = None, weights: np.ndarray | None = None
+) -> float:
     """RMSE between mean outcome and mean prediction per bin, weighted by each bin's total weight.
 
     ``keys`` (n,) or (n, k) names each sample's bin, e.g. :func:`srs_bin_keys`; without keys the

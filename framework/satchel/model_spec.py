@@ -18,8 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Mapping
+from typing import Literal
 
 import numpy as np
 
@@ -147,7 +148,7 @@ class Binary(Expr):
     right: Expr
 
 
-def _walk(e: Expr):  # noqa: ANN202 - generator of nodes
+def _walk(e: Expr):
     yield e
     if isinstance(e, Unary):
         yield from _walk(e.arg)
@@ -321,7 +322,7 @@ class ModelSpec:
         if problems:
             raise ConfigError([("model_spec." + p, m) for p, m in problems])
 
-    def _problems(self):  # noqa: ANN202 - generator of (path, message)
+    def _problems(self):
         if self.input_dim < 1:
             yield "input_dim", f"must be >= 1, got {self.input_dim}"
         if not self.layers:

@@ -13,9 +13,10 @@ See docs/plugins.md for a complete plugin in under 30 lines.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -41,10 +42,33 @@ from satchel.records import (
 from satchel.task import Decision, Rows, SourcedEvent
 
 __all__ = [
-    "BackendSpec", "CliCommandSpec", "Dataset", "Decision", "Event", "EventError", "EventSource",
-    "EventSourceSpec", "EventTypeSpec", "FeatureSchema", "Featurizer", "FeaturizerSpec", "KeyProviderSpec",
-    "Loss", "ModelSpec", "ModelTask", "ModelTaskSpec", "NoOptions", "Optimizer", "PluginError", "Rows",
-    "SchedulerSpec", "SequenceFeaturizer", "SourcedEvent", "StoreSpec", "hookimpl", "mlp",
+    "BackendSpec",
+    "CliCommandSpec",
+    "Dataset",
+    "Decision",
+    "Event",
+    "EventError",
+    "EventSource",
+    "EventSourceSpec",
+    "EventTypeSpec",
+    "FeatureSchema",
+    "Featurizer",
+    "FeaturizerSpec",
+    "KeyProviderSpec",
+    "Loss",
+    "ModelSpec",
+    "ModelTask",
+    "ModelTaskSpec",
+    "NoOptions",
+    "Optimizer",
+    "PluginError",
+    "Rows",
+    "SchedulerSpec",
+    "SequenceFeaturizer",
+    "SourcedEvent",
+    "StoreSpec",
+    "hookimpl",
+    "mlp",
 ]
 
 #: What :class:`ModelTask` reports for a binary outcome.
@@ -69,8 +93,10 @@ class _Component:
     def _check(cls, *attributes: str) -> None:
         missing = [a for a in ("name", *attributes) if not getattr(cls, a, None)]
         if missing:
-            raise PluginError(f"{cls.__module__}.{cls.__name__} does not set {', '.join(missing)}",
-                              hint="set them as class attributes, e.g. name = \"quiz\"")
+            raise PluginError(
+                f"{cls.__module__}.{cls.__name__} does not set {', '.join(missing)}",
+                hint='set them as class attributes, e.g. name = "quiz"',
+            )
 
 
 class Featurizer(_Component):
@@ -91,8 +117,13 @@ class Featurizer(_Component):
     @classmethod
     def spec(cls) -> FeaturizerSpec:
         cls._check("reads", "features")
-        return FeaturizerSpec(name=cls.name, factory=cls, options=cls.Options, reads=tuple(cls.reads),
-                              description=cls.description or _summary(cls))
+        return FeaturizerSpec(
+            name=cls.name,
+            factory=cls,
+            options=cls.Options,
+            reads=tuple(cls.reads),
+            description=cls.description or _summary(cls),
+        )
 
 
 class SequenceFeaturizer(Featurizer):
@@ -131,8 +162,12 @@ class SequenceFeaturizer(Featurizer):
                     y.append(float(label))
                     times.append(event.time.timestamp())
         width = len(self.features)
-        return Dataset.of(np.asarray(x, np.float32).reshape(len(x), width), np.asarray(y, np.float32),
-                          schema=self.schema, times=np.asarray(times, np.float64))
+        return Dataset.of(
+            np.asarray(x, np.float32).reshape(len(x), width),
+            np.asarray(y, np.float32),
+            schema=self.schema,
+            times=np.asarray(times, np.float64),
+        )
 
     def rows(self, events: Sequence[Event], *, now: datetime) -> Rows:
         histories = self._histories(events)
@@ -171,15 +206,25 @@ class ModelTask(_Component):
     def metrics(self, data: Dataset, predictions: np.ndarray) -> dict[str, float]:
         y = data.y[:, 0]
         p = np.asarray(predictions, np.float64).reshape(len(data), -1)[:, 0]
-        return {"auc": auc(y, p), "log_loss": log_loss(y, p, data.weights), "brier": brier(y, p, data.weights),
-                "accuracy": accuracy(y, p >= 0.5, data.weights)}
+        return {
+            "auc": auc(y, p),
+            "log_loss": log_loss(y, p, data.weights),
+            "brier": brier(y, p, data.weights),
+            "accuracy": accuracy(y, p >= 0.5, data.weights),
+        }
 
     @classmethod
     def spec(cls) -> ModelTaskSpec:
         cls._check("featurizer", "purposes")
-        return ModelTaskSpec(name=cls.name, factory=cls, options=cls.Options, featurizer=cls.featurizer,
-                             purposes=tuple(cls.purposes), metrics=tuple(cls.metric_names),
-                             description=cls.description or _summary(cls))
+        return ModelTaskSpec(
+            name=cls.name,
+            factory=cls,
+            options=cls.Options,
+            featurizer=cls.featurizer,
+            purposes=tuple(cls.purposes),
+            metrics=tuple(cls.metric_names),
+            description=cls.description or _summary(cls),
+        )
 
 
 class EventSource(_Component):
@@ -194,5 +239,10 @@ class EventSource(_Component):
     @classmethod
     def spec(cls) -> EventSourceSpec:
         cls._check("produces")
-        return EventSourceSpec(name=cls.name, factory=cls, options=cls.Options, produces=tuple(cls.produces),
-                               description=cls.description or _summary(cls))
+        return EventSourceSpec(
+            name=cls.name,
+            factory=cls,
+            options=cls.Options,
+            produces=tuple(cls.produces),
+            description=cls.description or _summary(cls),
+        )

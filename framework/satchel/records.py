@@ -7,9 +7,10 @@ The registry validates each record once and remembers which distribution contrib
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:  # pydantic loads with the first component record, not with this module (CLI start-up)
     from pydantic import BaseModel

@@ -19,7 +19,7 @@ derivative of ``max(a, b)`` flows to ``a`` when ``a >= b``; ReLU's derivative at
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -70,14 +70,21 @@ def predict(spec: ModelSpec, params: Params, x: np.ndarray) -> np.ndarray:
     return z
 
 
-def _defaults(spec: ModelSpec, n: int, weights: np.ndarray | None,
-              reference: Params | None) -> tuple[np.ndarray, Params]:
+def _defaults(
+    spec: ModelSpec, n: int, weights: np.ndarray | None, reference: Params | None
+) -> tuple[np.ndarray, Params]:
     w = np.ones(n) if weights is None else np.asarray(weights, np.float64)
     return w, initial_params(spec) if reference is None else reference
 
 
-def loss(spec: ModelSpec, params: Params, x: np.ndarray, y: np.ndarray,
-         weights: np.ndarray | None = None, reference: Params | None = None) -> float:
+def loss(
+    spec: ModelSpec,
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+    reference: Params | None = None,
+) -> float:
     """The training objective ``J`` (weighted mean loss plus the L2 pull toward ``reference``)."""
     w, ref = _defaults(spec, len(x), weights, reference)
     per = spec.loss.per_sample(forward(spec, params, x), y)
@@ -85,7 +92,8 @@ def loss(spec: ModelSpec, params: Params, x: np.ndarray, y: np.ndarray,
     if spec.l2_to_reference:
         value += spec.l2_to_reference * sum(
             float(np.square(np.asarray(params[k], np.float64) - np.asarray(ref[k], np.float64)).sum())
-            for k in spec.param_shapes)
+            for k in spec.param_shapes
+        )
     return value
 
 
@@ -153,8 +161,14 @@ def _loss_grad(spec: ModelSpec, z: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _expr_grad(spec.loss.expr, z, y)[1]
 
 
-def gradient(spec: ModelSpec, params: Params, x: np.ndarray, y: np.ndarray,
-             weights: np.ndarray | None = None, reference: Params | None = None) -> dict[str, np.ndarray]:
+def gradient(
+    spec: ModelSpec,
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+    reference: Params | None = None,
+) -> dict[str, np.ndarray]:
     """Analytic gradient of :func:`loss` w.r.t. every parameter, float64, keyed like ``params``."""
     w, ref = _defaults(spec, len(x), weights, reference)
     acts = _activations(spec, params, x)
@@ -179,13 +193,20 @@ def gradient(spec: ModelSpec, params: Params, x: np.ndarray, y: np.ndarray,
     if spec.l2_to_reference:
         for k in grads:
             grads[k] = grads[k] + 2.0 * spec.l2_to_reference * (
-                np.asarray(params[k], np.float64) - np.asarray(ref[k], np.float64))
+                np.asarray(params[k], np.float64) - np.asarray(ref[k], np.float64)
+            )
     return {k: grads[k] for k in spec.param_shapes}
 
 
-def finite_difference_gradient(spec: ModelSpec, params: Params, x: np.ndarray, y: np.ndarray,
-                               weights: np.ndarray | None = None, reference: Params | None = None,
-                               step: float = 1e-6) -> dict[str, np.ndarray]:
+def finite_difference_gradient(
+    spec: ModelSpec,
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray | None = None,
+    reference: Params | None = None,
+    step: float = 1e-6,
+) -> dict[str, np.ndarray]:
     """Central finite differences of :func:`loss` (slow; for checking :func:`gradient`)."""
     p64 = {k: np.array(v, np.float64) for k, v in params.items()}
     grads: dict[str, np.ndarray] = {}

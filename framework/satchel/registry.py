@@ -19,16 +19,18 @@ import difflib
 import logging
 import os
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import pluggy
 
 from satchel import hookspecs
 from satchel.errors import PluginError
 from satchel.records import (
+    DATA_CATEGORIES,
     BackendSpec,
     CliCommandSpec,
     ComponentSpec,
@@ -44,7 +46,6 @@ from satchel.records import (
     StoreSpec,
     TrainingContext,
     TrainingReport,
-    DATA_CATEGORIES,
 )
 
 if TYPE_CHECKING:
@@ -162,16 +163,22 @@ class Registry:
 
     # ------------------------------------------------------------------ loading
 
-    def register(self, plugin: object, name: str, *, distribution: str = "(local)", version: str = "") -> None:
+    def register(
+        self, plugin: object, name: str, *, distribution: str = "(local)", version: str = ""
+    ) -> None:
         """Register a plugin module or object under ``name`` (before or after loading)."""
         if self._pm.has_plugin(name):
-            raise PluginError(f"a plugin named '{name}' is already registered",
-                              hint="choose another name or unregister the first one")
+            raise PluginError(
+                f"a plugin named '{name}' is already registered",
+                hint="choose another name or unregister the first one",
+            )
         try:
             self._pm.register(plugin, name)
         except pluggy.PluginValidationError as e:
-            raise PluginError(f"plugin '{name}' does not match satchel's hooks: {e}",
-                              hint="check the hook names and arguments against docs/hooks.md") from e
+            raise PluginError(
+                f"plugin '{name}' does not match satchel's hooks: {e}",
+                hint="check the hook names and arguments against docs/hooks.md",
+            ) from e
         self._origins[name] = Origin(name, distribution, version)
         self._records = {}
 
@@ -211,7 +218,9 @@ class Registry:
             if name not in disabled and (only is None or name in only):
                 self.register(plugin, name)
         if self._use_entry_points:
-            described: dict[int, tuple[str, str]] = {}  # one METADATA parse per distribution, not two per plugin
+            described: dict[
+                int, tuple[str, str]
+            ] = {}  # one METADATA parse per distribution, not two per plugin
             for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
                 if ep.name in disabled or (only is not None and ep.name not in only):
                     log.debug("plugin %s skipped by environment", ep.name)
@@ -261,14 +270,22 @@ class Registry:
                 produced = impl.function()
                 items = list(produced or ())
             except Exception as e:
-                hint = (f"install what it needs, fix or uninstall {origin.distribution}, or set "
-                        f"SATCHEL_DISABLE_PLUGINS={origin.plugin}" if isinstance(e, ImportError)  # hooks import
-                        else "this is a bug in that plugin; report it to its authors")  # their components
-                raise PluginError(f"{origin.describe()} failed in {hook_kind.hook}: {type(e).__name__}: {e}",
-                                  hint=hint) from e
+                hint = (
+                    f"install what it needs, fix or uninstall {origin.distribution}, or set "
+                    f"SATCHEL_DISABLE_PLUGINS={origin.plugin}"
+                    if isinstance(e, ImportError)  # hooks import
+                    else "this is a bug in that plugin; report it to its authors"
+                )  # their components
+                raise PluginError(
+                    f"{origin.describe()} failed in {hook_kind.hook}: {type(e).__name__}: {e}", hint=hint
+                ) from e
             if self._trace:
-                trace_log.info("%s [%s] -> %s", hook_kind.hook, impl.plugin_name,
-                               ", ".join(getattr(i, "name", "?") for i in items) or "nothing")
+                trace_log.info(
+                    "%s [%s] -> %s",
+                    hook_kind.hook,
+                    impl.plugin_name,
+                    ", ".join(getattr(i, "name", "?") for i in items) or "nothing",
+                )
             for item in items:
                 self._validate(hook_kind, item, origin)
                 if item.name in bucket:
@@ -292,12 +309,16 @@ class Registry:
     def _validate(kind: HookKind, item: object, origin: Origin) -> None:
         where = f"{origin.describe()} ({kind.hook})"
         if not isinstance(item, kind.record):
-            raise PluginError(f"{where} yielded {type(item).__name__}, expected {kind.record.__name__}",
-                              hint=f"yield satchel.records.{kind.record.__name__} instances")
+            raise PluginError(
+                f"{where} yielded {type(item).__name__}, expected {kind.record.__name__}",
+                hint=f"yield satchel.records.{kind.record.__name__} instances",
+            )
         name = getattr(item, "name", "")
         if not isinstance(name, str) or not _NAME.match(name):
-            raise PluginError(f"{where} registered a {kind.label} with invalid name {name!r}",
-                              hint="names are lowercase letters, digits and underscores, starting with a letter")
+            raise PluginError(
+                f"{where} registered a {kind.label} with invalid name {name!r}",
+                hint="names are lowercase letters, digits and underscores, starting with a letter",
+            )
         if isinstance(item, ComponentSpec):
             from pydantic import BaseModel  # components only: listing CLI commands needs no pydantic
 
@@ -307,13 +328,17 @@ class Registry:
             if not (isinstance(opts, type) and issubclass(opts, BaseModel)):
                 raise PluginError(f"{where}: {kind.label} '{name}' options must be a pydantic model class")
             if opts.model_config.get("extra") != "forbid":
-                raise PluginError(f"{where}: {kind.label} '{name}' options model must forbid extra fields",
-                                  hint='set model_config = ConfigDict(extra="forbid")')
+                raise PluginError(
+                    f"{where}: {kind.label} '{name}' options model must forbid extra fields",
+                    hint='set model_config = ConfigDict(extra="forbid")',
+                )
         if isinstance(item, EventTypeSpec):
             unknown = [c for c in item.categories if c not in DATA_CATEGORIES]
             if not item.categories or unknown:
-                raise PluginError(f"{where}: event type '{name}' needs data categories from "
-                                  f"{', '.join(DATA_CATEGORIES)}; got {list(item.categories)}")
+                raise PluginError(
+                    f"{where}: event type '{name}' needs data categories from "
+                    f"{', '.join(DATA_CATEGORIES)}; got {list(item.categories)}"
+                )
         if isinstance(item, CliCommandSpec) and not hasattr(item.command, "main"):
             raise PluginError(f"{where}: CLI command '{name}' is not a click command")
 

@@ -103,10 +103,18 @@ class ModelStatus:
         return "; ".join(self.reasons) if self.reasons else "due"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"subject": self.subject, "pipeline": self.pipeline, "due": self.due,
-                "reasons": list(self.reasons), "last_trained_at": _iso(self.last_trained_at),
-                "version": self.version, "samples": self.samples, "new_samples": self.new_samples,
-                "next_eligible_at": _iso(self.next_eligible_at), "time_budget_s": self.time_budget_s}
+        return {
+            "subject": self.subject,
+            "pipeline": self.pipeline,
+            "due": self.due,
+            "reasons": list(self.reasons),
+            "last_trained_at": _iso(self.last_trained_at),
+            "version": self.version,
+            "samples": self.samples,
+            "new_samples": self.new_samples,
+            "next_eligible_at": _iso(self.next_eligible_at),
+            "time_budget_s": self.time_budget_s,
+        }
 
 
 @dataclass(frozen=True)
@@ -156,15 +164,21 @@ class PassSummary:
 
     def line(self) -> str:
         end = ", interrupted" if self.interrupted else ""
-        return (f"trained {len(self.trained)}, skipped {len(self.skipped)}, failed {len(self.failed)} "
-                f"in {self.seconds:.1f}s{end}")
+        return (
+            f"trained {len(self.trained)}, skipped {len(self.skipped)}, failed {len(self.failed)} "
+            f"in {self.seconds:.1f}s{end}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"started_at": _iso(self.started_at), "seconds": round(self.seconds, 3),
-                "interrupted": self.interrupted, "exit_code": self.exit_code,
-                "trained": [vars(t) for t in self.trained],
-                "skipped": [{**vars(s), "reasons": list(s.reasons)} for s in self.skipped],
-                "failed": [vars(f) for f in self.failed]}
+        return {
+            "started_at": _iso(self.started_at),
+            "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
+            "trained": [vars(t) for t in self.trained],
+            "skipped": [{**vars(s), "reasons": list(s.reasons)} for s in self.skipped],
+            "failed": [vars(f) for f in self.failed],
+        }
 
 
 ProgressObserver = Callable[[ModelStatus, TrainingProgress], None]
@@ -183,10 +197,18 @@ class Runner:
     busy machine measures the models, not this machine's speed).
     """
 
-    def __init__(self, app: App, *, pipelines: Sequence[str] | None = None, epochs: int | None = None,
-                 pass_budget_s: float | None = None, progress: ProgressObserver | None = None,
-                 stop: threading.Event | None = None, shard: tuple[int, int] | None = None,
-                 run_budgets: bool = True) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        pipelines: Sequence[str] | None = None,
+        epochs: int | None = None,
+        pass_budget_s: float | None = None,
+        progress: ProgressObserver | None = None,
+        stop: threading.Event | None = None,
+        shard: tuple[int, int] | None = None,
+        run_budgets: bool = True,
+    ) -> None:
         if shard is not None and not 0 <= shard[0] < shard[1]:
             raise ValueError(f"shard {shard!r}: want (index, count) with 0 <= index < count")
         self.app = app
@@ -252,11 +274,13 @@ class Runner:
                     outcome = self._train_one(st, remaining, now)
                 outcomes.append(_logged(outcome))
         summary = PassSummary(
-            started, time.monotonic() - clock,
+            started,
+            time.monotonic() - clock,
             trained=tuple(o for o in outcomes if isinstance(o, Trained)),
             skipped=tuple(o for o in outcomes if isinstance(o, Skipped)),
             failed=tuple(o for o in outcomes if isinstance(o, Failed)),
-            interrupted=self.stopping)
+            interrupted=self.stopping,
+        )
         log.info("pass finished: %s", summary.line())
         return summary
 
@@ -264,8 +288,12 @@ class Runner:
         """Assess every model: the outcomes of those not due, and the due ones (stops early on a stop)."""
         device = self._device(fresh=True)
         subjects = self.subjects()
-        log.info("pass started: %d learners, pipelines %s, device %s", len(subjects),
-                 ",".join(p.name for p in self.pipelines), _device_text(device))
+        log.info(
+            "pass started: %d learners, pipelines %s, device %s",
+            len(subjects),
+            ",".join(p.name for p in self.pipelines),
+            _device_text(device),
+        )
         outcomes: list[Outcome] = []
         due: list[ModelStatus] = []
         for pseudo in subjects:
@@ -304,8 +332,14 @@ class Runner:
             self._device_seen = (time.monotonic(), state)
         return self._device_seen[1]
 
-    def _assess(self, pseudo: str, p: PipelineConfig, device: DeviceState, now: datetime,
-                planned: ModelStatus | None = None) -> ModelStatus:
+    def _assess(
+        self,
+        pseudo: str,
+        p: PipelineConfig,
+        device: DeviceState,
+        now: datetime,
+        planned: ModelStatus | None = None,
+    ) -> ModelStatus:
         """The schedule of one model; reads nothing of a learner whose consent does not cover it.
 
         With ``planned`` (this pass's earlier assessment) the learner's events are not read again
@@ -330,8 +364,18 @@ class Runner:
         if total < needed:
             reasons.append(f"{total} training sample{'s' if total != 1 else ''}, the model needs {needed}")
         due = not reasons
-        return ModelStatus(pseudo, p.name, due, tuple(reasons), last, version, total, new,
-                           now if due else decision.not_before, decision.time_budget_s)
+        return ModelStatus(
+            pseudo,
+            p.name,
+            due,
+            tuple(reasons),
+            last,
+            version,
+            total,
+            new,
+            now if due else decision.not_before,
+            decision.time_budget_s,
+        )
 
     def _train_one(self, planned: ModelStatus, remaining_s: float, now: datetime | None) -> Outcome:
         pseudo, name = planned.subject, planned.pipeline
@@ -339,17 +383,32 @@ class Runner:
         if not lock.acquire():
             return Skipped(pseudo, name, (_held(lock.holder()),))
         try:
-            st = self._assess(pseudo, self.app.pipeline(name), self._device(), now or self.app.clock(), planned)
+            st = self._assess(
+                pseudo, self.app.pipeline(name), self._device(), now or self.app.clock(), planned
+            )
             if not st.due:  # another runner trained it meanwhile, or the device changed
                 return Skipped(pseudo, name, st.reasons)
             budget = min((st.time_budget_s if self.run_budgets else None) or math.inf, remaining_s)
-            log.info("training subject=%s pipeline=%s samples=%s new=%s budget=%.0fs", pseudo, name,
-                     st.samples, st.new_samples, budget, extra={"subject": pseudo, "pipeline": name})
+            log.info(
+                "training subject=%s pipeline=%s samples=%s new=%s budget=%.0fs",
+                pseudo,
+                name,
+                st.samples,
+                st.new_samples,
+                budget,
+                extra={"subject": pseudo, "pipeline": name},
+            )
             guard = _Guard(self, st, budget, run_budget=budget < remaining_s)
             report = self.app.train(Pseudonym(pseudo), name, now=now, epochs=self.epochs, progress=guard)
             assert report.checkpoint_version is not None
-            return Trained(pseudo, name, report.checkpoint_version, report.context.samples, report.seconds,
-                           report.promoted)
+            return Trained(
+                pseudo,
+                name,
+                report.checkpoint_version,
+                report.context.samples,
+                report.seconds,
+                report.promoted,
+            )
         except Interrupted:
             return Skipped(pseudo, name, (INTERRUPTED,))
         except BudgetExceeded as e:
@@ -384,9 +443,11 @@ class _Guard:
         if self._runner.stopping:
             raise Interrupted("training abandoned: a stop was requested")
         if time.monotonic() > self._deadline:
-            raise BudgetExceeded(f"training ran past its {self._scope} time budget of {self._budget:.0f}s "
-                                 "and was abandoned", scope=self._scope,
-                                 hint="raise the scheduler's time_budget or lower the pipeline's epochs")
+            raise BudgetExceeded(
+                f"training ran past its {self._scope} time budget of {self._budget:.0f}s and was abandoned",
+                scope=self._scope,
+                hint="raise the scheduler's time_budget or lower the pipeline's epochs",
+            )
         tick = replace(progress, pipeline=self._status.pipeline, subject=self._status.subject)
         if self._hook is not None:
             self._hook(tick)
@@ -445,9 +506,9 @@ _HOSTS: weakref.WeakKeyDictionary[Registry, HostDeviceState] = weakref.WeakKeyDi
 def use_host_device_state(app: App, state: DeviceState | None = None) -> HostDeviceState:
     """The app's :class:`HostDeviceState` (registered on first use), updated to ``state`` when given::
 
-        host = use_host_device_state(app)
-        host.update(DeviceState(battery_percent=80, charging=True, idle=True, unmetered_network=True,
-                                source="android"))
+    host = use_host_device_state(app)
+    host.update(DeviceState(battery_percent=80, charging=True, idle=True, unmetered_network=True,
+                            source="android"))
     """
     host = _HOSTS.get(app.registry)
     if host is None:
@@ -473,20 +534,40 @@ def _held(pid: int | None) -> str:
 def _logged(outcome: Outcome) -> Outcome:
     extra = {"subject": outcome.subject, "pipeline": outcome.pipeline}
     if isinstance(outcome, Trained):
-        log.info("trained subject=%s pipeline=%s version=%d samples=%d seconds=%.2f", outcome.subject,
-                 outcome.pipeline, outcome.version, outcome.samples, outcome.seconds, extra=extra)
+        log.info(
+            "trained subject=%s pipeline=%s version=%d samples=%d seconds=%.2f",
+            outcome.subject,
+            outcome.pipeline,
+            outcome.version,
+            outcome.samples,
+            outcome.seconds,
+            extra=extra,
+        )
     elif isinstance(outcome, Failed):
-        log.error("failed subject=%s pipeline=%s error=%s: %s", outcome.subject, outcome.pipeline,
-                  outcome.error, outcome.message, extra=extra)
+        log.error(
+            "failed subject=%s pipeline=%s error=%s: %s",
+            outcome.subject,
+            outcome.pipeline,
+            outcome.error,
+            outcome.message,
+            extra=extra,
+        )
     else:
-        log.debug("skipped subject=%s pipeline=%s reason=%s", outcome.subject, outcome.pipeline,
-                  "; ".join(outcome.reasons), extra=extra)
+        log.debug(
+            "skipped subject=%s pipeline=%s reason=%s",
+            outcome.subject,
+            outcome.pipeline,
+            "; ".join(outcome.reasons),
+            extra=extra,
+        )
     return outcome
 
 
 def _device_text(d: DeviceState) -> str:
-    return (f"source={d.source or '?'} battery={d.battery_percent} charging={d.charging} idle={d.idle} "
-            f"unmetered={d.unmetered_network}")
+    return (
+        f"source={d.source or '?'} battery={d.battery_percent} charging={d.charging} idle={d.idle} "
+        f"unmetered={d.unmetered_network}"
+    )
 
 
 def _iso(t: datetime | None) -> str | None:

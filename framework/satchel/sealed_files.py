@@ -24,8 +24,16 @@ _NAME = re.compile(r"^[a-z0-9_.-]{1,64}$")
 class SealedFiles:
     """Files under ``root`` sealed for (app, subject pseudonym, pipeline)."""
 
-    def __init__(self, root: Path, vault: Vault, app_id: str, subject: str, pipeline: str, *,
-                 batch: CounterBatch | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        vault: Vault,
+        app_id: str,
+        subject: str,
+        pipeline: str,
+        *,
+        batch: CounterBatch | None = None,
+    ) -> None:
         self._root = root
         self._vault = vault
         self._batch = batch
@@ -56,14 +64,18 @@ class SealedFiles:
         try:
             blob = path.read_bytes()
         except FileNotFoundError:
-            raise IntegrityError(f"{kind} v{version} of {self.pipeline} for {self.subject} is missing ({path.name})",
-                                 hint="the data directory was rolled back or files were deleted; "
-                                      "restore the whole data directory from its latest backup") from None
+            raise IntegrityError(
+                f"{kind} v{version} of {self.pipeline} for {self.subject} is missing ({path.name})",
+                hint="the data directory was rolled back or files were deleted; "
+                "restore the whole data directory from its latest backup",
+            ) from None
         key = self._vault.subject_key(self.subject, create=False)
         return open_sealed(blob, key, self._binding(kind, version)), blob
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self._root.glob("*") if _NAME.match(p.name)) if self._root.exists() else []
+        return (
+            sorted(p.name for p in self._root.glob("*") if _NAME.match(p.name)) if self._root.exists() else []
+        )
 
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)

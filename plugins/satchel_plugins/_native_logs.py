@@ -11,8 +11,8 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 #: lines TensorFlow prints on import and conversion that say nothing about satchel's work
 _NOISE = re.compile(

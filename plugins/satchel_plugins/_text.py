@@ -8,12 +8,13 @@ exactly, by stem, or by character-trigram similarity (a misspelling or another i
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import zlib
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -21,14 +22,129 @@ _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ness", "ies", "ied", "ers", "ed", "es", "er", "ly", "s")
 
 STOPWORDS: frozenset[str] = frozenset(
-    "a an the and or but if then so of to in on at by for with from as is are was were be been being it its "
-    "this that these those there here they them their he she his her we our you your i me my do does did "
-    "has have had will would can could should may might must than very also just into out up down over "
-    "about which what when where who whom why how all any each both more most other some such only own same".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "they",
+        "them",
+        "their",
+        "he",
+        "she",
+        "his",
+        "her",
+        "we",
+        "our",
+        "you",
+        "your",
+        "i",
+        "me",
+        "my",
+        "do",
+        "does",
+        "did",
+        "has",
+        "have",
+        "had",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "may",
+        "might",
+        "must",
+        "than",
+        "very",
+        "also",
+        "just",
+        "into",
+        "out",
+        "up",
+        "down",
+        "over",
+        "about",
+        "which",
+        "what",
+        "when",
+        "where",
+        "who",
+        "whom",
+        "why",
+        "how",
+        "all",
+        "any",
+        "each",
+        "both",
+        "more",
+        "most",
+        "other",
+        "some",
+        "such",
+        "only",
+        "own",
+        "same",
+    ]
 )
 NEGATIONS: frozenset[str] = frozenset(
-    "not no never none nothing nobody neither nor cannot without isn't aren't wasn't weren't don't doesn't "
-    "didn't can't couldn't won't wouldn't shouldn't hasn't haven't hadn't".split()
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "nothing",
+        "nobody",
+        "neither",
+        "nor",
+        "cannot",
+        "without",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "don't",
+        "doesn't",
+        "didn't",
+        "can't",
+        "couldn't",
+        "won't",
+        "wouldn't",
+        "shouldn't",
+        "hasn't",
+        "haven't",
+        "hadn't",
+    ]
 )
 
 
@@ -58,7 +174,7 @@ def negation_count(toks: Sequence[str]) -> int:
 def char_ngrams(text: str, n: int) -> Counter[str]:
     """Character n-grams of the space-normalised, lower-cased text (padded with spaces)."""
     s = " " + " ".join(tokens(text)) + " "
-    return Counter(s[i:i + n] for i in range(max(len(s) - n + 1, 0)))
+    return Counter(s[i : i + n] for i in range(max(len(s) - n + 1, 0)))
 
 
 def cosine(a: Counter[str], b: Counter[str]) -> float:
@@ -98,7 +214,7 @@ def hashed(items: Iterable[str], width: int) -> np.ndarray:
 
 
 def bigrams(toks: Sequence[str]) -> list[str]:
-    return [f"{a} {b}" for a, b in zip(toks, toks[1:])]
+    return [f"{a} {b}" for a, b in itertools.pairwise(toks)]
 
 
 def idf(documents: Iterable[Iterable[str]]) -> dict[str, float]:
@@ -123,11 +239,17 @@ def word_similarity(a: str, b: str) -> float:
 @lru_cache(maxsize=50_000)
 def _trigrams(word: str) -> frozenset[str]:
     s = f" {word} "
-    return frozenset(s[i:i + 3] for i in range(len(s) - 2))
+    return frozenset(s[i : i + 3] for i in range(len(s) - 2))
 
 
-def alignment(source: Sequence[str], target: Sequence[str], weights: dict[str, float], *,
-              fuzzy: float = 0.6, default_weight: float = 1.0) -> float:
+def alignment(
+    source: Sequence[str],
+    target: Sequence[str],
+    weights: dict[str, float],
+    *,
+    fuzzy: float = 0.6,
+    default_weight: float = 1.0,
+) -> float:
     """Weighted share of the distinct ``target`` words that align to some ``source`` word.
 
     A word aligns fully when it occurs in ``source`` and by its similarity (:func:`word_similarity`)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -18,7 +18,9 @@ def zone(name: str, where: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError([(where, f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'")])
+        raise ConfigError(
+            [(where, f"unknown time zone {name!r}; use an IANA name such as 'Europe/Paris'")]
+        ) from None
 
 
 def local_day_and_hour(times: Sequence[datetime], tz: tzinfo) -> tuple[np.ndarray, np.ndarray]:
@@ -50,8 +52,11 @@ def day_start(days: np.ndarray, tz: tzinfo) -> np.ndarray:
     """Epoch seconds (float64) at which each local day number begins in ``tz``."""
     days = np.asarray(days, np.int64)
     unique, inverse = np.unique(days, return_inverse=True)
-    starts = np.fromiter((datetime.combine(day_to_date(d), time(0), tzinfo=tz).timestamp() for d in unique),
-                         np.float64, len(unique))
+    starts = np.fromiter(
+        (datetime.combine(day_to_date(d), time(0), tzinfo=tz).timestamp() for d in unique),
+        np.float64,
+        len(unique),
+    )
     return starts[inverse].reshape(days.shape)
 
 

@@ -51,12 +51,16 @@ class EncryptedCheckpointStore:
             return None
         wanted = latest.value if version is None else version
         if not 1 <= wanted <= latest.value:
-            raise IntegrityError(f"no checkpoint v{wanted} for {files.pipeline}; versions 1..{latest.value} exist",
-                                 hint=f"kept versions: {self.versions(files)}")
+            raise IntegrityError(
+                f"no checkpoint v{wanted} for {files.pipeline}; versions 1..{latest.value} exist",
+                hint=f"kept versions: {self.versions(files)}",
+            )
         raw, blob = files.read(_name(wanted), KIND, wanted)
         if wanted == latest.value and hashlib.sha256(blob).digest() != latest.tag:
-            raise IntegrityError(f"checkpoint v{wanted} of {files.pipeline} is not the one last committed",
-                                 hint="an older copy was restored over it; restore the latest backup")
+            raise IntegrityError(
+                f"checkpoint v{wanted} of {files.pipeline} is not the one last committed",
+                hint="an older copy was restored over it; restore the latest backup",
+            )
         return Checkpoint.from_bytes(raw, wanted)
 
     def versions(self, files: SealedFiles) -> list[int]:

@@ -8,7 +8,8 @@ runs. ``EncryptedCheckpointStore`` and ``StoreOptions`` are importable from here
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from satchel.hookspecs import hookimpl
 from satchel_plugins._lazy import lazy_exports
@@ -25,8 +26,12 @@ def satchel_checkpoint_stores() -> Iterator[StoreSpec]:
     from satchel.records import StoreSpec
     from satchel_plugins.checkpoint_store import EncryptedCheckpointStore, StoreOptions
 
-    yield StoreSpec(name="encrypted_checkpoints", factory=EncryptedCheckpointStore, options=StoreOptions,
-                    description="sealed, versioned checkpoints; rollback-protected by the key vault")
+    yield StoreSpec(
+        name="encrypted_checkpoints",
+        factory=EncryptedCheckpointStore,
+        options=StoreOptions,
+        description="sealed, versioned checkpoints; rollback-protected by the key vault",
+    )
 
 
 __getattr__ = lazy_exports(globals(), _EXPORTS)

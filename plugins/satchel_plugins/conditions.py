@@ -25,15 +25,20 @@ class ConditionsOptions(BaseModel):
     require_idle: bool = False
     require_unmetered: bool = False
     min_battery_percent: float = Field(20.0, ge=0, le=100)
-    min_new_samples: int = Field(1, ge=0, description="training samples added since the last run, as the "
-                                 "pipeline's featurizer counts them (habit: one per habit per day; language: "
-                                 "one per review; grading: one per graded answer)")
-    min_interval: float = Field(6 * 3600.0, description="time since the last run: seconds, or a string like '7d'")
+    min_new_samples: int = Field(
+        1,
+        ge=0,
+        description="training samples added since the last run, as the "
+        "pipeline's featurizer counts them (habit: one per habit per day; language: "
+        "one per review; grading: one per graded answer)",
+    )
+    min_interval: float = Field(
+        6 * 3600.0, description="time since the last run: seconds, or a string like '7d'"
+    )
     quiet_hours: str | None = Field(None, description="local 'HH:MM-HH:MM' when training never runs")
     time_budget: float = Field(60.0, gt=0, description="seconds one run may take, or '2m'")
 
-    _durations = field_validator("min_interval", "time_budget", mode="before")(
-        lambda v: parse_duration(v))
+    _durations = field_validator("min_interval", "time_budget", mode="before")(lambda v: parse_duration(v))
 
     @field_validator("quiet_hours")
     @classmethod
@@ -41,7 +46,13 @@ class ConditionsOptions(BaseModel):
         if v is None:
             return v
         m = _HOURS.match(v.strip())
-        if not m or int(m.group(1)) > 23 or int(m.group(3)) > 23 or int(m.group(2)) > 59 or int(m.group(4)) > 59:
+        if (
+            not m
+            or int(m.group(1)) > 23
+            or int(m.group(3)) > 23
+            or int(m.group(2)) > 59
+            or int(m.group(4)) > 59
+        ):
             raise ValueError(f"quiet_hours must look like '22:00-07:00', got {v!r}")
         return v.strip()
 
@@ -61,7 +72,11 @@ class ConditionsScheduler:
             reasons.append("device busy" if d.idle is False else "idle state unknown")
         if o.require_unmetered and d.unmetered_network is not True:
             reasons.append("network metered" if d.unmetered_network is False else "network state unknown")
-        if d.battery_percent is not None and d.battery_percent < o.min_battery_percent and d.charging is not True:
+        if (
+            d.battery_percent is not None
+            and d.battery_percent < o.min_battery_percent
+            and d.charging is not True
+        ):
             reasons.append(f"battery {d.battery_percent:.0f}% below {o.min_battery_percent:.0f}%")
         if facts.new_samples < o.min_new_samples:
             reasons.append(f"{facts.new_samples} new samples, need {o.min_new_samples}")
@@ -69,14 +84,17 @@ class ConditionsScheduler:
         if facts.last_trained_at is not None:
             due = facts.last_trained_at + timedelta(seconds=o.min_interval)
             if facts.now < due:
-                reasons.append(f"trained {_ago(facts.now - facts.last_trained_at)} ago; "
-                               f"minimum interval {_ago(timedelta(seconds=o.min_interval))}")
+                reasons.append(
+                    f"trained {_ago(facts.now - facts.last_trained_at)} ago; "
+                    f"minimum interval {_ago(timedelta(seconds=o.min_interval))}"
+                )
                 not_before = due
         if o.quiet_hours and _in_quiet_hours(facts.now, o.quiet_hours):
             reasons.append(f"quiet hours {o.quiet_hours}")
             not_before = max(filter(None, [not_before, _quiet_end(facts.now, o.quiet_hours)]))
-        return ScheduleDecision(run=not reasons, reasons=tuple(reasons), not_before=not_before,
-                                time_budget_s=o.time_budget)
+        return ScheduleDecision(
+            run=not reasons, reasons=tuple(reasons), not_before=not_before, time_budget_s=o.time_budget
+        )
 
 
 def _span(spec: str) -> tuple[time, time]:

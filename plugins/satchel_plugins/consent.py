@@ -31,12 +31,17 @@ def verdict(request: ConsentRequest) -> ConsentVerdict:
     for purpose in request.purposes:
         grant = active[purpose]
         if grant.actor == "self" and not may_self_consent(grant.age_band, request.age_of_digital_consent):
-            return ConsentVerdict(False, f"consent for {purpose} was given by a learner aged {grant.age_band}, "
-                                  f"under the age of digital consent ({request.age_of_digital_consent}); "
-                                  "a guardian must consent", SOURCE)
+            return ConsentVerdict(
+                False,
+                f"consent for {purpose} was given by a learner aged {grant.age_band}, "
+                f"under the age of digital consent ({request.age_of_digital_consent}); "
+                "a guardian must consent",
+                SOURCE,
+            )
         if grant.actor == "school" and purpose not in request.school_purposes:
-            return ConsentVerdict(False, f"a school may not consent to {purpose}: not an educational purpose",
-                                  SOURCE)
+            return ConsentVerdict(
+                False, f"a school may not consent to {purpose}: not an educational purpose", SOURCE
+            )
     return ConsentVerdict(True, "active opt-in consent covers " + ", ".join(request.purposes), SOURCE)
 
 

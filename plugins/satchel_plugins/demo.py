@@ -12,14 +12,14 @@ this process into an environment variable (key provider ``env``), so no key file
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -62,8 +62,19 @@ epochs = {epochs}
 HABITS, VOCABULARY, GRADING = "habits", "vocabulary", "grading"
 REFUSED = "[red]✗ refused"
 #: Strings that must never appear in plain text in the data directory.
-PLAINTEXT_PROBES = ("amara", "bruno", "chloe", "dmitri", "elena", "farah", "ms_garcia", "mr_hughes",
-                    "habit_completed", "word_reviewed", "photosynthesis")
+PLAINTEXT_PROBES = (
+    "amara",
+    "bruno",
+    "chloe",
+    "dmitri",
+    "elena",
+    "farah",
+    "ms_garcia",
+    "mr_hughes",
+    "habit_completed",
+    "word_reviewed",
+    "photosynthesis",
+)
 
 
 @dataclass(frozen=True)
@@ -79,10 +90,17 @@ class DemoApp:
 
     def config(self, data_root: Path, key_root: Path) -> str:
         """Its satchel.toml: data and keys under separate roots, the master key from ``KEY_VARIABLE``."""
-        return CONFIG.format(app_id=self.app_id, name=self.name, data=(data_root / self.app_id).as_posix(),
-                             keys=(key_root / self.app_id).as_posix(), variable=KEY_VARIABLE,
-                             pipeline=self.pipeline, model=self.model, purpose=self.purpose,
-                             epochs=self.epochs)
+        return CONFIG.format(
+            app_id=self.app_id,
+            name=self.name,
+            data=(data_root / self.app_id).as_posix(),
+            keys=(key_root / self.app_id).as_posix(),
+            variable=KEY_VARIABLE,
+            pipeline=self.pipeline,
+            model=self.model,
+            purpose=self.purpose,
+            epochs=self.epochs,
+        )
 
 
 APPS = (
@@ -93,8 +111,11 @@ APPS = (
 
 
 @click.command()
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="keep the (encrypted) data here; a new or empty directory. Default: a temp dir")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="keep the (encrypted) data here; a new or empty directory. Default: a temp dir",
+)
 @click.option("--full-report", is_flag=True, help="also print each app's full privacy audit report")
 def demo(data_dir: Path | None, full_report: bool) -> None:
     """Simulated learners in three apps: consent, encrypted events, on-device training, decisions, audit."""
@@ -113,10 +134,14 @@ def demo(data_dir: Path | None, full_report: bool) -> None:
             data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             _run(console, data_dir.resolve(), Path(keys), full_report)
     if data_dir is not None:
-        console.print(f"\nThe data stays in {data_dir}, but its key vaults and master key are gone with this "
-                      "process: nobody can decrypt it any more.")
-    console.print(f"\n[bold]Done in {time.perf_counter() - started:.1f} s.[/] Everything ran on this "
-                  "machine; nothing was sent anywhere.")
+        console.print(
+            f"\nThe data stays in {data_dir}, but its key vaults and master key are gone with this "
+            "process: nobody can decrypt it any more."
+        )
+    console.print(
+        f"\n[bold]Done in {time.perf_counter() - started:.1f} s.[/] Everything ran on this "
+        "machine; nothing was sent anywhere."
+    )
 
 
 # ------------------------------------------------------------------ the run
@@ -127,12 +152,21 @@ def _run(console: Console, data_root: Path, key_root: Path, full_report: bool) -
     from satchel.registry import Registry
 
     console.rule("[bold]satchel demo: on-device personalization with privacy controls")
-    console.print("Three learning apps adapt to simulated learners. Their events stay on this device, "
-                  "encrypted, and nothing is stored, trained or predicted without an opt-in consent.")
+    console.print(
+        "Three learning apps adapt to simulated learners. Their events stay on this device, "
+        "encrypted, and nothing is stored, trained or predicted without an opt-in consent."
+    )
     _cells(console, ("data", str(data_root)), (14,))
     _cells(console, ("keys", f"{key_root} (temporary, apart from the data)"), (14,))
-    _cells(console, ("master key", f"32 random bytes generated in this process into ${KEY_VARIABLE} "
-                                   "(key provider 'env'): no key file is written"), (14,))
+    _cells(
+        console,
+        (
+            "master key",
+            f"32 random bytes generated in this process into ${KEY_VARIABLE} "
+            "(key provider 'env'): no key file is written",
+        ),
+        (14,),
+    )
     registry = Registry()
     apps = [satchel.open(a.config(data_root, key_root), registry=registry) for a in APPS]
     try:
@@ -182,15 +216,30 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
-def _grant(console: Console, app: App, who: str, purpose: str, *, actor: str = "self", age_band: str = "18+",
-           method: str = "in_app_checkbox") -> None:
+def _grant(
+    console: Console,
+    app: App,
+    who: str,
+    purpose: str,
+    *,
+    actor: str = "self",
+    age_band: str = "18+",
+    method: str = "in_app_checkbox",
+) -> None:
     """Record a consent and print the outcome; a refusal is printed, not raised."""
     from satchel.errors import ConsentError
 
     label = f"{age_band}, {actor}" + (f", {method.replace('_', ' ')}" if actor != "self" else "")
     try:
-        app.consent.grant(who, purposes=[purpose], notice=NOTICES[purpose], policy_version=POLICY,
-                          actor=actor, age_band=age_band, method=method)  # type: ignore[arg-type]
+        app.consent.grant(
+            who,
+            purposes=[purpose],
+            notice=NOTICES[purpose],
+            policy_version=POLICY,
+            actor=actor,
+            age_band=age_band,
+            method=method,
+        )  # type: ignore[arg-type]
     except ConsentError as e:
         _say(console, REFUSED, who, f"consent by {label}: {e.message}")
         return
@@ -206,10 +255,21 @@ def _training(console: Console, app: App, pipeline: str, who: Sequence[str], met
     """Train each learner's model with a progress bar that ends with the run's summary."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    _cells(console, ("Training each learner's own model here with LiteRT; the first run converts the model "
-                     "to a .tflite file, cached under the data dir.",), ())
-    with Progress(TextColumn("  {task.description:<10}"), BarColumn(bar_width=16),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console) as progress:
+    _cells(
+        console,
+        (
+            "Training each learner's own model here with LiteRT; the first run converts the model "
+            "to a .tflite file, cached under the data dir.",
+        ),
+        (),
+    )
+    with Progress(
+        TextColumn("  {task.description:<10}"),
+        BarColumn(bar_width=16),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         for w in who:
             _train(progress, app, w, pipeline, metric)
 
@@ -220,14 +280,21 @@ def _train(progress: Progress, app: App, who: str, pipeline: str, metric: str) -
     task = progress.add_task(who, total=None, status="compiling & training…")
 
     def tick(p: TrainingProgress) -> None:
-        progress.update(task, total=p.epochs * p.batches, completed=(p.epoch - 1) * p.batches + p.batch,
-                        status=f"epoch {p.epoch}/{p.epochs}, loss {p.loss:.3f}")
+        progress.update(
+            task,
+            total=p.epochs * p.batches,
+            completed=(p.epoch - 1) * p.batches + p.batch,
+            status=f"epoch {p.epoch}/{p.epochs}, loss {p.loss:.3f}",
+        )
 
     report = app.train(who, pipeline, progress=tick)
     held_out = report.metrics.get(f"holdout_{metric}", float("nan"))
     served = "model" if report.promoted else "kept what served"
-    progress.update(task, status=f"✓ {report.context.samples} samples, held-out {metric} {held_out:.2f}, "
-                                 f"{served}, v{report.checkpoint_version} sealed")
+    progress.update(
+        task,
+        status=f"✓ {report.context.samples} samples, held-out {metric} {held_out:.2f}, "
+        f"{served}, v{report.checkpoint_version} sealed",
+    )
 
 
 # ------------------------------------------------------------------ 1. habits
@@ -236,10 +303,14 @@ def _train(progress: Progress, app: App, who: str, pipeline: str, metric: str) -
 def _habits(console: Console, app: App) -> None:
     from satchel_plugins.habit import simulate_habit_learners
 
-    _section(console, 1, "Habit tracker: remind only when a habit is slipping",
-             "Three learners with different rhythms, hidden from the model. Chloe is 10: her guardian must "
-             "consent. A consent keeps only the SHA-256 of the notice shown; events are sealed with "
-             "AES-256-GCM under the learner's own key.")
+    _section(
+        console,
+        1,
+        "Habit tracker: remind only when a habit is slipping",
+        "Three learners with different rhythms, hidden from the model. Chloe is 10: her guardian must "
+        "consent. A consent keeps only the SHA-256 of the notice shown; events are sealed with "
+        "AES-256-GCM under the learner's own key.",
+    )
     days = 150
     names = ("amara", "bruno", "chloe")
     start = datetime.now(timezone.utc).date() - timedelta(days=days)
@@ -251,14 +322,27 @@ def _habits(console: Console, app: App) -> None:
     for who, sim in sims.items():
         _stored(console, app, who, app.record(who, list(sim.events)).stored, "recorded")
     _training(console, app, HABITS, names, "auc")
-    table = _table("Today's reminders: remind below 0.5, quiet from 0.8, nudge between",
-                   "learner", "rhythm", "habit", "P(done today)", "decision", "usual time")
+    table = _table(
+        "Today's reminders: remind below 0.5, quiet from 0.8, nudge between",
+        "learner",
+        "rhythm",
+        "habit",
+        "P(done today)",
+        "decision",
+        "usual time",
+    )
     colors = {"remind": "yellow", "nudge": "cyan", "quiet": "green"}
     for who, sim in sims.items():
         for d in app.predict(who, HABITS).decisions:
             hour = d.details.get("usual_hour")
-            table.add_row(who, sim.rhythm, d.key, f"{d.score:.2f}", f"[{colors[d.action]}]{d.action}[/]",
-                          "–" if hour is None else f"{float(cast(float, hour)):.0f}:00")
+            table.add_row(
+                who,
+                sim.rhythm,
+                d.key,
+                f"{d.score:.2f}",
+                f"[{colors[d.action]}]{d.action}[/]",
+                "–" if hour is None else f"{float(cast(float, hour)):.0f}:00",
+            )
     console.print(table)
 
 
@@ -268,14 +352,22 @@ def _habits(console: Console, app: App) -> None:
 def _vocabulary(console: Console, app: App) -> None:
     from satchel_plugins.language import simulate_vocabulary_learners, write_anki_csv
 
-    _section(console, 2, "Vocabulary app: review each word just before it is forgotten",
-             "Three learners who forget at different speeds. Dmitri's reviews come from an Anki review "
-             "log; Farah is 14, old enough to consent herself.")
+    _section(
+        console,
+        2,
+        "Vocabulary app: review each word just before it is forgotten",
+        "Three learners who forget at different speeds. Dmitri's reviews come from an Anki review "
+        "log; Farah is 14, old enough to consent herself.",
+    )
     days = 120
     names = ("dmitri", "elena", "farah")
     now = datetime.now(timezone.utc)
-    sims = dict(zip(names, simulate_vocabulary_learners(len(names), days=days, words=40,
-                                                        start=now - timedelta(days=days))))
+    sims = dict(
+        zip(
+            names,
+            simulate_vocabulary_learners(len(names), days=days, words=40, start=now - timedelta(days=days)),
+        )
+    )
     _record_without_consent(console, app, "elena", sims["elena"].events[:5])
     _grant(console, app, "dmitri", "vocabulary_scheduling")
     _grant(console, app, "elena", "vocabulary_scheduling")
@@ -288,14 +380,19 @@ def _vocabulary(console: Console, app: App) -> None:
     for who in names[1:]:
         _stored(console, app, who, app.record(who, list(sims[who].events)).stored, "recorded")
     _training(console, app, VOCABULARY, names, "auc")
-    table = _table("Reviews at 90 % target retention", "learner", "due now", "most at risk (P recall now)",
-                   "next one due")
+    table = _table(
+        "Reviews at 90 % target retention",
+        "learner",
+        "due now",
+        "most at risk (P recall now)",
+        "next one due",
+    )
     for who in names:
         decisions = app.predict(who, VOCABULARY).decisions
         due = [d for d in decisions if d.action == "review_now"]
         later = [d for d in decisions if d.action == "wait"]
         at_risk = ", ".join(f"{d.key} ({d.score:.2f})" for d in due[:2]) or "none"
-        nxt = (f"{later[0].key} in {_until(str(later[0].details['next_review']))}" if later else "–")
+        nxt = f"{later[0].key} in {_until(str(later[0].details['next_review']))}" if later else "–"
         table.add_row(who, f"{len(due)} of {len(decisions)}", at_risk, nxt)
     console.print(table)
 
@@ -320,29 +417,44 @@ def _until(iso: str) -> str:
 def _grading(console: Console, app: App) -> None:
     from satchel_plugins.rubric import answer_events, rubric_score, simulate_teacher, synthetic_answers
 
-    _section(console, 3, "Grading assistant: suggest grades in each teacher's own style",
-             "Two teachers grade the same science answers: one marks right or wrong, leniently; the other gives "
-             "0-3 points with partial credit, in a gradebook exported from a spreadsheet. Each starts from a base "
-             "grader and adapts to that teacher's grades only; each suggestion carries every grade's probability "
-             "and a 'check this one' flag.")
+    _section(
+        console,
+        3,
+        "Grading assistant: suggest grades in each teacher's own style",
+        "Two teachers grade the same science answers: one marks right or wrong, leniently; the other gives "
+        "0-3 points with partial credit, in a gradebook exported from a spreadsheet. Each starts from a base "
+        "grader and adapts to that teacher's grades only; each suggestion carries every grade's probability "
+        "and a 'check this one' flag.",
+    )
     answers = synthetic_answers(per_question=12, seed=7)
     graded = 40
-    teachers = {"ms_garcia": simulate_teacher(answers, "lenient", seed=3),
-                "mr_hughes": simulate_teacher(answers, "partial_credit", seed=3)}  # same seed: same answers graded
+    teachers = {
+        "ms_garcia": simulate_teacher(answers, "lenient", seed=3),
+        "mr_hughes": simulate_teacher(answers, "partial_credit", seed=3),
+    }  # same seed: same answers graded
     for who in teachers:
         _grant(console, app, who, "grading_assistance", method="staff_portal")
     garcia, hughes = teachers["ms_garcia"], teachers["mr_hughes"]
-    events = answer_events(garcia.answers, garcia.scores[:graded].tolist(),
-                           start=datetime.now(timezone.utc) - timedelta(hours=3))
+    events = answer_events(
+        garcia.answers, garcia.scores[:graded].tolist(), start=datetime.now(timezone.utc) - timedelta(hours=3)
+    )
     _stored(console, app, "ms_garcia", app.record("ms_garcia", list(events)).stored, "recorded")
     with tempfile.TemporaryDirectory(prefix="satchel-demo-import-") as tmp:
         gradebook = Path(tmp) / "hughes-gradebook.csv"
         _write_gradebook(gradebook, hughes.answers, hughes.scores[:graded], hughes.scale_max)
         result = app.ingest(gradebook, source="graded_answers_csv", subject="mr_hughes")
-    _stored(console, app, "mr_hughes", result.stored, "imported from a gradebook CSV (Answer, Points, Out of)")
+    _stored(
+        console, app, "mr_hughes", result.stored, "imported from a gradebook CSV (Answer, Points, Out of)"
+    )
     _training(console, app, GRADING, tuple(teachers), "accuracy")
-    table = _table(f"Suggestions for the {len(answers) - graded} ungraded answers", "teacher", "scale",
-                   "matches the teacher", "check these", "suggested")
+    table = _table(
+        f"Suggestions for the {len(answers) - graded} ungraded answers",
+        "teacher",
+        "scale",
+        "matches the teacher",
+        "check these",
+        "suggested",
+    )
     decided: dict[str, dict[str, Any]] = {}
     for who, t in teachers.items():
         decisions = app.predict(who, GRADING).decisions
@@ -350,19 +462,32 @@ def _grading(console: Console, app: App) -> None:
         truth = {a.answer_id: rubric_score(t.rubric, a) for a in t.answers[graded:]}
         agree = sum(int(decided[who][k].details["suggested_score"]) == v for k, v in truth.items())
         review = sum(d.action == "needs_review" for d in decisions)
-        table.add_row(who, f"0-{t.scale_max}", f"{agree} of {len(truth)}", str(review), str(len(decisions) - review))
+        table.add_row(
+            who, f"0-{t.scale_max}", f"{agree} of {len(truth)}", str(review), str(len(decisions) - review)
+        )
     console.print(table)
-    side = _table("Mr Hughes's suggestions (0-3), least certain first", "student answer", "grade",
-                  "P(0) P(1) P(2) P(3)", "")
+    side = _table(
+        "Mr Hughes's suggestions (0-3), least certain first",
+        "student answer",
+        "grade",
+        "P(0) P(1) P(2) P(3)",
+        "",
+    )
     for d in list(decided["mr_hughes"].values())[:4]:
         text = next(a.text for a in hughes.answers if a.answer_id == d.key)
         flag = "[yellow]check this one[/]" if d.action == "needs_review" else "[green]suggest[/]"
-        side.add_row(_short(text, 44), f"{d.details['suggested_score']}/3",
-                     " ".join(f"{p:.2f}" for p in d.details["probabilities"]), flag)
+        side.add_row(
+            _short(text, 44),
+            f"{d.details['suggested_score']}/3",
+            " ".join(f"{p:.2f}" for p in d.details["probabilities"]),
+            flag,
+        )
     console.print(side)
 
 
-def _write_gradebook(path: Path, answers: Sequence[Any], scores: Sequence[float] | np.ndarray, scale: int) -> None:
+def _write_gradebook(
+    path: Path, answers: Sequence[Any], scores: Sequence[float] | np.ndarray, scale: int
+) -> None:
     """A teacher's gradebook export, in its own column names: every answer, points for the graded ones."""
     import csv
 
@@ -371,12 +496,20 @@ def _write_gradebook(path: Path, answers: Sequence[Any], scores: Sequence[float]
         out.writerow(["", "Question", "Model answer", "Answer", "Points", "Out of"])  # unnamed id column
         for i, a in enumerate(answers):
             graded = i < len(scores)
-            out.writerow([a.answer_id, a.question_text, a.reference, a.text, f"{scores[i]:g}" if graded else "",
-                          scale if graded else ""])
+            out.writerow(
+                [
+                    a.answer_id,
+                    a.question_text,
+                    a.reference,
+                    a.text,
+                    f"{scores[i]:g}" if graded else "",
+                    scale if graded else "",
+                ]
+            )
 
 
 def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 # ------------------------------------------------------------------ 4-6. rights, files, audit
@@ -385,8 +518,12 @@ def _short(text: str, width: int) -> str:
 def _rights(console: Console, habits: App, vocabulary: App) -> None:
     from satchel.errors import ConsentError
 
-    _section(console, 4, "Learner rights: withdraw and erase",
-             "A withdrawal takes effect at the next call; an erasure crypto-shreds the learner's key.")
+    _section(
+        console,
+        4,
+        "Learner rights: withdraw and erase",
+        "A withdrawal takes effect at the next call; an erasure crypto-shreds the learner's key.",
+    )
     habits.consent.withdraw("bruno", reason="turned reminders off")
     _say(console, "withdrew", "bruno", "habit_reminders: his habit events and model are deleted at once")
     try:
@@ -394,8 +531,13 @@ def _rights(console: Console, habits: App, vocabulary: App) -> None:
     except ConsentError as e:
         _say(console, REFUSED, "bruno", f"predicting after the withdrawal: {e.message}")
     vocabulary.erase("farah")
-    _say(console, "erased", "farah", "records and models deleted and her key shredded: even an earlier "
-                                     "backup of the data directory can no longer be decrypted")
+    _say(
+        console,
+        "erased",
+        "farah",
+        "records and models deleted and her key shredded: even an earlier "
+        "backup of the data directory can no longer be decrypted",
+    )
 
 
 def _look_inside(console: Console, data_root: Path, key_root: Path) -> None:
@@ -403,37 +545,67 @@ def _look_inside(console: Console, data_root: Path, key_root: Path) -> None:
     size = sum(p.stat().st_size for p in files)
     probes = [s.encode() for s in PLAINTEXT_PROBES]
     leaks = [p for p in files if any(s in p.read_bytes() for s in probes)]
-    _section(console, 5, "Look inside the data directory",
-             f"{len(files)} files, {size / 1e6:.1f} MB: event databases, sealed models, audit logs and "
-             "compiled models. Searching every byte for learners' names, event types and answer words:")
+    _section(
+        console,
+        5,
+        "Look inside the data directory",
+        f"{len(files)} files, {size / 1e6:.1f} MB: event databases, sealed models, audit logs and "
+        "compiled models. Searching every byte for learners' names, event types and answer words:",
+    )
     if leaks:
         _cells(console, ("[red]✗ found in " + ", ".join(str(p.relative_to(data_root)) for p in leaks),), ())
     else:
-        _cells(console, ("[green]✓ no plaintext match[/]: learners are keyed pseudonyms, event types keyed "
-                         "tags, and contents AES-256-GCM ciphertext.",), ())
-    _cells(console, (f"The key directory {key_root} holds only wrapped keys; the master key never touched "
-                     "the disk.",), ())
+        _cells(
+            console,
+            (
+                "[green]✓ no plaintext match[/]: learners are keyed pseudonyms, event types keyed "
+                "tags, and contents AES-256-GCM ciphertext.",
+            ),
+            (),
+        )
+    _cells(
+        console,
+        (f"The key directory {key_root} holds only wrapped keys; the master key never touched the disk.",),
+        (),
+    )
 
 
 def _audit(console: Console, apps: Sequence[App], full_report: bool) -> None:
     from satchel.audit_report import render_text
 
-    _section(console, 6, "Privacy audit",
-             "What a privacy officer sees (`satchel audit`, `satchel audit verify`): consent coverage, "
-             "findings, and whether the hash-chained, keyed audit log verifies.")
+    _section(
+        console,
+        6,
+        "Privacy audit",
+        "What a privacy officer sees (`satchel audit`, `satchel audit verify`): consent coverage, "
+        "findings, and whether the hash-chained, keyed audit log verifies.",
+    )
     reports = [app.audit_report() for app in apps]
     for app, report in zip(apps, reports):
         c = report.pipelines[0].coverage
         by = ", ".join(f"{n} {actor}" for actor, n in c.consent_by_actor.items() if n) or "none"
-        minors = f"; {c.minors} minor(s), {c.minors_guardian_or_school_consent} with a guardian's consent" \
-            if c.minors else ""
+        minors = (
+            f"; {c.minors} minor(s), {c.minors_guardian_or_school_consent} with a guardian's consent"
+            if c.minors
+            else ""
+        )
         findings = ", ".join(f"{n} {label}" for label, n in report.summary().items() if n) or "none"
         verified = app.verify_audit_log()
-        log = (f"[green]✓ verified, {verified.entries} entries[/]" if verified.ok
-               else f"[red]✗ FAILED: {verified.problem}[/]")
+        log = (
+            f"[green]✓ verified, {verified.entries} entries[/]"
+            if verified.ok
+            else f"[red]✗ FAILED: {verified.problem}[/]"
+        )
         _cells(console, (app.app_id, f"consent: {c.subjects_with_consent} learner(s) ({by}){minors}"), (17,))
-        _cells(console, ("", f"data without consent: {c.subjects_with_data_without_consent}; findings: "
-                             f"{findings}; audit log {log}"), (17,))
+        _cells(
+            console,
+            (
+                "",
+                f"data without consent: {c.subjects_with_data_without_consent}; findings: "
+                f"{findings}; audit log {log}",
+            ),
+            (17,),
+        )
         for f in report.findings:
             _cells(console, ("", f"{f.severity.label.upper()}: {f.title}"), (17,))
     _cells(console, (f"Protection: {reports[0].app.encryption}.",), ())

@@ -32,8 +32,13 @@ def read_device_state(cpu_sample_s: float = CPU_SAMPLE_S) -> DeviceState:
     else:
         percent, charging, source = float(battery.percent), battery.power_plugged, "psutil"
     busy = psutil.cpu_percent(interval=cpu_sample_s)
-    return DeviceState(battery_percent=percent, charging=charging, idle=busy < IDLE_CPU_PERCENT,
-                       unmetered_network=None, source=source)
+    return DeviceState(
+        battery_percent=percent,
+        charging=charging,
+        idle=busy < IDLE_CPU_PERCENT,
+        unmetered_network=None,
+        source=source,
+    )
 
 
 @hookimpl(trylast=True)

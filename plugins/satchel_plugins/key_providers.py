@@ -24,10 +24,11 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -102,8 +103,11 @@ class EnvKeyProvider:
         return decode_key(value, f"environment variable {name}")
 
     def describe(self) -> ProviderDescription:
-        return ProviderDescription("env", f"environment variable {self.options.variable}",
-                                   settings={"variable": self.options.variable})
+        return ProviderDescription(
+            "env",
+            f"environment variable {self.options.variable}",
+            settings={"variable": self.options.variable},
+        )
 
 
 # ------------------------------------------------------------------ keyring
@@ -156,7 +160,8 @@ class KeyringKeyProvider:
         except KeyUnavailableError as error:
             backend = f"unavailable: {error.message}"
         return ProviderDescription(
-            "keyring", f"OS keyring ({backend}), service {self.options.service!r}, user {self._user!r}",
+            "keyring",
+            f"OS keyring ({backend}), service {self.options.service!r}, user {self._user!r}",
             settings={"backend": backend, "service": self.options.service, "username": self._user},
         )
 
@@ -287,7 +292,9 @@ class PassphraseKeyProvider:
     def change_passphrase(self, new_passphrase: str) -> None:
         """Re-wrap the master key (and a staged one) under a new passphrase; the master key stays."""
         doc = self._existing()
-        keys: dict[str, bytes] = {slot: self._unwrap(doc, slot) for slot in ("current", "staged") if slot in doc}
+        keys: dict[str, bytes] = {
+            slot: self._unwrap(doc, slot) for slot in ("current", "staged") if slot in doc
+        }
         _check_new_passphrase(new_passphrase)
         kek, header = self._new_kek(new_passphrase)
         self._save(kek, header, **keys)
@@ -298,8 +305,13 @@ class PassphraseKeyProvider:
             "passphrase",
             f"passphrase (Argon2id m={k.memory_kib} KiB t={k.time_cost} p={k.parallelism}), "
             f"wrapped key in {self._path}",
-            settings={"file": str(self._path), "memory_kib": str(k.memory_kib), "time_cost": str(k.time_cost),
-                      "parallelism": str(k.parallelism), "passphrase_env": self.options.passphrase_env},
+            settings={
+                "file": str(self._path),
+                "memory_kib": str(k.memory_kib),
+                "time_cost": str(k.time_cost),
+                "parallelism": str(k.parallelism),
+                "passphrase_env": self.options.passphrase_env,
+            },
         )
 
     # internals
@@ -320,9 +332,14 @@ class PassphraseKeyProvider:
         return value
 
     def _new_kek(self, passphrase: str) -> tuple[bytes, dict[str, Any]]:
-        header = {"format": 1, "kdf": "argon2id", "memory_kib": self._kdf.memory_kib,
-                  "time_cost": self._kdf.time_cost, "parallelism": self._kdf.parallelism,
-                  "salt": _encode_key(secrets.token_bytes(16))}
+        header = {
+            "format": 1,
+            "kdf": "argon2id",
+            "memory_kib": self._kdf.memory_kib,
+            "time_cost": self._kdf.time_cost,
+            "parallelism": self._kdf.parallelism,
+            "salt": _encode_key(secrets.token_bytes(16)),
+        }
         return _argon2(passphrase, header), header
 
     def _kek_for(self, header: dict[str, Any]) -> bytes:
@@ -341,20 +358,24 @@ class PassphraseKeyProvider:
             header = _header(doc)
             ok = "current" in doc and all(
                 isinstance(doc[s], dict) and {"nonce", "wrapped"} <= doc[s].keys()
-                for s in ("current", "staged") if s in doc
+                for s in ("current", "staged")
+                if s in doc
             )
         except (ValueError, KeyError, TypeError):
             ok = False
         if not ok:
-            raise KeyUnavailableError(f"the key file {self._path} is corrupt",
-                                      hint="restore the key directory from its backup")
+            raise KeyUnavailableError(
+                f"the key file {self._path} is corrupt", hint="restore the key directory from its backup"
+            )
         if not (
             1 <= header["parallelism"] <= _LIMITS.parallelism
             and 1 <= header["time_cost"] <= _LIMITS.time_cost
             and 8 * header["parallelism"] <= header["memory_kib"] <= _LIMITS.memory_kib
         ):
-            raise KeyUnavailableError(f"the key file {self._path} has out-of-range Argon2id parameters",
-                                      hint="it was tampered with; restore the key directory from its backup")
+            raise KeyUnavailableError(
+                f"the key file {self._path} has out-of-range Argon2id parameters",
+                hint="it was tampered with; restore the key directory from its backup",
+            )
         return doc
 
     def _existing(self) -> dict[str, Any]:
@@ -394,8 +415,10 @@ _HEADER_KEYS = ("format", "kdf", "memory_kib", "time_cost", "parallelism", "salt
 
 def _header(doc: dict[str, Any]) -> dict[str, Any]:
     header = {k: doc[k] for k in _HEADER_KEYS}
-    if header["format"] != 1 or header["kdf"] != "argon2id" or not all(
-        isinstance(header[k], int) and not isinstance(header[k], bool) for k in _HEADER_KEYS[2:5]
+    if (
+        header["format"] != 1
+        or header["kdf"] != "argon2id"
+        or not all(isinstance(header[k], int) and not isinstance(header[k], bool) for k in _HEADER_KEYS[2:5])
     ):
         raise ValueError("unsupported key file")
     return header
@@ -409,15 +432,21 @@ def _argon2(passphrase: str, header: dict[str, Any]) -> bytes:
     from argon2.low_level import Type, hash_secret_raw
 
     return hash_secret_raw(
-        passphrase.encode("utf-8"), base64.b64decode(header["salt"]), time_cost=header["time_cost"],
-        memory_cost=header["memory_kib"], parallelism=header["parallelism"], hash_len=32, type=Type.ID,
+        passphrase.encode("utf-8"),
+        base64.b64decode(header["salt"]),
+        time_cost=header["time_cost"],
+        memory_cost=header["memory_kib"],
+        parallelism=header["parallelism"],
+        hash_len=32,
+        type=Type.ID,
     )
 
 
 def _check_new_passphrase(passphrase: str) -> None:
     if len(passphrase) < 8:
-        raise KeyUnavailableError("the new passphrase is shorter than 8 characters",
-                                  hint="choose a longer passphrase")
+        raise KeyUnavailableError(
+            "the new passphrase is shorter than 8 characters", hint="choose a longer passphrase"
+        )
 
 
 # ------------------------------------------------------------------ insecure_file
@@ -453,7 +482,9 @@ class InsecureFileKeyProvider:
 
     def describe(self) -> ProviderDescription:
         return ProviderDescription(
-            "insecure_file", f"INSECURE plaintext key file {self._path} (demos only)", insecure=True,
+            "insecure_file",
+            f"INSECURE plaintext key file {self._path} (demos only)",
+            insecure=True,
             settings={"file": str(self._path)},
         )
 

@@ -8,7 +8,8 @@ hook runs. The providers and their options are importable from here too.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from satchel.hookspecs import hookimpl
 from satchel_plugins._lazy import lazy_exports
@@ -30,20 +31,23 @@ if TYPE_CHECKING:
         decode_key,
     )
 
-_EXPORTS = dict.fromkeys((
-    "GENERATE_HINT",
-    "Argon2Params",
-    "EnvKeyOptions",
-    "EnvKeyProvider",
-    "InsecureFileKeyProvider",
-    "InsecureFileOptions",
-    "KeyringKeyProvider",
-    "KeyringOptions",
-    "PassphraseKeyProvider",
-    "PassphraseOptions",
-    "Prompt",
-    "decode_key",
-), "satchel_plugins.key_providers")
+_EXPORTS = dict.fromkeys(
+    (
+        "GENERATE_HINT",
+        "Argon2Params",
+        "EnvKeyOptions",
+        "EnvKeyProvider",
+        "InsecureFileKeyProvider",
+        "InsecureFileOptions",
+        "KeyringKeyProvider",
+        "KeyringOptions",
+        "PassphraseKeyProvider",
+        "PassphraseOptions",
+        "Prompt",
+        "decode_key",
+    ),
+    "satchel_plugins.key_providers",
+)
 
 
 @hookimpl
@@ -60,14 +64,25 @@ def satchel_key_providers() -> Iterator[KeyProviderSpec]:
         PassphraseOptions,
     )
 
-    yield KeyProviderSpec("env", EnvKeyProvider, EnvKeyOptions,
-                          "master key from an environment variable (CI, servers)")
-    yield KeyProviderSpec("keyring", KeyringKeyProvider, KeyringOptions,
-                          "master key in the OS keyring, created on first use")
-    yield KeyProviderSpec("passphrase", PassphraseKeyProvider, PassphraseOptions,
-                          "random master key wrapped by an Argon2id-derived passphrase key")
-    yield KeyProviderSpec("insecure_file", InsecureFileKeyProvider, InsecureFileOptions,
-                          "INSECURE: plaintext key file, for demos only", insecure=True)
+    yield KeyProviderSpec(
+        "env", EnvKeyProvider, EnvKeyOptions, "master key from an environment variable (CI, servers)"
+    )
+    yield KeyProviderSpec(
+        "keyring", KeyringKeyProvider, KeyringOptions, "master key in the OS keyring, created on first use"
+    )
+    yield KeyProviderSpec(
+        "passphrase",
+        PassphraseKeyProvider,
+        PassphraseOptions,
+        "random master key wrapped by an Argon2id-derived passphrase key",
+    )
+    yield KeyProviderSpec(
+        "insecure_file",
+        InsecureFileKeyProvider,
+        InsecureFileOptions,
+        "INSECURE: plaintext key file, for demos only",
+        insecure=True,
+    )
 
 
 __getattr__ = lazy_exports(globals(), _EXPORTS)

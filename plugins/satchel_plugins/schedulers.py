@@ -8,7 +8,8 @@ This is the ``schedulers`` entry point, imported whenever satchel loads its plug
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from satchel.hookspecs import hookimpl
 from satchel_plugins._lazy import lazy_exports
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
     from satchel.records import SchedulerSpec
     from satchel_plugins.conditions import ConditionsOptions, ConditionsScheduler, parse_duration
 
-_EXPORTS = dict.fromkeys(("ConditionsOptions", "ConditionsScheduler", "parse_duration"), "satchel_plugins.conditions")
+_EXPORTS = dict.fromkeys(
+    ("ConditionsOptions", "ConditionsScheduler", "parse_duration"), "satchel_plugins.conditions"
+)
 
 
 @hookimpl

@@ -11,7 +11,6 @@ import pytest
 import satchel
 from satchel.testing import isolated_registry
 
-
 CONFIG = """
 [app]
 id = "habits-test"
@@ -43,10 +42,23 @@ def master_key(monkeypatch):
 def make_app(tmp_path, master_key):
     opened = []
 
-    def make(backend: str = "litert", extra: str = "", data: Path | None = None, keys: Path | None = None,
-             privacy_extra: str = "", clock=None):
-        text = CONFIG.format(data=(data or tmp_path / "data").as_posix(), keys=(keys or tmp_path / "keys").as_posix(),
-                             backend=backend, privacy_extra=privacy_extra) + extra
+    def make(
+        backend: str = "litert",
+        extra: str = "",
+        data: Path | None = None,
+        keys: Path | None = None,
+        privacy_extra: str = "",
+        clock=None,
+    ):
+        text = (
+            CONFIG.format(
+                data=(data or tmp_path / "data").as_posix(),
+                keys=(keys or tmp_path / "keys").as_posix(),
+                backend=backend,
+                privacy_extra=privacy_extra,
+            )
+            + extra
+        )
         path = tmp_path / "satchel.toml"
         path.write_text(text)
         app = satchel.open(path, registry=isolated_registry(), clock=clock)

@@ -12,8 +12,15 @@ import pytest
 from app_support import grant
 
 import satchel
-from satchel.audit_report import (ENCRYPTION, Finding, Severity, build_report, render_html, render_json,
-                                  render_text)
+from satchel.audit_report import (
+    ENCRYPTION,
+    Finding,
+    Severity,
+    build_report,
+    render_html,
+    render_json,
+    render_text,
+)
 from satchel.events import Event
 from satchel.hookspecs import hookimpl
 from satchel.records import DATA_CATEGORIES, SchedulerSpec
@@ -61,8 +68,10 @@ def habit_events(days=6):
     out = []
     for d in range(days):
         t = NOW - timedelta(days=days - d)
-        out += [Event(type="app_opened", time=t.replace(hour=8), data={}),
-                Event(type="habit_completed", time=t.replace(hour=19), data={"habit": "reading"})]
+        out += [
+            Event(type="app_opened", time=t.replace(hour=8), data={}),
+            Event(type="habit_completed", time=t.replace(hour=19), data={"habit": "reading"}),
+        ]
     return out
 
 
@@ -107,11 +116,26 @@ def custom_app(tmp_path, master_key):
     """Apps from our own config text (key provider, age of consent, retention, name, plugins)."""
     opened = []
 
-    def make(*, provider=ENV_PROVIDER, privacy="", extra="", name="Habit Coach", scheduler="conditions",
-             reg=None, unlimited_retention=False):
+    def make(
+        *,
+        provider=ENV_PROVIDER,
+        privacy="",
+        extra="",
+        name="Habit Coach",
+        scheduler="conditions",
+        reg=None,
+        unlimited_retention=False,
+    ):
         data, keys = (tmp_path / "data").as_posix(), (tmp_path / "keys").as_posix()
-        text = CONFIG.format(name=name, data=data, keys=keys, provider=provider, privacy=privacy, extra=extra,
-                             scheduler=scheduler)
+        text = CONFIG.format(
+            name=name,
+            data=data,
+            keys=keys,
+            provider=provider,
+            privacy=privacy,
+            extra=extra,
+            scheduler=scheduler,
+        )
         source = tomllib.loads(text)
         if unlimited_retention:
             source["privacy"]["retention_days"] = 0
@@ -162,8 +186,12 @@ def test_json_lists_the_app_its_protection_and_the_audit_log(populated, master_k
     assert (a["subjects"], a["erased_subjects"]) == (3, 0)
     assert (a["age_of_digital_consent"], a["retention_days"], a["purge_on_withdrawal"]) == (13, 60, False)
     assert a["school_consent_purposes"] == []
-    assert d["audit_log"] == {"path": str(app.config.data_dir / "audit.jsonl"), "ok": True,
-                              "entries": len(app.audit_log.entries()), "problem": None}
+    assert d["audit_log"] == {
+        "path": str(app.config.data_dir / "audit.jsonl"),
+        "ok": True,
+        "entries": len(app.audit_log.entries()),
+        "problem": None,
+    }
     assert d["summary"] == {"critical": 0, "high": 1, "medium": 1, "low": report.summary()["low"], "info": 0}
     text = render_json(report)
     assert master_key not in text and base64.b64decode(master_key).hex() not in text
@@ -174,26 +202,40 @@ def test_json_lists_each_pipeline_its_plugins_data_and_consent_coverage(populate
     (p,) = as_json(build_report(app, now=NOW))["pipelines"]
     cfg = app.pipeline("habits")
     assert (p["name"], p["purposes"]) == ("habits", ["habit_reminders"])
-    for role, kind in (("model", "model"), ("featurizer", "featurizer"), ("backend", "backend"),
-                       ("scheduler", "scheduler"), ("store", "checkpoint_store")):
+    for role, kind in (
+        ("model", "model"),
+        ("featurizer", "featurizer"),
+        ("backend", "backend"),
+        ("scheduler", "scheduler"),
+        ("store", "checkpoint_store"),
+    ):
         name = getattr(cfg, role).name
         origin = app.registry.origin(kind, name)
         assert {k: p[role][k] for k in ("name", "plugin", "distribution", "version", "builtin")} == {
-            "name": name, "plugin": origin.plugin, "distribution": origin.distribution,
-            "version": origin.version, "builtin": origin.builtin}
+            "name": name,
+            "plugin": origin.plugin,
+            "distribution": origin.distribution,
+            "version": origin.version,
+            "builtin": origin.builtin,
+        }
     assert [p[r]["name"] for r in ("model", "featurizer", "backend")] == ["habit", "habit_daily", "litert"]
     reads = cfg.featurizer.spec.reads
     assert [e["name"] for e in p["event_types"]] == list(reads)
     for e in p["event_types"]:
         spec = app.registry.event_type(e["name"])
         assert (e["categories"], e["description"]) == (list(spec.categories), spec.description)
-    assert p["categories"] == [{"name": c, "description": DATA_CATEGORIES[c]}
-                               for c in ("usage", "behavioral")]
+    assert p["categories"] == [
+        {"name": c, "description": DATA_CATEGORIES[c]} for c in ("usage", "behavioral")
+    ]
     assert p["coverage"] == {
-        "subjects_with_data": 3, "subjects_with_consent": 2,
+        "subjects_with_data": 3,
+        "subjects_with_consent": 2,
         "consent_by_actor": {"self": 1, "guardian": 1, "school": 0},
-        "minors": 1, "minors_guardian_or_school_consent": 1, "minors_self_consent": 0,
-        "subjects_with_data_without_consent": 1}
+        "minors": 1,
+        "minors_guardian_or_school_consent": 1,
+        "minors_self_consent": 0,
+        "subjects_with_data_without_consent": 1,
+    }
     access = {(x["role"], x["name"]): x for x in p["plugins"]}
     featurizer = access[("featurizer", "habit_daily")]
     assert featurizer["personal_data"] and all(t in featurizer["reads"] for t in reads)
@@ -221,8 +263,15 @@ def test_findings_are_ranked_with_fixes_and_filtered_by_severity(populated):
     assert report.findings_at_or_above(Severity.HIGH) == (kept,)
     assert report.findings_at_or_above("medium") == (kept, purge)
     assert report.findings_at_or_above("INFO") == report.findings
-    absent = {"minor-self-consent", "retention-unset", "retention-long", "insecure-key-provider",
-              "audit-log-invalid", "free-text-collected", "key-dir-permissions"}
+    absent = {
+        "minor-self-consent",
+        "retention-unset",
+        "retention-long",
+        "insecure-key-provider",
+        "audit-log-invalid",
+        "free-text-collected",
+        "key-dir-permissions",
+    }
     assert not absent & {f.code for f in report.findings}
     assert [f["code"] for f in as_json(report)["findings"]] == [f.code for f in report.findings]
     assert as_json(report)["findings"][0]["severity"] == "high"
@@ -344,8 +393,10 @@ def test_retention_and_rotation_and_permissions(custom_app, tmp_path):
 
 
 def test_third_party_plugins_that_read_personal_data_are_named(custom_app):
-    app = custom_app(scheduler="acme_nightly",
-                     reg=registry(acme_consent=AcmeConsentWatcher(), acme_nightly=AcmeNightlyScheduler()))
+    app = custom_app(
+        scheduler="acme_nightly",
+        reg=registry(acme_consent=AcmeConsentWatcher(), acme_nightly=AcmeNightlyScheduler()),
+    )
     report = build_report(app, now=NOW)
     (finding,) = by_code(report, "third-party-plugin")
     assert (finding.severity, finding.pipeline) == (Severity.LOW, "habits")
@@ -353,7 +404,10 @@ def test_third_party_plugins_that_read_personal_data_are_named(custom_app):
     assert "consent history" in finding.detail
     pipeline = report.pipelines[0]
     assert (pipeline.scheduler.name, pipeline.scheduler.builtin, pipeline.scheduler.personal_data) == (
-        "acme_nightly", False, False)
+        "acme_nightly",
+        False,
+        False,
+    )
     assert pipeline.featurizer.builtin and pipeline.featurizer.distribution == "satchel"
 
 
@@ -374,8 +428,17 @@ def test_free_text_pipeline_is_flagged_for_review(custom_app):
 
 def test_text_report_reads_top_to_bottom(populated):
     text = render_text(build_report(populated, now=NOW))
-    order = ["APP", "encryption", "audit log", "PIPELINE habits", "consent coverage", "plugins and the data",
-             "FINDINGS (", "1. HIGH", "fix: "]
+    order = [
+        "APP",
+        "encryption",
+        "audit log",
+        "PIPELINE habits",
+        "consent coverage",
+        "plugins and the data",
+        "FINDINGS (",
+        "1. HIGH",
+        "fix: ",
+    ]
     positions = [text.index(s) for s in order]
     assert positions == sorted(positions)
     assert max(len(line) for line in text.splitlines()) <= 100
@@ -392,9 +455,19 @@ def test_html_is_one_escaped_self_contained_document(custom_app):
 
 
 def _chromium(*args, user_data: Path):
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={user_data}", *args]
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={user_data}",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
 
 
@@ -402,14 +475,19 @@ def _page_requests(net_log: Path):
     """URLs the page asked for (Chromium's own background requests have no origin)."""
     log = json.loads(net_log.read_text())
     names = {v: k for k, v in log["constants"]["logEventTypes"].items()}
-    return [e["params"]["url"] for e in log["events"]
-            if names[e["type"]] == "URL_REQUEST_START_JOB" and "url" in e.get("params", {})
-            and e["params"].get("initiator") != "not an origin"]
+    return [
+        e["params"]["url"]
+        for e in log["events"]
+        if names[e["type"]] == "URL_REQUEST_START_JOB"
+        and "url" in e.get("params", {})
+        and e["params"].get("initiator") != "not an origin"
+    ]
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                                                  "(apt-get install -y chromium)")
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install -y chromium)"
+)
 def test_html_report_in_headless_chromium(custom_app, tmp_path):
     app = custom_app(provider='"insecure_file"', privacy="purge_on_withdrawal = false", extra=GRADING)
     grant(app, ADULT, at=NOW - timedelta(days=3))
@@ -428,8 +506,9 @@ def test_html_report_in_headless_chromium(custom_app, tmp_path):
     assert critical.severity == Severity.CRITICAL and critical.title in dom
     assert _page_requests(net_log) == []
     shot = tmp_path / "audit.png"  # kept in pytest's basetemp: look at it when changing the page
-    _chromium(f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri(),
-              user_data=tmp_path / "chromium")
+    _chromium(
+        f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri(), user_data=tmp_path / "chromium"
+    )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

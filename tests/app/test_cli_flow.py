@@ -34,15 +34,57 @@ def test_consent_ingest_train_predict_export_rotate_erase(tmp_path):
     c = ("--config", str(cfg))
     notice = tmp_path / "notice.txt"
     notice.write_text("We use your habit history on this device only.")
-    code, out = run("consent", "grant", "ada", "--purpose", "habit_reminders", "--notice-file", str(notice),
-                    "--policy-version", "2026-01", "--actor", "self", "--age-band", "8-12", "--method", "cli", *c)
+    code, out = run(
+        "consent",
+        "grant",
+        "ada",
+        "--purpose",
+        "habit_reminders",
+        "--notice-file",
+        str(notice),
+        "--policy-version",
+        "2026-01",
+        "--actor",
+        "self",
+        "--age-band",
+        "8-12",
+        "--method",
+        "cli",
+        *c,
+    )
     assert code == 1 and "cannot consent alone" in out
-    code, out = run("consent", "grant", "ada", "--purpose", "habit_reminders", "--notice-file", str(notice),
-                    "--policy-version", "2026-01", "--actor", "guardian", "--age-band", "8-12", "--method", "cli", *c)
+    code, out = run(
+        "consent",
+        "grant",
+        "ada",
+        "--purpose",
+        "habit_reminders",
+        "--notice-file",
+        str(notice),
+        "--policy-version",
+        "2026-01",
+        "--actor",
+        "guardian",
+        "--age-band",
+        "8-12",
+        "--method",
+        "cli",
+        *c,
+    )
     assert code == 0, out
     now = datetime.now(timezone.utc)
-    lines = [json.dumps({"subject": "ada", "type": "habit_completed", "time": (now - timedelta(days=d)).isoformat(),
-                         "data": {"habit": "reading"}}) for d in range(1, 150) if d % 3]
+    lines = [
+        json.dumps(
+            {
+                "subject": "ada",
+                "type": "habit_completed",
+                "time": (now - timedelta(days=d)).isoformat(),
+                "data": {"habit": "reading"},
+            }
+        )
+        for d in range(1, 150)
+        if d % 3
+    ]
     events = tmp_path / "events.jsonl"
     events.write_text("\n".join(lines))
     code, out = run("ingest", str(events), *c)
@@ -56,7 +98,9 @@ def test_consent_ingest_train_predict_export_rotate_erase(tmp_path):
     assert json.loads(out)["habit_reminders"]["actor"] == "guardian"
     code, out = run("keys", "rotate", *c)
     assert code == 0 and "rotated master key" in out
-    code, out = run("predict", "--subject", "ada", "--pipeline", "habits", *c)  # still readable after rotation
+    code, out = run(
+        "predict", "--subject", "ada", "--pipeline", "habits", *c
+    )  # still readable after rotation
     assert code == 0 and "model v1" in out
     code, out = run("export", "--subject", "ada", *c)
     exported = json.loads(out)

@@ -38,8 +38,15 @@ def all_bytes(*roots: Path) -> list[tuple[Path, bytes]]:
 def test_canary_is_in_no_byte_on_disk(make_app, tmp_path):
     app = make_app()
     subject = f"{CANARY}-learner"
-    app.consent.grant(subject, purposes=["habit_reminders"], notice=f"notice {CANARY}",
-                      policy_version=f"v-{CANARY}", actor="self", age_band="18+", method=f"m-{CANARY}")
+    app.consent.grant(
+        subject,
+        purposes=["habit_reminders"],
+        notice=f"notice {CANARY}",
+        policy_version=f"v-{CANARY}",
+        actor="self",
+        age_band="18+",
+        method=f"m-{CANARY}",
+    )
     app.record(subject, history(habit=CANARY))
     app.train(subject, "habits", now=NOW)
     app.predict(subject, "habits", now=NOW)
@@ -172,7 +179,9 @@ def test_export_is_complete_and_machine_readable(make_app):
 def test_retention_deletes_old_events(make_app):
     app = make_app()
     grant(app, "ada")
-    app.record("ada", [Event(type="app_opened", time=NOW - timedelta(days=d), data={}) for d in (1, 30, 61, 90)])
+    app.record(
+        "ada", [Event(type="app_opened", time=NOW - timedelta(days=d), data={}) for d in (1, 30, 61, 90)]
+    )
     assert app.enforce_retention(now=NOW) == 2
     assert app.events.count(app.pseudonym("ada")) == 2
 
@@ -193,12 +202,24 @@ def test_sigkill_during_ingest_leaves_all_or_nothing(make_app, tmp_path):
     app.record("ada", history(3))
     before = app.events.count(app.pseudonym("ada"))
     app.close()
-    lines = [json.dumps({"subject": "ada", "type": "app_opened", "time": (NOW - timedelta(minutes=i)).isoformat(),
-                         "data": {}}) for i in range(20000)]
+    lines = [
+        json.dumps(
+            {
+                "subject": "ada",
+                "type": "app_opened",
+                "time": (NOW - timedelta(minutes=i)).isoformat(),
+                "data": {},
+            }
+        )
+        for i in range(20000)
+    ]
     big = tmp_path / "big.jsonl"
     big.write_text("\n".join(lines))
-    proc = subprocess.Popen([sys.executable, "-c", KILL_INGEST, str(tmp_path / "satchel.toml"), str(big)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_INGEST, str(tmp_path / "satchel.toml"), str(big)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(1.0)
     proc.send_signal(signal.SIGKILL)
@@ -213,15 +234,19 @@ def test_ingest_reports_the_bad_line_and_stores_nothing(make_app, tmp_path):
     app = make_app()
     grant(app, "ada")
     good = json.dumps({"subject": "ada", "type": "app_opened", "time": NOW.isoformat(), "data": {}})
-    bad = json.dumps({"subject": "ada", "type": "habit_completed", "time": NOW.isoformat(), "data": {"habit": ""}})
+    bad = json.dumps(
+        {"subject": "ada", "type": "habit_completed", "time": NOW.isoformat(), "data": {"habit": ""}}
+    )
     f = tmp_path / "events.jsonl"
     f.write_text("\n".join([good, good.replace("12:00", "13:00"), bad]))
     with pytest.raises(SatchelError, match=r"events.jsonl line 3: field 'data.habit'"):
         app.ingest(f)
     assert app.events.count(app.pseudonym("ada")) == 0
     csvf = tmp_path / "events.csv"
-    csvf.write_text("subject,type,time,habit\nada,habit_completed,2026-03-01T10:00:00+00:00,reading\n"
-                    "ada,habit_completed,not-a-time,reading\n")
+    csvf.write_text(
+        "subject,type,time,habit\nada,habit_completed,2026-03-01T10:00:00+00:00,reading\n"
+        "ada,habit_completed,not-a-time,reading\n"
+    )
     with pytest.raises(SatchelError, match=r"events.csv line 3: field 'time'"):
         app.ingest(csvf)
     csvf.write_text("subject,type,time,habit\nada,habit_completed,2026-03-01T10:00:00+00:00,reading\n")

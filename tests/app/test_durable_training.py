@@ -38,8 +38,14 @@ app.train("ada", "habits", now=datetime.fromisoformat(sys.argv[2]), epochs=3)
 
 
 def history(days: int = 40) -> list[Event]:
-    return [Event(type="habit_completed", time=(NOW - timedelta(days=days - d)).replace(hour=19),
-                  data={"habit": "reading"}) for d in range(days)]
+    return [
+        Event(
+            type="habit_completed",
+            time=(NOW - timedelta(days=days - d)).replace(hour=19),
+            data={"habit": "reading"},
+        )
+        for d in range(days)
+    ]
 
 
 def counter_seqs(keys: Path) -> dict[str, int]:
@@ -75,8 +81,12 @@ def test_a_crash_before_the_commit_leaves_the_previous_training(make_app, tmp_pa
     app.close()
 
     later = NOW + timedelta(days=1)
-    crashed = subprocess.run([sys.executable, "-c", CRASH_AT_COMMIT, str(tmp_path / "satchel.toml"),
-                              later.isoformat()], capture_output=True, text=True, timeout=600)
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_AT_COMMIT, str(tmp_path / "satchel.toml"), later.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert crashed.returncode == 42, crashed.stderr[-2000:]
     folder = next((tmp_path / "data" / "checkpoints").iterdir()) / "habits"
     assert (folder / "v00000002.ckpt").exists()  # written and durable, never committed

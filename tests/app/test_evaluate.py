@@ -1,7 +1,7 @@
 """``satchel evaluate``: a device replay of an export, through the CLI and the Python API."""
 
 import json
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from click.testing import CliRunner
@@ -47,7 +47,9 @@ def test_every_item_is_predicted_before_it_is_seen_by_satchel_and_each_baseline(
     assert p.trainings >= 2 and 0 < p.served_model < 1  # the fallback served until a model was promoted
     assert set(p.within_subject["satchel"]) == set(p.metrics["satchel"])
     first = p.curve[0]  # before min_samples labelled samples, no model can exist: the fallback serves
-    assert first.hi == 14 and first.metrics["satchel"]["log_loss"] == pytest.approx(first.metrics["fallback"]["log_loss"])
+    assert first.hi == 14 and first.metrics["satchel"]["log_loss"] == pytest.approx(
+        first.metrics["fallback"]["log_loss"]
+    )
 
 
 def test_cli_prints_tables_json_and_a_calibration_plot(export, tmp_path, monkeypatch):
@@ -55,9 +57,15 @@ def test_cli_prints_tables_json_and_a_calibration_plot(export, tmp_path, monkeyp
     monkeypatch.setattr("satchel.cli._registry", lambda ctx: isolated_registry())
     monkeypatch.setattr("satchel.cli_evaluate._registry", lambda ctx: isolated_registry())
     plot = tmp_path / "calibration.png"
-    out = CliRunner().invoke(cli, ["evaluate", str(path), "-c", str(config), "--curve", "0,50", "--plot", str(plot)])
+    out = CliRunner().invoke(
+        cli, ["evaluate", str(path), "-c", str(config), "--curve", "0,50", "--plot", str(plot)]
+    )
     assert out.exit_code == 0, out.output
-    assert "pipeline habits" in out.output and "same_as_yesterday" in out.output and "best baseline" in out.output
+    assert (
+        "pipeline habits" in out.output
+        and "same_as_yesterday" in out.output
+        and "best baseline" in out.output
+    )
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = CliRunner().invoke(cli, ["evaluate", str(path), "-c", str(config), "--json"])
     assert out.exit_code == 0, out.output

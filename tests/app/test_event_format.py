@@ -34,8 +34,11 @@ def format2(tmp_path, monkeypatch, master_key):
 
 def expected(app, learner: str) -> list[Event]:
     """The events the fixture recorded for ``learner`` (as the app normalised them), by time."""
-    events = [app.validate_event(e) for e in generated.fixture_events(learner)
-              if learner != "ada" or e["id"] not in generated.DELETED]
+    events = [
+        app.validate_event(e)
+        for e in generated.fixture_events(learner)
+        if learner != "ada" or e["id"] not in generated.DELETED
+    ]
     return sorted(events, key=lambda e: (e.time, e.id))
 
 
@@ -70,8 +73,10 @@ def test_format2_data_dir_is_migrated(format2, make_app):
     assert app.verify_audit_log().ok
     app.close()
     with database(format2) as conn:
-        conn.execute("DELETE FROM events WHERE id_tag = (SELECT min(id_tag) FROM events WHERE subject = ?)",
-                     (bytes.fromhex(ada),))
+        conn.execute(
+            "DELETE FROM events WHERE id_tag = (SELECT min(id_tag) FROM events WHERE subject = ?)",
+            (bytes.fromhex(ada),),
+        )
     with pytest.raises(IntegrityError, match="should have 10 events in .*, 9 are there"):
         make_app().events.read(ada)
 
@@ -91,7 +96,9 @@ def test_old_copy_restored_after_migration_is_refused(format2, make_app):
 def test_format2_rows_changed_before_migration_stay_refused(format2, make_app):
     with database(format2) as conn:
         (bob,) = conn.execute("SELECT subject FROM events GROUP BY subject HAVING count(*) = 24").fetchone()
-        conn.execute("DELETE FROM events WHERE id_tag = (SELECT min(id_tag) FROM events WHERE subject = ?)", (bob,))
+        conn.execute(
+            "DELETE FROM events WHERE id_tag = (SELECT min(id_tag) FROM events WHERE subject = ?)", (bob,)
+        )
     app = make_app()
     assert app.events.read(app.pseudonym("ada")) == expected(app, "ada")
     with pytest.raises(IntegrityError, match="should have 24 events"):
@@ -128,8 +135,12 @@ def test_sigkill_during_migration_loses_nothing(format2, make_app, where):
     make_app(data=format2 / "scratch-data", keys=format2 / "scratch-keys").close()  # writes satchel.toml
     config = format2 / "satchel.toml"
     config.write_text(config.read_text().replace("scratch-data", "data").replace("scratch-keys", "keys"))
-    child = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLER), str(config), where],
-                           capture_output=True, text=True, timeout=300)
+    child = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(KILLER), str(config), where],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert child.returncode == -9, child.stdout + child.stderr
     assert stored_format(format2) == (2 if where == "carry" else 3)
     app = make_app()
@@ -139,12 +150,18 @@ def test_sigkill_during_migration_loses_nothing(format2, make_app, where):
     assert app.verify_audit_log().ok
 
 
-@pytest.mark.parametrize("event", [
-    {"id": 'quote " back \\ nul \x00 tab \t é 𝄞', "type": "habit_completed",
-     "time": "2026-03-01T23:30:00.000123-05:00", "data": {"habit": "ünï\"cödé\n", "x": 2**53, "y": -0.1,
-                                                        "z": True, "n": None}},
-    {"id": "1", "type": "app_opened", "time": "1900-01-01T00:00:00+00:00", "data": {}},
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        {
+            "id": 'quote " back \\ nul \x00 tab \t é 𝄞',
+            "type": "habit_completed",
+            "time": "2026-03-01T23:30:00.000123-05:00",
+            "data": {"habit": 'ünï"cödé\n', "x": 2**53, "y": -0.1, "z": True, "n": None},
+        },
+        {"id": "1", "type": "app_opened", "time": "1900-01-01T00:00:00+00:00", "data": {}},
+    ],
+)
 def test_events_round_trip_exactly(make_app, event):
     from app_support import grant
 
@@ -160,7 +177,10 @@ def test_a_raw_learner_id_is_refused_by_the_store(make_app):
     from satchel.errors import PrivacyError
 
     app = make_app()
-    for call in (lambda: app.events.read("ada"), lambda: app.events.delete("ada"),
-                 lambda: app.events.add([("ada", [Event(type="app_opened", time=generated.START)])])):
+    for call in (
+        lambda: app.events.read("ada"),
+        lambda: app.events.delete("ada"),
+        lambda: app.events.add([("ada", [Event(type="app_opened", time=generated.START)])]),
+    ):
         with pytest.raises(PrivacyError, match="must be a pseudonym"):
             call()

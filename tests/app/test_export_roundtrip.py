@@ -28,11 +28,31 @@ purposes = ["vocabulary_scheduling"]
 """
 
 EVENTS = [
-    {"subject": "ada", "type": "habit_completed", "time": "2026-03-01T18:04:00+01:00", "data": {"habit": "reading"}},
-    {"subject": "ada", "type": "habit_skipped", "time": "2026-03-02T09:00:00-05:00", "data": {"habit": "run", "value": 0.5}},
-    {"subject": "ada", "type": "word_reviewed", "time": "2026-03-03T07:30:00Z",
-     "data": {"item": "der Hund", "rating": 3, "response_ms": 5200.0, "kind": "review"}, "id": "anki-1"},
-    {"subject": "bob", "type": "habit_completed", "time": "2026-03-01T08:00:00Z", "data": {"habit": "reading"}},
+    {
+        "subject": "ada",
+        "type": "habit_completed",
+        "time": "2026-03-01T18:04:00+01:00",
+        "data": {"habit": "reading"},
+    },
+    {
+        "subject": "ada",
+        "type": "habit_skipped",
+        "time": "2026-03-02T09:00:00-05:00",
+        "data": {"habit": "run", "value": 0.5},
+    },
+    {
+        "subject": "ada",
+        "type": "word_reviewed",
+        "time": "2026-03-03T07:30:00Z",
+        "data": {"item": "der Hund", "rating": 3, "response_ms": 5200.0, "kind": "review"},
+        "id": "anki-1",
+    },
+    {
+        "subject": "bob",
+        "type": "habit_completed",
+        "time": "2026-03-01T08:00:00Z",
+        "data": {"habit": "reading"},
+    },
 ]
 
 
@@ -52,8 +72,23 @@ def app(tmp_path: Path, name: str):
 
     def grant(subject: str) -> None:
         for purpose in ("habit_reminders", "vocabulary_scheduling"):
-            run("consent", "grant", subject, "--purpose", purpose, "--notice-file", str(notice),
-                "--policy-version", "1", "--actor", "self", "--age-band", "18+", "--method", "cli")
+            run(
+                "consent",
+                "grant",
+                subject,
+                "--purpose",
+                purpose,
+                "--notice-file",
+                str(notice),
+                "--policy-version",
+                "1",
+                "--actor",
+                "self",
+                "--age-band",
+                "18+",
+                "--method",
+                "cli",
+            )
 
     grant("ada")
     grant("bob")
@@ -72,7 +107,11 @@ def test_export_ingests_unchanged_into_a_fresh_app_and_again_into_its_own(tmp_pa
     assert "stored 4 events" in first("ingest", str(source))
     export = tmp_path / "ada.json"
     before = exported_events(first, "ada", export)
-    assert len(before) == 3 and {e["type"] for e in before} == {"habit_completed", "habit_skipped", "word_reviewed"}
+    assert len(before) == 3 and {e["type"] for e in before} == {
+        "habit_completed",
+        "habit_skipped",
+        "word_reviewed",
+    }
     original = export.read_bytes()
 
     fresh = app(tmp_path, "fresh")  # consent is not part of the import: the learner granted it anew
@@ -107,6 +146,8 @@ def test_a_damaged_export_names_the_line_of_the_bad_event(tmp_path):
     bad = next(n for n, text in enumerate(lines, start=1) if '"word_reviewed"' in text)
     lines[bad - 1] = lines[bad - 1].replace('"word_reviewed"', '"Word Reviewed"')
     export.write_text("\n".join(lines))
-    result = CliRunner().invoke(cli, ["ingest", str(export), "-c", str(tmp_path / "damaged" / "satchel.toml")], obj={})
+    result = CliRunner().invoke(
+        cli, ["ingest", str(export), "-c", str(tmp_path / "damaged" / "satchel.toml")], obj={}
+    )
     start = max(n for n in range(1, bad + 1) if lines[n - 1].strip() == "{")  # the event's opening brace
     assert result.exit_code == 1 and f"ada.json line {start}: field 'type'" in result.output, result.output

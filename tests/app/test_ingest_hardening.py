@@ -30,8 +30,12 @@ purposes = ["vocabulary_scheduling"]
 
 
 def line(**fields: object) -> str:
-    event = {"subject": "ada", "type": "habit_completed", "time": "2026-03-01T18:00:00+01:00",
-             "data": {"habit": "reading"}}
+    event = {
+        "subject": "ada",
+        "type": "habit_completed",
+        "time": "2026-03-01T18:00:00+01:00",
+        "data": {"habit": "reading"},
+    }
     event.update(fields)
     return json.dumps(event)
 
@@ -49,8 +53,23 @@ def satchel(tmp_path: Path):
         return result.exit_code, result.output
 
     for purpose in ("habit_reminders", "vocabulary_scheduling"):
-        code, out = run("consent", "grant", "ada", "--purpose", purpose, "--notice-file", str(notice),
-                        "--policy-version", "1", "--actor", "self", "--age-band", "18+", "--method", "cli")
+        code, out = run(
+            "consent",
+            "grant",
+            "ada",
+            "--purpose",
+            purpose,
+            "--notice-file",
+            str(notice),
+            "--policy-version",
+            "1",
+            "--actor",
+            "self",
+            "--age-band",
+            "18+",
+            "--method",
+            "cli",
+        )
         assert code == 0, out
     return run
 
@@ -68,8 +87,10 @@ def one_error_line(out: str) -> str:
 
 
 def test_non_utf8_byte_is_named_by_line(satchel, tmp_path):
-    for name, text in [("events.jsonl", line() + "\n" + line(data={"habit": "cafe"}).replace("cafe", "caf\udce9")),
-                       ("events.csv", "subject,type,time,habit\nada,habit_completed,2026-03-01T18:00:00Z,caf\udce9\n")]:
+    for name, text in [
+        ("events.jsonl", line() + "\n" + line(data={"habit": "cafe"}).replace("cafe", "caf\udce9")),
+        ("events.csv", "subject,type,time,habit\nada,habit_completed,2026-03-01T18:00:00Z,caf\udce9\n"),
+    ]:
         path = tmp_path / name
         path.write_bytes(text.encode("utf-8", "surrogateescape"))  # a Latin-1 é: byte 0xe9
         code, out = satchel("ingest", str(path))
@@ -77,7 +98,9 @@ def test_non_utf8_byte_is_named_by_line(satchel, tmp_path):
     assert stored(satchel) == 0
 
 
-@pytest.mark.parametrize("time", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1850-06-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "time", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1850-06-01T00:00:00Z"]
+)
 def test_time_off_the_calendar_is_a_field_error(satchel, tmp_path, time):
     path = tmp_path / "events.jsonl"
     path.write_text(line() + "\n" + line(time=time))
@@ -89,7 +112,9 @@ def test_time_off_the_calendar_is_a_field_error(satchel, tmp_path, time):
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_payload_numbers_are_refused(satchel, tmp_path, value):
     path = tmp_path / "events.jsonl"
-    path.write_text(line() + "\n" + line().replace('"habit": "reading"', f'"habit": "reading", "value": {value}'))
+    path.write_text(
+        line() + "\n" + line().replace('"habit": "reading"', f'"habit": "reading", "value": {value}')
+    )
     code, out = satchel("ingest", str(path))
     assert code == 1 and "events.jsonl line 2: field 'data.value'" in one_error_line(out)
     assert "not a finite number" in out
@@ -100,7 +125,9 @@ def test_non_finite_payload_numbers_are_refused(satchel, tmp_path, value):
 def test_non_finite_text_a_payload_turns_into_a_number_is_refused(satchel, tmp_path, cell):
     """CSV cells are text: the payload model parses 'nan' into NaN, which must not be stored either."""
     path = tmp_path / "events.csv"
-    path.write_text(f"subject,type,time,habit,value\nada,habit_completed,2026-03-01T18:00:00Z,reading,{cell}\n")
+    path.write_text(
+        f"subject,type,time,habit,value\nada,habit_completed,2026-03-01T18:00:00Z,reading,{cell}\n"
+    )
     code, out = satchel("ingest", str(path))
     assert code == 1 and "events.csv line 2: field 'data.value'" in one_error_line(out)
     assert stored(satchel) == 0
@@ -115,12 +142,15 @@ def test_anki_rating_that_is_not_a_number(satchel, tmp_path, rating):
     assert stored(satchel) == 0
 
 
-@pytest.mark.parametrize("bad_last", [
-    line(type="no_such_type"),                      # passes parsing, fails the app's event types
-    line(data={"habit": ""}),                       # fails the payload model
-    line(time="2026-03-01T18:00:00"),               # no time zone
-    '{"subject": "ada", "type": "habit_completed"',  # not JSON
-])
+@pytest.mark.parametrize(
+    "bad_last",
+    [
+        line(type="no_such_type"),  # passes parsing, fails the app's event types
+        line(data={"habit": ""}),  # fails the payload model
+        line(time="2026-03-01T18:00:00"),  # no time zone
+        '{"subject": "ada", "type": "habit_completed"',  # not JSON
+    ],
+)
 def test_a_bad_last_line_leaves_the_store_unchanged(satchel, tmp_path, bad_last):
     first = tmp_path / "first.jsonl"
     first.write_text(line(id="already-there"))
@@ -135,7 +165,9 @@ def test_a_bad_last_line_leaves_the_store_unchanged(satchel, tmp_path, bad_last)
 
 def test_subject_from_the_option_when_the_file_has_none(satchel, tmp_path):
     path = tmp_path / "events.jsonl"
-    path.write_text(json.dumps({"type": "habit_completed", "time": "2026-03-01T18:00:00Z", "data": {"habit": "run"}}))
+    path.write_text(
+        json.dumps({"type": "habit_completed", "time": "2026-03-01T18:00:00Z", "data": {"habit": "run"}})
+    )
     code, out = satchel("ingest", str(path))
     assert code == 1 and "field 'subject'" in one_error_line(out) and "--subject" in out
     code, out = satchel("ingest", str(path), "--subject", "ada")

@@ -7,8 +7,8 @@ import pytest
 from app_support import grant
 
 from satchel.events import Event
-from satchel.runner import Runner, use_host_device_state
 from satchel.records import DeviceState
+from satchel.runner import Runner, use_host_device_state
 
 T0 = datetime(2024, 3, 4, tzinfo=timezone.utc)
 
@@ -58,9 +58,18 @@ def test_a_run_without_new_samples_keeps_what_serves_and_says_why(make_app):
     second = app.train("ada", "habits", now=T0 + timedelta(days=61, hours=1))
     assert first.promoted and not second.promoted
     assert "no new samples" in second.reason
-    a, b = (app.load_checkpoint("ada", "habits", v) for v in (first.checkpoint_version, second.checkpoint_version))
-    assert b.served == "model" and all(np.array_equal(a.weights.params[k], b.weights.params[k]) for k in a.weights.params)
-    assert set(first.metrics) >= {"holdout_log_loss", "holdout_auc", "holdout_samples", "holdout_fallback_log_loss"}
+    a, b = (
+        app.load_checkpoint("ada", "habits", v) for v in (first.checkpoint_version, second.checkpoint_version)
+    )
+    assert b.served == "model" and all(
+        np.array_equal(a.weights.params[k], b.weights.params[k]) for k in a.weights.params
+    )
+    assert set(first.metrics) >= {
+        "holdout_log_loss",
+        "holdout_auc",
+        "holdout_samples",
+        "holdout_fallback_log_loss",
+    }
     entry = [e for e in app.audit_log.entries() if e.action == "training.completed"][-1]
     assert entry.fields["promoted"] is False
 
@@ -117,5 +126,7 @@ def test_the_runner_replays_history_on_an_injected_clock(make_app):
     assert skipped and any("trained 1.0h ago" in r for r in skipped[0].reasons)
     clock.now += timedelta(days=2)
     assert len(runner.tick().trained) == 1
-    times = [datetime.fromisoformat(e.time) if isinstance(e.time, str) else e.time for e in app.audit_log.entries()]
+    times = [
+        datetime.fromisoformat(e.time) if isinstance(e.time, str) else e.time for e in app.audit_log.entries()
+    ]
     assert max(times) <= clock.now  # audit timestamps follow the simulated clock, not the wall clock

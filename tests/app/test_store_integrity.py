@@ -16,7 +16,7 @@ import pytest
 from app_support import grant
 
 import satchel
-from satchel.errors import ConsentError, IntegrityError, KeyUnavailableError, SatchelError
+from satchel.errors import IntegrityError, KeyUnavailableError, SatchelError
 from satchel.events import Event
 from satchel.testing import isolated_registry
 
@@ -64,7 +64,11 @@ def restore_db(db: Path, frm: Path) -> None:
 
 def test_deleting_one_row_is_detected(learner):
     app, pseudo, db = learner
-    edit(db, "DELETE FROM events WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=?)", bytes.fromhex(pseudo))
+    edit(
+        db,
+        "DELETE FROM events WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=?)",
+        bytes.fromhex(pseudo),
+    )
     with pytest.raises(IntegrityError, match="should have 60 events.*59 are there") as caught:
         app.events.read(pseudo)
     assert RECOVERY in str(caught.value)
@@ -89,8 +93,13 @@ def test_type_tag_rewrite_is_refused(learner):
     tags = [r[0] for r in conn.execute("SELECT DISTINCT type_tag FROM events WHERE subject=?", (who,))]
     conn.close()
     assert len(tags) == 2
-    edit(db, "UPDATE events SET type_tag=? WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=? AND type_tag=?)",
-         tags[1], who, tags[0])
+    edit(
+        db,
+        "UPDATE events SET type_tag=? WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=? AND type_tag=?)",
+        tags[1],
+        who,
+        tags[0],
+    )
     for types in (None, ["habit_completed"], ["app_opened"]):
         with pytest.raises(IntegrityError):
             app.events.read(pseudo, types)
@@ -101,8 +110,12 @@ def test_swapping_rows_between_learners_is_refused(learner):
     grant(app, "bob")
     app.record("bob", history(habit="piano"), at=NOW)
     other = app.pseudonym("bob")
-    edit(db, "UPDATE events SET subject=? WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=?)",
-         bytes.fromhex(pseudo), bytes.fromhex(other))
+    edit(
+        db,
+        "UPDATE events SET subject=? WHERE id_tag=(SELECT min(id_tag) FROM events WHERE subject=?)",
+        bytes.fromhex(pseudo),
+        bytes.fromhex(other),
+    )
     for who in (pseudo, other):
         with pytest.raises(IntegrityError):
             app.events.read(who)
@@ -133,7 +146,7 @@ def test_rolled_back_database_is_refused_for_events_and_consent(learner, tmp_pat
 
 
 def test_restoring_the_whole_data_dir_is_refused(learner, tmp_path):
-    app, pseudo, db = learner
+    app, pseudo, _db = learner
     app.close()
     shutil.copytree(tmp_path / "data", tmp_path / "data-backup")
     app = satchel.open(tmp_path / "satchel.toml", registry=isolated_registry())
@@ -143,7 +156,9 @@ def test_restoring_the_whole_data_dir_is_refused(learner, tmp_path):
     shutil.copytree(tmp_path / "data-backup", tmp_path / "data")
     app = satchel.open(tmp_path / "satchel.toml", registry=isolated_registry())
     try:
-        with pytest.raises(IntegrityError, match="rolled back: .* holds version 1, the key vault expects version 2"):
+        with pytest.raises(
+            IntegrityError, match="rolled back: .* holds version 1, the key vault expects version 2"
+        ):
             app.events.read(pseudo)
     finally:
         app.close()
@@ -151,7 +166,7 @@ def test_restoring_the_whole_data_dir_is_refused(learner, tmp_path):
 
 def test_restoring_key_dir_and_data_dir_together_is_not_detected(learner, tmp_path):
     """The documented limit: without hardware-backed counters a consistent old pair looks current."""
-    app, pseudo, db = learner
+    app, pseudo, _db = learner
     app.close()
     for d in ("data", "keys"):
         shutil.copytree(tmp_path / d, tmp_path / f"{d}-backup")
@@ -229,7 +244,7 @@ def test_truncated_database_in_cli_is_a_clear_error(learner, tmp_path):
 
     from satchel.cli import cli
 
-    app, pseudo, db = learner
+    app, _pseudo, db = learner
     app.events.compact()
     app.close()
     with db.open("r+b") as f:
@@ -269,8 +284,10 @@ def _legacy_app(make_app, tmp_path, *, rewrite_type: bool = False):
         if rewrite_type and e.type == "app_opened":
             type_tag = tag("type", "habit_completed")
         raw = e.model_dump_json().encode()
-        conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)",
-                     (pseudo, id_tag, type_tag, seal(raw, key, Binding("habits-test", pseudo, "", f"event:{id_tag}"))))
+        conn.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?)",
+            (pseudo, id_tag, type_tag, seal(raw, key, Binding("habits-test", pseudo, "", f"event:{id_tag}"))),
+        )
     conn.commit()
     conn.close()
     return pseudo, events
@@ -341,7 +358,9 @@ def test_onnx_trainer_keeps_weights_and_adam_state_in_memory(tmp_path):
     before = set(os.listdir(tempfile.gettempdir()))
     spec = mlp(6, (8,), 1, batch_size=8, optimizer=Optimizer("adam", learning_rate=0.05), seed=3)
     rng = np.random.default_rng(0)
-    personal = {k: (v + rng.normal(0, 1, np.shape(v))).astype(np.float32) for k, v in initial_params(spec).items()}
+    personal = {
+        k: (v + rng.normal(0, 1, np.shape(v))).astype(np.float32) for k, v in initial_params(spec).items()
+    }
     backend = OnnxBackend()
     trainer = backend.open(backend.compile(spec, tmp_path / "data" / "compiled"), Weights(personal))
     x = rng.normal(size=(64, 6)).astype(np.float32)
@@ -352,8 +371,13 @@ def test_onnx_trainer_keeps_weights_and_adam_state_in_memory(tmp_path):
     needles = [b for a in arrays if len(set(b := np.asarray(a, np.float32).tobytes()[:16])) > 8]
     assert len(needles) >= 4 and trained.optimizer
     new = [Path(tempfile.gettempdir()) / n for n in set(os.listdir(tempfile.gettempdir())) - before]
-    files = [p for root in (tmp_path, *new) if root.exists()
-             for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file()]
+    files = [
+        p
+        for root in (tmp_path, *new)
+        if root.exists()
+        for p in ([root] if root.is_file() else root.rglob("*"))
+        if p.is_file()
+    ]
     for path in files:
         data = path.read_bytes()
         assert not any(n in data for n in needles), f"plaintext weights in {path}"

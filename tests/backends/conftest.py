@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from specs import BACKENDS
@@ -25,8 +25,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def compile_spec(backends: dict[str, TrainerBackend],
-                 cache_dir: Path) -> Callable[[str, ModelSpec], CompiledModel]:
+def compile_spec(
+    backends: dict[str, TrainerBackend], cache_dir: Path
+) -> Callable[[str, ModelSpec], CompiledModel]:
     """``compile_spec(backend, spec)``; the disk cache makes repeats cheap, the memo makes them free."""
     memo: dict[tuple[str, str], CompiledModel] = {}
 
@@ -40,8 +41,9 @@ def compile_spec(backends: dict[str, TrainerBackend],
 
 
 @pytest.fixture(scope="session")
-def open_trainer(backends: dict[str, TrainerBackend],
-                 compile_spec: Callable[[str, ModelSpec], CompiledModel]) -> Callable[..., Trainer]:
+def open_trainer(
+    backends: dict[str, TrainerBackend], compile_spec: Callable[[str, ModelSpec], CompiledModel]
+) -> Callable[..., Trainer]:
     def open_(backend: str, spec: ModelSpec, weights: Weights | None = None) -> Trainer:
         return backends[backend].open(compile_spec(backend, spec), weights)
 

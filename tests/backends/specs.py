@@ -11,19 +11,39 @@ BACKENDS = ("litert", "onnx")
 SGD = Optimizer("sgd", learning_rate=0.1)
 
 # Gradient-parity specs: SGD (so one step reveals the gradient), an L2 pull, a partial batch of 8.
-_CUSTOM = ((Out(0) - Label(0)).abs() + Out(1).softplus() * Label(1)
-           + (Out(0).sigmoid().maximum(0.3) - Out(1).exp().minimum(2.0)).square()
-           + (Out(1).square() + 1.0).log() / 2.0 - (Out(0) * Label(1)).relu()
-           + Out(1) / (Out(0).square() + 2.0)
-           - (-Out(0)).relu())
+_CUSTOM = (
+    (Out(0) - Label(0)).abs()
+    + Out(1).softplus() * Label(1)
+    + (Out(0).sigmoid().maximum(0.3) - Out(1).exp().minimum(2.0)).square()
+    + (Out(1).square() + 1.0).log() / 2.0
+    - (Out(0) * Label(1)).relu()
+    + Out(1) / (Out(0).square() + 2.0)
+    - (-Out(0)).relu()
+)
 GRADIENT_SPECS: dict[str, ModelSpec] = {
     "bce": mlp(6, (8, 5), 1, batch_size=8, optimizer=SGD, l2_to_reference=0.05, seed=3),
-    "mse": ModelSpec(5, (Dense(7, "tanh"), Dense(4, "sigmoid"), Dense(2, "linear")), loss=Loss.mse(),
-                     batch_size=8, optimizer=SGD, l2_to_reference=0.05, seed=4),
-    "softmax_ce": mlp(6, (8,), 3, loss=Loss.softmax_ce(), batch_size=8, optimizer=SGD,
-                      l2_to_reference=0.05, seed=5),
-    "custom": mlp(6, (8,), 2, loss=Loss.custom("zoo", _CUSTOM, label_dim=2), batch_size=8, optimizer=SGD,
-                  l2_to_reference=0.05, seed=6),
+    "mse": ModelSpec(
+        5,
+        (Dense(7, "tanh"), Dense(4, "sigmoid"), Dense(2, "linear")),
+        loss=Loss.mse(),
+        batch_size=8,
+        optimizer=SGD,
+        l2_to_reference=0.05,
+        seed=4,
+    ),
+    "softmax_ce": mlp(
+        6, (8,), 3, loss=Loss.softmax_ce(), batch_size=8, optimizer=SGD, l2_to_reference=0.05, seed=5
+    ),
+    "custom": mlp(
+        6,
+        (8,),
+        2,
+        loss=Loss.custom("zoo", _CUSTOM, label_dim=2),
+        batch_size=8,
+        optimizer=SGD,
+        l2_to_reference=0.05,
+        seed=6,
+    ),
 }
 #: The 10-16-8-1 network with Adam on a separable task.
 TASK = mlp(10, (16, 8), 1, batch_size=32, optimizer=Optimizer("adam", learning_rate=0.01), seed=7)
@@ -50,5 +70,3 @@ def labels_for(spec: ModelSpec, n: int, rng: np.random.Generator) -> np.ndarray:
     if spec.loss.kind == "bce_logits":
         return rng.integers(0, 2, size=(n, spec.label_dim)).astype(np.float32)
     return rng.normal(size=(n, spec.label_dim)).astype(np.float32)
-
-

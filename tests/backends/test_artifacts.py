@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from specs import GRADIENT_SPECS, TASK, separable
 from pydantic import ValidationError
+from specs import GRADIENT_SPECS, TASK, separable
 
 from satchel.backend import Trainer, TrainerBackend
 from satchel_plugins.backends import LiteRTOptions, OnnxOptions, satchel_trainer_backends
@@ -21,8 +21,9 @@ from satchel_plugins.backends._tflite import model_ops
 
 
 def _run(code: str, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -60,7 +61,8 @@ def test_onnx_models_are_readable_by_ort_1_19(compile_spec) -> None:
 
 def test_litert_trains_in_a_process_without_tensorflow(compile_spec, cache_dir: Path, tmp_path: Path) -> None:
     compile_spec("litert", TASK)
-    out = _run("""
+    out = _run(
+        """
         import sys
         sys.modules["tensorflow"] = None  # importing it now raises ImportError, as if not installed
         from pathlib import Path
@@ -77,16 +79,22 @@ def test_litert_trains_in_a_process_without_tensorflow(compile_spec, cache_dir: 
         manifest = trainer.export(Path(sys.argv[3]), feature_names=tuple("abcdefghij"), feature_schema_hash="h")
         assert np.isfinite(trainer.predict(x)).all()
         print("ok", result.steps, sorted(manifest.files), "quantized_inference" in manifest.runtime)
-    """, json.dumps(TASK.to_json()), str(cache_dir), str(tmp_path))
+    """,
+        json.dumps(TASK.to_json()),
+        str(cache_dir),
+        str(tmp_path),
+    )
     # Without TensorFlow the export still holds the trainable model; the quantized ones say why they are missing.
     assert out.split() == ["ok", "8", "['model']", "True"]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
-                    reason="needs an environment without torch")
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is not None, reason="needs an environment without torch"
+)
 def test_onnx_trains_in_a_process_without_torch(compile_spec, cache_dir: Path, tmp_path: Path) -> None:
     compile_spec("onnx", TASK)
-    out = _run("""
+    out = _run(
+        """
         import json, sys
         from pathlib import Path
         import numpy as np
@@ -104,7 +112,11 @@ def test_onnx_trains_in_a_process_without_torch(compile_spec, cache_dir: Path, t
         assert np.isfinite(trainer.predict(x)).all()
         assert "torch" not in sys.modules, "torch was imported"
         print("ok", result.steps)
-    """, json.dumps(TASK.to_json()), str(cache_dir), str(tmp_path))
+    """,
+        json.dumps(TASK.to_json()),
+        str(cache_dir),
+        str(tmp_path),
+    )
     assert out.split() == ["ok", "8"]
 
 
@@ -124,8 +136,9 @@ def test_litert_export_bakes_the_trained_weights(open_trainer, tmp_path: Path) -
     data = separable(200, seed=5)
     trainer = open_trainer("litert", TASK)
     trainer.fit(data, epochs=3)
-    manifest = trainer.export(tmp_path, feature_names=tuple(f"f{i}" for i in range(10)),
-                              feature_schema_hash="schema-hash")
+    manifest = trainer.export(
+        tmp_path, feature_names=tuple(f"f{i}" for i in range(10)), feature_schema_hash="schema-hash"
+    )
 
     body = _manifest_ok(tmp_path, manifest, trainer)
     assert body["signatures"]["infer"]["inputs"]["x"] == {"shape": [-1, 10], "dtype": "float32"}
@@ -147,27 +160,35 @@ def test_onnx_export_holds_inference_and_training_artifacts(open_trainer, tmp_pa
     data = separable(200, seed=5)
     trainer = open_trainer("onnx", TASK)
     trainer.fit(data, epochs=3)
-    manifest = trainer.export(tmp_path, feature_names=tuple(f"f{i}" for i in range(10)),
-                              feature_schema_hash="schema-hash")
+    manifest = trainer.export(
+        tmp_path, feature_names=tuple(f"f{i}" for i in range(10)), feature_schema_hash="schema-hash"
+    )
 
     body = _manifest_ok(tmp_path, manifest, trainer)
     assert body["signatures"]["inference"]["inputs"]["x"]["shape"] == [-1, 10]
-    session = ort.InferenceSession(str(tmp_path / manifest.files["inference"]),
-                                   providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(session.run(["output"], {"x": data.x})[0], trainer.predict(data.x), rtol=1e-5,
-                               atol=1e-6)
+    session = ort.InferenceSession(
+        str(tmp_path / manifest.files["inference"]), providers=["CPUExecutionProvider"]
+    )
+    np.testing.assert_allclose(
+        session.run(["output"], {"x": data.x})[0], trainer.predict(data.x), rtol=1e-5, atol=1e-6
+    )
     api = ort_training("api")
     state = api.CheckpointState.load_checkpoint(str(tmp_path / manifest.files["checkpoint"]))
-    module = api.Module(str(tmp_path / manifest.files["training"]), state, str(tmp_path / manifest.files["eval"]))
+    module = api.Module(
+        str(tmp_path / manifest.files["training"]), state, str(tmp_path / manifest.files["eval"])
+    )
     trained = trainer.get_weights().params["dense_0_kernel"]
     assert np.array_equal(state.parameters["dense_0_kernel"].data, trained)
-    loss, output = module(data.x[:32], data.y[:32], data.weights[:32])
+    _loss, output = module(data.x[:32], data.y[:32], data.weights[:32])
     np.testing.assert_allclose(output, trainer.predict(data.x[:32]), rtol=1e-5, atol=1e-6)
     module.export_model_for_inferencing(str(tmp_path / "refreshed.onnx"), ["output"])  # what a device does
     refreshed = ort.InferenceSession(str(tmp_path / "refreshed.onnx"), providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(refreshed.run(["output"], {"x": data.x[:7]})[0], trainer.predict(data.x[:7]),
-                               rtol=1e-5, atol=1e-6)
-    assert {"training_ort", "eval_ort", "optimizer_ort", "inference_ort", "inference_int8_ort"} <= set(manifest.files)
+    np.testing.assert_allclose(
+        refreshed.run(["output"], {"x": data.x[:7]})[0], trainer.predict(data.x[:7]), rtol=1e-5, atol=1e-6
+    )
+    assert {"training_ort", "eval_ort", "optimizer_ort", "inference_ort", "inference_int8_ort"} <= set(
+        manifest.files
+    )
 
 
 def test_plugin_registers_both_backends_with_strict_options() -> None:

@@ -19,8 +19,11 @@ def test_one_sgd_step_matches_reference_gradient(backend: str, name: str, open_t
     start = {k: (v + rng.normal(0, 0.3, v.shape)).astype(np.float32) for k, v in initial_params(spec).items()}
     ref = {k: (v + rng.normal(0, 0.3, v.shape)).astype(np.float32) for k, v in initial_params(spec).items()}
     n = spec.batch_size - 3  # one padded, partially masked batch
-    data = Dataset.of(rng.normal(size=(n, spec.input_dim)), labels_for(spec, n, rng),
-                      rng.uniform(0.2, 3.0, n).astype(np.float32))
+    data = Dataset.of(
+        rng.normal(size=(n, spec.input_dim)),
+        labels_for(spec, n, rng),
+        rng.uniform(0.2, 3.0, n).astype(np.float32),
+    )
     trainer = open_trainer(backend, spec, Weights(start))
     trainer.set_reference(ref)
 
@@ -30,8 +33,9 @@ def test_one_sgd_step_matches_reference_gradient(backend: str, name: str, open_t
     lr = spec.optimizer.learning_rate
     expected = reference.gradient(spec, start, data.x, data.y, data.weights, ref)
     assert result.steps == 1 and result.samples == n
-    assert result.final_loss == pytest.approx(reference.loss(spec, start, data.x, data.y, data.weights, ref),
-                                              rel=1e-5)
+    assert result.final_loss == pytest.approx(
+        reference.loss(spec, start, data.x, data.y, data.weights, ref), rel=1e-5
+    )
     for k in spec.param_shapes:
         got = (start[k].astype(np.float64) - after[k]) / lr
         scale = max(1.0, float(np.abs(expected[k]).max()))

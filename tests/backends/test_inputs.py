@@ -12,16 +12,19 @@ from satchel.errors import BackendError, ShapeError
 from satchel.model_spec import Const, Label, Loss, mlp
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros((2, 9), np.float32), r"expected shape \(10,\) or \(n, 10\)"),
-    (np.zeros(11, np.float32), r"got \(1, 11\)"),
-    (np.zeros((2, 5, 10), np.float32), r"got \(2, 5, 10\)"),
-    (np.zeros((0, 10), np.float32), "n >= 1"),
-    (np.array([["a"] * 10]), "dtype <U1"),
-    (np.zeros((1, 10), np.complex64), "dtype complex64"),
-    (np.full((1, 10), np.nan, np.float32), "NaN or infinite"),
-    (np.full((1, 10), np.inf), "NaN or infinite"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros((2, 9), np.float32), r"expected shape \(10,\) or \(n, 10\)"),
+        (np.zeros(11, np.float32), r"got \(1, 11\)"),
+        (np.zeros((2, 5, 10), np.float32), r"got \(2, 5, 10\)"),
+        (np.zeros((0, 10), np.float32), "n >= 1"),
+        (np.array([["a"] * 10]), "dtype <U1"),
+        (np.zeros((1, 10), np.complex64), "dtype complex64"),
+        (np.full((1, 10), np.nan, np.float32), "NaN or infinite"),
+        (np.full((1, 10), np.inf), "NaN or infinite"),
+    ],
+)
 def test_predict_refuses_bad_input(backend: str, open_trainer, bad: np.ndarray, message: str) -> None:
     with pytest.raises(ShapeError, match=message):
         open_trainer(backend, TASK).predict(bad)

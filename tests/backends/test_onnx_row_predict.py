@@ -105,5 +105,7 @@ def test_set_weights_after_training_matches_a_fresh_trainer(open_trainer, change
     changed = Weights(params, optimizer, weights.optimizer_format)
     trainer.set_weights(changed)
     fresh = open_trainer("onnx", TASK, changed)
-    np.testing.assert_array_equal(trainer.predict(separable(8, seed=5).x), fresh.predict(separable(8, seed=5).x))
+    np.testing.assert_array_equal(
+        trainer.predict(separable(8, seed=5).x), fresh.predict(separable(8, seed=5).x)
+    )
     np.testing.assert_array_equal(continue_training(trainer), continue_training(fresh))

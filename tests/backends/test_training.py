@@ -44,8 +44,9 @@ def test_adam_runs_and_state_agree_across_backends(open_trainer) -> None:
 def test_saturated_logits_give_finite_losses(backend: str, name: str, open_trainer) -> None:
     spec = GRADIENT_SPECS[name]
     rng = np.random.default_rng(4)
-    data = Dataset.of(rng.normal(size=(spec.batch_size, spec.input_dim)) * 1e4,
-                      labels_for(spec, spec.batch_size, rng))  # logits in the thousands
+    data = Dataset.of(
+        rng.normal(size=(spec.batch_size, spec.input_dim)) * 1e4, labels_for(spec, spec.batch_size, rng)
+    )  # logits in the thousands
     trainer = open_trainer(backend, spec)
     start = trainer.get_weights().params
     expected = reference.loss(spec, start, data.x, data.y, reference=start)
@@ -99,8 +100,11 @@ def test_shuffling_is_seeded(backend: str, open_trainer) -> None:
 def test_predict_and_evaluate_match_reference(backend: str, name: str, open_trainer) -> None:
     spec = GRADIENT_SPECS[name]
     rng = np.random.default_rng(9)
-    data = Dataset.of(rng.normal(size=(30, spec.input_dim)), labels_for(spec, 30, rng),
-                      rng.uniform(0.1, 2.0, 30).astype(np.float32))
+    data = Dataset.of(
+        rng.normal(size=(30, spec.input_dim)),
+        labels_for(spec, 30, rng),
+        rng.uniform(0.1, 2.0, 30).astype(np.float32),
+    )
     trainer = open_trainer(backend, spec)
     trainer.fit(data, epochs=2)
     params = trainer.get_weights().params

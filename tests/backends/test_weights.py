@@ -29,8 +29,11 @@ def test_weights_round_trip_through_plain_dicts_bit_for_bit(backend: str, open_t
     trained = open_trainer(backend, TASK)
     trained.fit(data, epochs=2)
     w = trained.get_weights()
-    plain = {"params": {k: np.array(v) for k, v in w.params.items()},
-             "optimizer": {k: np.array(v) for k, v in w.optimizer.items()}, "format": w.optimizer_format}
+    plain = {
+        "params": {k: np.array(v) for k, v in w.params.items()},
+        "optimizer": {k: np.array(v) for k, v in w.optimizer.items()},
+        "format": w.optimizer_format,
+    }
 
     fresh = open_trainer(backend, TASK)
     fresh.set_weights(Weights(plain["params"], plain["optimizer"], plain["format"]))

@@ -18,8 +18,15 @@ NEEDS_DATA = {"rubric": SHARED_DATA / "semeval2013_2way" / "semeval2013_task7_2w
 @pytest.mark.slow
 def test_quick_run_writes_every_section_table_and_plot(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = (tmp_path / "BENCHMARKS.md").read_text(encoding="utf-8")
     assert "--quick smoke run" in report and "Machine:" in report and "Versions:" in report
@@ -43,9 +50,15 @@ def test_quick_run_writes_every_section_table_and_plot(tmp_path):
 
 
 def test_unknown_section_is_a_clear_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "fleet,speed", "--out", str(tmp_path)],
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--only", "fleet,speed", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert done.returncode == 2
     assert "unknown section(s) speed" in done.stderr and "choose from startup" in done.stderr
     assert not (tmp_path / "BENCHMARKS.md").exists()

@@ -24,8 +24,9 @@ def run(args: list[str], cwd: Path, key: str | None = None) -> subprocess.Comple
     env["COLUMNS"] = "140"
     if key is not None:
         env["SATCHEL_EXAMPLE_KEY"] = key
-    done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -70,8 +71,14 @@ def test_demo_runs_end_to_end_and_keeps_nothing_readable(tmp_path):
     data = tmp_path / "kept"
     code = "from satchel_plugins.demo import demo; demo()"
     out = run(["-c", code, "--data-dir", str(data)], tmp_path).stdout
-    for header in ("1. Habit tracker", "2. Vocabulary app", "3. Grading assistant", "4. Learner rights",
-                   "5. Look inside the data directory", "6. Privacy audit"):
+    for header in (
+        "1. Habit tracker",
+        "2. Vocabulary app",
+        "3. Grading assistant",
+        "4. Learner rights",
+        "5. Look inside the data directory",
+        "6. Privacy audit",
+    ):
         assert header in out
     assert re.search(r"✗ refused\s+chloe\s+consent by 8-12, self: a learner in age band 8-12 cannot", out)
     assert re.search(r"✓ consent\s+chloe\s+8-12, guardian", out)
@@ -83,8 +90,11 @@ def test_demo_runs_end_to_end_and_keeps_nothing_readable(tmp_path):
         row = rf"│ {learner}\s+│ \w+\s+│ habit_\d │ [01]\.\d\d\s+│ (remind|nudge|quiet)"
         decisions = re.findall(row, out)
         assert len(decisions) == 3, out
-        assert re.search(rf"{learner}\s+━+ ✓ \d+ samples, held-out auc 0\.\d\d, (model|kept what served), v1 "
-                         "sealed", out)
+        assert re.search(
+            rf"{learner}\s+━+ ✓ \d+ samples, held-out auc 0\.\d\d, (model|kept what served), v1 "
+            "sealed",
+            out,
+        )
     for learner in ("dmitri", "elena", "farah"):
         assert re.search(rf"│ {learner}\s+│ \d+ of 40\s+│", out)
     for teacher in ("ms_garcia", "mr_hughes"):

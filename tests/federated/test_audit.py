@@ -54,18 +54,20 @@ def test_protected_shared_model_reports_spend_and_no_findings(make):
     (m,) = report.shared_models
     assert m.participants == 1 and m.contributions_logged == 1 and m.refusals_logged == 0
     assert m.epsilon_spent_max == pytest.approx(out.epsilon_spent)
-    assert m.epsilon_spent_max == pytest.approx(BudgetLedger(app, app.pseudonym(learners[0].subject), "habits",
-                                                             1e-5).spent())
+    assert m.epsilon_spent_max == pytest.approx(
+        BudgetLedger(app, app.pseudonym(learners[0].subject), "habits", 1e-5).spent()
+    )
     assert _codes(report) == set()
     text = render_text(report)
-    assert "SHARED MODEL habits" in text and "DP-FedAvg" in text and "1 learners charged" in text
+    assert "SHARED MODEL habits" in text and "DP-FedAdam" in text and "1 learners charged" in text
     assert 'id="shared-habits"' in render_html(report)
     assert json.loads(json.dumps(report.to_dict()))["shared_models"][0]["participants"] == 1
 
 
 def test_no_dp_and_no_secure_aggregation_are_findings(make):
-    app, _, now = make(noise_multiplier=0.0, target_epsilon=None, secure_aggregation=False,
-                       epsilon_cap=float("inf"))
+    app, _, now = make(
+        noise_multiplier=0.0, target_epsilon=None, secure_aggregation=False, epsilon_cap=float("inf")
+    )
     report = build_report(app, now=now)
     (m,) = report.shared_models
     assert not m.differential_privacy and m.epsilon_per_run is None

@@ -42,8 +42,11 @@ def _params(app):
 
 
 def _audit(app, action):
-    return [json.loads(line) for line in (app.config.data_dir / "audit.jsonl").read_text().splitlines()
-            if json.loads(line).get("action") == action]
+    return [
+        json.loads(line)
+        for line in (app.config.data_dir / "audit.jsonl").read_text().splitlines()
+        if json.loads(line).get("action") == action
+    ]
 
 
 def test_consented_learner_sends_a_clipped_delta_and_is_charged(fleet):
@@ -59,7 +62,9 @@ def test_consented_learner_sends_a_clipped_delta_and_is_charged(fleet):
     row = _audit(app, "federated.contributed")[-1]
     assert row["fields"]["round"] == 1 and row["fields"]["bytes"] == out.nbytes
     # a second round of the same run is already charged; a new run is charged again
-    assert contribute(app, learners[0].subject, "habits", params, run="r", round_=2).epsilon_spent == pytest.approx(expected)
+    assert contribute(
+        app, learners[0].subject, "habits", params, run="r", round_=2
+    ).epsilon_spent == pytest.approx(expected)
     assert contribute(app, learners[0].subject, "habits", params, run="r2", round_=1).epsilon_spent > expected
 
 
@@ -144,7 +149,9 @@ def test_a_reused_trainer_carries_nothing_from_one_learner_to_the_next(fleet):
     app, learners = fleet(noise_multiplier=2.0, clients_per_round=1, clip_norm=100.0)
     enroll(app, learners[:2])
     params, _ = _params(app)
-    contribute(app, learners[0].subject, "habits", params, run="a", round_=3)  # leaves trained weights and Adam state
+    contribute(
+        app, learners[0].subject, "habits", params, run="a", round_=3
+    )  # leaves trained weights and Adam state
     reused = contribute(app, learners[1].subject, "habits", params, run="a", round_=3)
     client._TRAINERS.clear()
     fresh = contribute(app, learners[1].subject, "habits", params, run="b", round_=3)
@@ -191,4 +198,6 @@ def test_fedadam_devices_train_plain_sgd_at_the_pipelines_learning_rate(fleet):
         np.testing.assert_allclose(sent.delta[k], v - params[k], rtol=1e-4, atol=1e-7)
     adam, _ = fleet(strategy="fedavg", noise_multiplier=4.0, clip_norm=100.0)
     other = contribute(adam, learners[0].subject, "habits", params, run="b", round_=2)
-    assert other.norm > 5 * sent.norm  # a fresh Adam's first steps are ~lr per weight; SGD's are lr * gradient
+    assert (
+        other.norm > 5 * sent.norm
+    )  # a fresh Adam's first steps are ~lr per weight; SGD's are lr * gradient

@@ -60,7 +60,9 @@ def _wait_for(port: int, seconds: float = 90) -> None:
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        args, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def test_superlink_and_two_supernodes_complete_rounds(tmp_path):
@@ -70,7 +72,9 @@ def test_superlink_and_two_supernodes_complete_rounds(tmp_path):
     os.environ["SATCHEL_FLEET_KEY"] = key
     learners = simulate_habit_learners(2, days=40, seed=3)
     now = learners[0].day(40).isoformat()
-    options = FleetOptions(learners=2, days=40, rounds=2, clients_per_round=2, target_epsilon=8.0, epsilon_cap=20.0)
+    options = FleetOptions(
+        learners=2, days=40, rounds=2, clients_per_round=2, target_epsilon=8.0, epsilon_cap=20.0
+    )
     paths = {name: write_config(tmp_path / name, options) for name in ("dev0", "dev1", "server")}
     for i in range(2):
         with satchel.open(paths[f"dev{i}"]) as app:
@@ -79,33 +83,81 @@ def test_superlink_and_two_supernodes_complete_rounds(tmp_path):
     base_env = {**os.environ, "SATCHEL_FLEET_KEY": key}
     procs: list[subprocess.Popen] = []
     try:
-        env = {**base_env, "SATCHEL_FEDERATED_CONFIG": json.dumps({
-            "config": str(paths["server"]), "pipeline": "habits", "population": 2, "run": "deploy", "now": now,
-            "out": str(out)})}
-        procs.append(_start(["flower-superlink", "--insecure", "--port", str(port), "--database",
-                             str(tmp_path / "state.db")], env, tmp_path / "superlink.log"))
+        env = {
+            **base_env,
+            "SATCHEL_FEDERATED_CONFIG": json.dumps(
+                {
+                    "config": str(paths["server"]),
+                    "pipeline": "habits",
+                    "population": 2,
+                    "run": "deploy",
+                    "now": now,
+                    "out": str(out),
+                }
+            ),
+        }
+        procs.append(
+            _start(
+                [
+                    "flower-superlink",
+                    "--insecure",
+                    "--port",
+                    str(port),
+                    "--database",
+                    str(tmp_path / "state.db"),
+                ],
+                env,
+                tmp_path / "superlink.log",
+            )
+        )
         _wait_for(port)
         for i in range(2):
-            env = {**base_env, "SATCHEL_FEDERATED_CONFIG": json.dumps({
-                "config": str(paths[f"dev{i}"]), "pipeline": "habits", "population": 2, "now": now})}
-            procs.append(_start(["flower-supernode", "--insecure", "--superlink", f"127.0.0.1:{port}",
-                                 "--port", str(_port()), "--node-config", f'subject="{learners[i].subject}"'],
-                                env, tmp_path / f"supernode{i}.log"))
+            env = {
+                **base_env,
+                "SATCHEL_FEDERATED_CONFIG": json.dumps(
+                    {"config": str(paths[f"dev{i}"]), "pipeline": "habits", "population": 2, "now": now}
+                ),
+            }
+            procs.append(
+                _start(
+                    [
+                        "flower-supernode",
+                        "--insecure",
+                        "--superlink",
+                        f"127.0.0.1:{port}",
+                        "--port",
+                        str(_port()),
+                        "--node-config",
+                        f'subject="{learners[i].subject}"',
+                    ],
+                    env,
+                    tmp_path / f"supernode{i}.log",
+                )
+            )
         (tmp_path / "app").mkdir()
         (tmp_path / "app" / "pyproject.toml").write_text(APP_TOML)
         (tmp_path / "home").mkdir()
         (tmp_path / "home" / "config.toml").write_text(
-            f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{port}"\ninsecure = true\n')
-        run = subprocess.run(["flwr", "run", ".", "local", "--stream"], cwd=tmp_path / "app",
-                             env={**base_env, "FLWR_HOME": str(tmp_path / "home")}, capture_output=True, text=True,
-                             timeout=600)
+            f'[superlink]\ndefault = "local"\n\n[superlink.local]\naddress = "127.0.0.1:{port}"\ninsecure = true\n'
+        )
+        run = subprocess.run(
+            ["flwr", "run", ".", "local", "--stream"],
+            cwd=tmp_path / "app",
+            env={**base_env, "FLWR_HOME": str(tmp_path / "home")},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert (out / "result.json").exists(), run.stdout[-3000:] + run.stderr[-2000:]
         result = json.loads((out / "result.json").read_text())
         assert [r["received"] for r in result["rounds"]] == [2, 2]
         assert result["secure_aggregation"] is True and 7.9 < result["epsilon"] <= 8.0
         for i in range(2):
             with satchel.open(paths[f"dev{i}"]) as app:
-                rows = [json.loads(line) for line in (app.config.data_dir / "audit.jsonl").read_text().splitlines()]
+                rows = [
+                    json.loads(line)
+                    for line in (app.config.data_dir / "audit.jsonl").read_text().splitlines()
+                ]
             sent = [r for r in rows if r["action"] == "federated.contributed"]
             assert [r["fields"]["round"] for r in sent] == [1, 2]
     finally:

@@ -23,8 +23,17 @@ pytest.importorskip("ray")
 
 def test_simulation_rounds_complete_and_refusals_send_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("SATCHEL_FLEET_KEY", base64.b64encode(os.urandom(32)).decode())
-    o = FleetOptions(learners=5, days=40, rounds=2, clients_per_round=5, target_epsilon=6.0, epsilon_cap=7.0,
-                     contributors=0.6, secure_aggregation=True, clip_norm=0.5)
+    o = FleetOptions(
+        learners=5,
+        days=40,
+        rounds=2,
+        clients_per_round=5,
+        target_epsilon=6.0,
+        epsilon_cap=7.0,
+        contributors=0.6,
+        secure_aggregation=True,
+        clip_norm=0.5,
+    )
     path, learners = build_fleet(tmp_path / "fleet", o)
     now = learners[0].day(40)
     # the config asks for SecAgg+; this run turns it off (the noise, and so epsilon, are unchanged)
@@ -41,8 +50,10 @@ def test_simulation_rounds_complete_and_refusals_send_nothing(tmp_path, monkeypa
         assert meta["participants"] == 6 and meta["secure_aggregation"] is False and version == 1
         rows = [json.loads(line) for line in (app.config.data_dir / "audit.jsonl").read_text().splitlines()]
         sent = [r for r in rows if r["action"] == "federated.contributed"]
-        refused = [r for r in rows if r["action"] == "consent.refused" and r["fields"]["operation"] == "contribute"]
-        consenting = {app.pseudonym(l.subject) for l in learners[:3]}
+        refused = [
+            r for r in rows if r["action"] == "consent.refused" and r["fields"]["operation"] == "contribute"
+        ]
+        consenting = {app.pseudonym(learner.subject) for learner in learners[:3]}
         assert {r["fields"]["subject"] for r in sent} == consenting and len(sent) == 6
         assert len(refused) == 4 and not {r["fields"]["subject"] for r in refused} & consenting
         assert math.isfinite(result.epsilon)

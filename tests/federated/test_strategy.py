@@ -13,12 +13,23 @@ from satchel.federated.flower import SERVER_ADAM, SharedModelStrategy
 
 
 def _strategy(kind: str, lr: float, sigma: float = 0.0, clip: float = 1.0, shape: tuple[int, ...] = (3, 2)):
-    return SharedModelStrategy([np.zeros(shape, np.float32)], clients_per_round=4, min_available=4, clip_norm=clip,
-                               noise_multiplier=sigma, run="t", kind=kind, lr=lr)
+    return SharedModelStrategy(
+        [np.zeros(shape, np.float32)],
+        clients_per_round=4,
+        min_available=4,
+        clip_norm=clip,
+        noise_multiplier=sigma,
+        run="t",
+        kind=kind,
+        lr=lr,
+    )
 
 
 def _results(deltas: list[np.ndarray]) -> list:
-    return [(None, FitRes(Status(Code.OK, ""), ndarrays_to_parameters([d]), 1, {"bytes": d.nbytes})) for d in deltas]
+    return [
+        (None, FitRes(Status(Code.OK, ""), ndarrays_to_parameters([d]), 1, {"bytes": d.nbytes}))
+        for d in deltas
+    ]
 
 
 def _deltas(seed: int, k: int = 4, shape: tuple[int, ...] = (3, 2)) -> list[np.ndarray]:
@@ -30,7 +41,9 @@ def test_fedavg_without_dp_applies_exactly_the_server_step_times_the_mean_delta(
     s = _strategy("fedavg", lr=2.0)
     deltas = _deltas(0)
     params, _ = s.aggregate_fit(1, _results(deltas), [])
-    np.testing.assert_allclose(parameters_to_ndarrays(params)[0], 2.0 * np.mean(deltas, axis=0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        parameters_to_ndarrays(params)[0], 2.0 * np.mean(deltas, axis=0), rtol=1e-6, atol=1e-7
+    )
     assert s.rounds[-1].received == 4 and s.rounds[-1].bytes_per_client == deltas[0].nbytes
 
 
@@ -42,8 +55,8 @@ def test_fedadam_is_bias_corrected_adam_on_the_mean_delta():
     for t in (1, 2, 3):
         mean = np.mean(_deltas(t), axis=0).astype(np.float64)
         params, _ = s.aggregate_fit(t, _results(_deltas(t)), [])
-        m, v = b1 * m + (1 - b1) * mean, b2 * v + (1 - b2) * mean ** 2
-        x = x + 0.03 * math.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + tau)
+        m, v = b1 * m + (1 - b1) * mean, b2 * v + (1 - b2) * mean**2
+        x = x + 0.03 * math.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + tau)
         np.testing.assert_allclose(parameters_to_ndarrays(params)[0], x, rtol=1e-4, atol=1e-7)
     # the first step of bias-corrected Adam is the server learning rate times the sign
     first = _strategy("fedadam", lr=0.03)

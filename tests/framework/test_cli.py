@@ -29,7 +29,7 @@ def test_plugins_json_lists_every_hook_kind_and_distribution():
     data = json.loads(run("plugins", "--json").output)
     assert set(data["registrations"]) == {k.hook for k in HOOK_KINDS}
     assert set(data["runtime_hooks"]) == set(RUNTIME_HOOKS)
-    conditions = [r for r in data["registrations"]["satchel_schedulers"] if r["name"] == "conditions"][0]
+    conditions = next(r for r in data["registrations"]["satchel_schedulers"] if r["name"] == "conditions")
     assert conditions["distribution"] == "satchel" and conditions["builtin"] is True
 
 
@@ -64,11 +64,14 @@ def test_config_schema_is_json():
 def test_errors_are_one_line_without_traceback_and_debug_shows_it(tmp_path):
     target = tmp_path / "satchel.toml"
     target.write_text("x")
-    proc = subprocess.run([sys.executable, "-m", "satchel", "init", str(target)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "satchel", "init", str(target)], capture_output=True, text=True
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "satchel", "--debug", "init", str(target)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "satchel", "--debug", "init", str(target)], capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "Traceback" in proc.stderr
 
 
@@ -99,7 +102,9 @@ def test_deprecated_hook_commands_still_run_with_a_warning_without_collecting_ot
         warnings.simplefilter("always")
         assert run("hello", registry=reg).output == "hello from a plugin\n"
     assert any(issubclass(w.category, DeprecationWarning) and "satchel.cli" in str(w.message) for w in caught)
-    result = CliRunner().invoke(cli, ["plugins"], obj={"registry": reg})  # lists every kind: names the culprit
+    result = CliRunner().invoke(
+        cli, ["plugins"], obj={"registry": reg}
+    )  # lists every kind: names the culprit
     assert result.exit_code == 1 and "plugin 'greeter'" in result.output and "kaput" in result.output
 
 
@@ -121,7 +126,11 @@ def test_entry_point_commands_are_listed_with_their_help_and_run(monkeypatch):
 def test_a_broken_entry_point_command_is_named_and_the_others_still_work(monkeypatch):
     _entry_points(monkeypatch, broken="toy_cli:missing", notcmd="toy_cli:NOT_A_COMMAND")
     result = CliRunner().invoke(cli, ["broken"])
-    assert result.exit_code == 1 and "command 'broken'" in result.output and "SATCHEL_DISABLE_PLUGINS" in result.output
+    assert (
+        result.exit_code == 1
+        and "command 'broken'" in result.output
+        and "SATCHEL_DISABLE_PLUGINS" in result.output
+    )
     result = CliRunner().invoke(cli, ["notcmd"])
     assert result.exit_code == 1 and "not a click command" in result.output
     assert run("validate", "--help").exit_code == 0
@@ -134,12 +143,17 @@ def test_json_errors_on_request(tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(bad), "--json"], obj={"registry": reg})
     error = json.loads(result.output)["error"]
     assert result.exit_code == 1 and error["type"] == "ConfigError"
-    assert error["problems"] == [{"path": "pipelines.main.backend",
-                                  "message": "unknown backend 'tflit'; choose one of: litert, onnx, toy_backend"}]
+    assert error["problems"] == [
+        {
+            "path": "pipelines.main.backend",
+            "message": "unknown backend 'tflit'; choose one of: litert, onnx, toy_backend",
+        }
+    ]
     good = tmp_path / "good.toml"
     good.write_text(TOY_CONFIG)
     ok = json.loads(CliRunner().invoke(cli, ["validate", str(good), "--json"], obj={"registry": reg}).output)
     assert ok == {"config": str(good), "valid": True, "app": "toy-app", "pipelines": ["main"]}
-    missing = CliRunner().invoke(cli, ["train", "--subject", "x", "--pipeline", "p", "-c", str(tmp_path / "no.toml"),
-                                       "--json"])
+    missing = CliRunner().invoke(
+        cli, ["train", "--subject", "x", "--pipeline", "p", "-c", str(tmp_path / "no.toml"), "--json"]
+    )
     assert missing.exit_code == 1 and "no such file" in json.loads(missing.output)["error"]["message"]

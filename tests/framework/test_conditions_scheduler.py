@@ -23,20 +23,41 @@ class TestConformance(SchedulerConformance):
         return ConditionsScheduler(ConditionsOptions(require_charging=True))
 
 
-def facts(device=DeviceState(battery_percent=80, charging=True, idle=True, unmetered_network=True),
-          last=None, new=10):
+def facts(
+    device=DeviceState(battery_percent=80, charging=True, idle=True, unmetered_network=True),
+    last=None,
+    new=10,
+):
     return ScheduleInput(NOW, device, last, new, 100)
 
 
 def test_every_unmet_condition_is_a_stated_reason():
-    s = ConditionsScheduler(ConditionsOptions(require_charging=True, require_idle=True, require_unmetered=True,
-                                              min_new_samples=5, min_battery_percent=30))
-    d = s.decide(facts(DeviceState(battery_percent=10, charging=False, idle=None, unmetered_network=False),
-                       last=NOW - timedelta(hours=1), new=2))
+    s = ConditionsScheduler(
+        ConditionsOptions(
+            require_charging=True,
+            require_idle=True,
+            require_unmetered=True,
+            min_new_samples=5,
+            min_battery_percent=30,
+        )
+    )
+    d = s.decide(
+        facts(
+            DeviceState(battery_percent=10, charging=False, idle=None, unmetered_network=False),
+            last=NOW - timedelta(hours=1),
+            new=2,
+        )
+    )
     assert not d.run
     joined = " | ".join(d.reasons)
-    for words in ("not charging", "idle state unknown", "network metered", "battery 10% below 30%",
-                  "2 new samples, need 5", "minimum interval"):
+    for words in (
+        "not charging",
+        "idle state unknown",
+        "network metered",
+        "battery 10% below 30%",
+        "2 new samples, need 5",
+        "minimum interval",
+    ):
         assert words in joined
     assert d.not_before == NOW + timedelta(hours=5)
 

@@ -12,7 +12,12 @@ def test_valid_config_resolves_every_component(toy_registry, tmp_path):
     path.write_text(TOY_CONFIG)
     cfg = load_config(path, toy_registry)
     p = cfg.pipelines["main"]
-    assert (p.model.name, p.featurizer.name, p.backend.name, p.store.name) == ("toy", "toy_features", "toy_backend", "toy_store")
+    assert (p.model.name, p.featurizer.name, p.backend.name, p.store.name) == (
+        "toy",
+        "toy_features",
+        "toy_backend",
+        "toy_store",
+    )
     assert p.model.options.hidden == 4
     assert p.scheduler.options.min_interval == 7200.0
     assert cfg.data_dir == tmp_path / "data" and cfg.key_dir == tmp_path / "keys"
@@ -20,10 +25,12 @@ def test_valid_config_resolves_every_component(toy_registry, tmp_path):
 
 
 def test_every_mistake_is_reported_with_its_dotted_path(toy_registry):
-    bad = TOY_CONFIG.replace('backend = "toy_backend"', 'backend = "toy_bakend"') \
-        .replace("hidden = 4", "hidden = 0, depth = 3") \
-        .replace('min_interval = "2h"', 'min_interval = "soon"') \
+    bad = (
+        TOY_CONFIG.replace('backend = "toy_backend"', 'backend = "toy_bakend"')
+        .replace("hidden = 4", "hidden = 0, depth = 3")
+        .replace('min_interval = "2h"', 'min_interval = "soon"')
         .replace('purposes = ["toy_purpose"]', 'purposes = ["marketing"]')
+    )
     with pytest.raises(ConfigError) as e:
         load_config(bad, toy_registry)
     problems = dict(e.value.problems)
@@ -37,7 +44,9 @@ def test_every_mistake_is_reported_with_its_dotted_path(toy_registry):
 
 def test_structural_errors_have_paths(toy_registry):
     with pytest.raises(ConfigError) as e:
-        load_config('[app]\nid = "Bad Id"\ncolour = 1\n[privacy]\nage_of_digital_consent = 40\n', toy_registry)
+        load_config(
+            '[app]\nid = "Bad Id"\ncolour = 1\n[privacy]\nage_of_digital_consent = 40\n', toy_registry
+        )
     paths = [p for p, _ in e.value.problems]
     assert "app.id" in paths and "app.colour" in paths and "privacy.age_of_digital_consent" in paths
     assert "pipelines" in paths
@@ -55,7 +64,7 @@ def test_schema_lists_component_choices_and_options(toy_registry):
     backend = schema["$defs"]["PipelineSection"]["properties"]["backend"]
     assert "toy_backend" in backend["anyOf"][0]["enum"] and "litert" in backend["anyOf"][0]["enum"]
     sched = schema["$defs"]["PipelineSection"]["properties"]["scheduler"]
-    conditions = [v for v in sched["anyOf"][1:] if v["properties"]["name"]["const"] == "conditions"][0]
+    conditions = next(v for v in sched["anyOf"][1:] if v["properties"]["name"]["const"] == "conditions")
     assert "require_charging" in conditions["properties"]["options"]["properties"]
     json.dumps(schema)
 

@@ -16,19 +16,54 @@ REGISTRY = isolated_registry()
 
 #: values TOML can hold, with the ones that broke validators before
 toml_value = st.recursive(
-    st.one_of(st.booleans(), st.integers(-2**63, 2**63 - 1), st.floats(), st.text(max_size=6),
-              st.sampled_from(["", "\x00", "1e999", "90s", "-1h", "9" * 40 + "d", "nan", "inf", "habit", "litert",
-                               "onnx", "env", "passphrase", "insecure_file", "conditions", "../x", "/"])),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)),
-    max_leaves=6)
+    st.one_of(
+        st.booleans(),
+        st.integers(-(2**63), 2**63 - 1),
+        st.floats(),
+        st.text(max_size=6),
+        st.sampled_from(
+            [
+                "",
+                "\x00",
+                "1e999",
+                "90s",
+                "-1h",
+                "9" * 40 + "d",
+                "nan",
+                "inf",
+                "habit",
+                "litert",
+                "onnx",
+                "env",
+                "passphrase",
+                "insecure_file",
+                "conditions",
+                "../x",
+                "/",
+            ]
+        ),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 
 VALID = {
     "app": {"id": "fuzz-app", "data_dir": "data", "key_dir": "keys"},
-    "privacy": {"key_provider": {"name": "env", "options": {"variable": "SATCHEL_FUZZ_KEY"}}, "retention_days": 30},
-    "pipelines": {"habits": {"model": {"name": "habit", "options": {"min_samples": 10}}, "purposes": ["habit_reminders"],
-                             "backend": "onnx", "epochs": 3,
-                             "scheduler": {"name": "conditions", "options": {"min_interval": "12h",
-                                                                             "min_new_samples": 5}}}},
+    "privacy": {
+        "key_provider": {"name": "env", "options": {"variable": "SATCHEL_FUZZ_KEY"}},
+        "retention_days": 30,
+    },
+    "pipelines": {
+        "habits": {
+            "model": {"name": "habit", "options": {"min_samples": 10}},
+            "purposes": ["habit_reminders"],
+            "backend": "onnx",
+            "epochs": 3,
+            "scheduler": {"name": "conditions", "options": {"min_interval": "12h", "min_new_samples": 5}},
+        }
+    },
 }
 
 
@@ -51,7 +86,11 @@ def _loads(source: object) -> None:
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(PATHS), toml_value, st.none() | st.text(max_size=4)), min_size=1, max_size=3))
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(PATHS), toml_value, st.none() | st.text(max_size=4)), min_size=1, max_size=3
+    )
+)
 def test_mutated_mappings(mutations):
     doc = copy.deepcopy(VALID)
     for path, value, extra_key in mutations:
@@ -68,10 +107,13 @@ def test_mutated_mappings(mutations):
 
 
 @FUZZ
-@given(st.integers(0, len(STARTER_CONFIG)), st.integers(0, 40),
-       st.text(alphabet=st.sampled_from(list('="[]{}.,#\n -_0123456789abcdefinlrtu\x00\\\'')), max_size=12))
+@given(
+    st.integers(0, len(STARTER_CONFIG)),
+    st.integers(0, 40),
+    st.text(alphabet=st.sampled_from(list("=\"[]{}.,#\n -_0123456789abcdefinlrtu\x00\\'")), max_size=12),
+)
 def test_edited_starter_config_text(at, cut, insert):
-    _loads(STARTER_CONFIG[:at] + insert + STARTER_CONFIG[at + cut:])
+    _loads(STARTER_CONFIG[:at] + insert + STARTER_CONFIG[at + cut :])
 
 
 def test_the_valid_document_loads():

@@ -10,23 +10,45 @@ import pytest
 
 HEAVY = ("tensorflow", "onnxruntime", "ai_edge_litert", "onnx", "torch", "numpy", "pydantic")
 #: Not needed to print help: ML runtimes, numpy, cryptography and rich (and pydantic, see below).
-NOT_FOR_HELP = ("tensorflow", "onnxruntime", "ai_edge_litert", "onnx", "torch", "numpy", "cryptography", "rich")
+NOT_FOR_HELP = (
+    "tensorflow",
+    "onnxruntime",
+    "ai_edge_litert",
+    "onnx",
+    "torch",
+    "numpy",
+    "cryptography",
+    "rich",
+)
 #: satchel modules that only real work needs.
-SATCHEL_WORK = ("satchel.app", "satchel.backend", "satchel.config", "satchel.privacy", "satchel.event_store",
-                "satchel.model_spec", "satchel.runner")
+SATCHEL_WORK = (
+    "satchel.app",
+    "satchel.backend",
+    "satchel.config",
+    "satchel.privacy",
+    "satchel.event_store",
+    "satchel.model_spec",
+    "satchel.runner",
+)
 
 
 def _builtin_entry_points() -> dict[str, str]:
-    return {ep.name: ep.value for ep in metadata.entry_points(group="satchel")
-            if ep.dist is not None and ep.dist.name == "satchel"}
+    return {
+        ep.name: ep.value
+        for ep in metadata.entry_points(group="satchel")
+        if ep.dist is not None and ep.dist.name == "satchel"
+    }
 
 
 def _env() -> dict[str, str]:
     """The environment minus satchel's switches, with any third-party plugin disabled: these tests
     are about satchel's own plugins (a third-party one may import what it likes)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SATCHEL_")}
-    others = [ep.name for ep in metadata.entry_points(group="satchel")
-              if ep.dist is None or ep.dist.name != "satchel"]
+    others = [
+        ep.name
+        for ep in metadata.entry_points(group="satchel")
+        if ep.dist is None or ep.dist.name != "satchel"
+    ]
     if others:
         env["SATCHEL_DISABLE_PLUGINS"] = ",".join(others)
     return env
@@ -44,7 +66,9 @@ def _loaded_by_help() -> tuple[str, list[str]]:
         "    assert e.code in (0, None), e.code\n"
         "sys.stderr.write(json.dumps(sorted(sys.modules)))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), check=True
+    )
     return proc.stdout, json.loads(proc.stderr.strip().splitlines()[-1])
 
 
@@ -53,16 +77,22 @@ def _loaded(modules: list[str], roots: tuple[str, ...]) -> list[str]:
 
 
 def test_import_satchel_loads_no_heavy_module():
-    code = "import sys, satchel; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    code = f"import sys, satchel; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == ""
 
 
 def test_cli_help_loads_no_ml_runtime():
-    code = ("import sys; from click.testing import CliRunner; from satchel.cli import cli; "
-            "CliRunner().invoke(cli, ['--help'], obj={}); "
-            "print(','.join(m for m in ('tensorflow', 'onnxruntime', 'ai_edge_litert', 'onnx') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    code = (
+        "import sys; from click.testing import CliRunner; from satchel.cli import cli; "
+        "CliRunner().invoke(cli, ['--help'], obj={}); "
+        "print(','.join(m for m in ('tensorflow', 'onnxruntime', 'ai_edge_litert', 'onnx') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == ""
 
 

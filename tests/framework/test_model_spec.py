@@ -23,7 +23,14 @@ def test_json_round_trip_including_custom_loss():
 def test_initial_params_are_deterministic_and_named():
     spec = mlp(10, (16, 8))
     p1, p2 = initial_params(spec), initial_params(spec)
-    assert list(p1) == ["dense_0_kernel", "dense_0_bias", "dense_1_kernel", "dense_1_bias", "dense_2_kernel", "dense_2_bias"]
+    assert list(p1) == [
+        "dense_0_kernel",
+        "dense_0_bias",
+        "dense_1_kernel",
+        "dense_1_bias",
+        "dense_2_kernel",
+        "dense_2_bias",
+    ]
     assert all(np.array_equal(p1[k], p2[k]) and p1[k].dtype == np.float32 for k in p1)
     assert spec.n_params == 10 * 16 + 16 + 16 * 8 + 8 + 8 + 1
 

@@ -10,12 +10,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORMS = {
-    "linux-x86_64": ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"),
-    "linux-aarch64": ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_17_aarch64",
-                      "manylinux2014_aarch64"),
+    "linux-x86_64": (
+        "manylinux_2_28_x86_64",
+        "manylinux_2_27_x86_64",
+        "manylinux_2_17_x86_64",
+        "manylinux2014_x86_64",
+    ),
+    "linux-aarch64": (
+        "manylinux_2_28_aarch64",
+        "manylinux_2_27_aarch64",
+        "manylinux_2_17_aarch64",
+        "manylinux2014_aarch64",
+    ),
     "macos-arm64": ("macosx_14_0_arm64", "macosx_13_0_arm64", "macosx_12_0_arm64", "macosx_11_0_arm64"),
-    "macos-x86_64": ("macosx_14_0_x86_64", "macosx_13_0_x86_64", "macosx_12_0_x86_64", "macosx_10_15_x86_64",
-                     "macosx_10_9_x86_64"),
+    "macos-x86_64": (
+        "macosx_14_0_x86_64",
+        "macosx_13_0_x86_64",
+        "macosx_12_0_x86_64",
+        "macosx_10_15_x86_64",
+        "macosx_10_9_x86_64",
+    ),
 }
 #: which backend runtime each platform gets (the others have no wheels there)
 RUNTIMES = {
@@ -24,8 +38,12 @@ RUNTIMES = {
     "macos-arm64": {"tensorflow", "ai-edge-litert", "onnxruntime-training-cpu"},
     "macos-x86_64": {"onnxruntime-training-cpu"},
 }
-_OFFLINE = ("Could not fetch URL", "Failed to establish a new connection", "Temporary failure in name resolution",
-            "Network is unreachable")
+_OFFLINE = (
+    "Could not fetch URL",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+)
 
 
 #: marker environments: pip evaluates markers for the machine it runs on, even with --platform, so the
@@ -41,11 +59,17 @@ MARKERS = {
 def requirements(platform: str) -> list[str]:
     """satchel's dependencies that apply on ``platform`` (Python 3.11), markers evaluated and dropped."""
     import tomllib
-
     from packaging.requirements import Requirement
 
-    env = {**MARKERS[platform], "python_version": "3.11", "python_full_version": "3.11.9", "os_name": "posix",
-           "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+    env = {
+        **MARKERS[platform],
+        "python_version": "3.11",
+        "python_full_version": "3.11.9",
+        "os_name": "posix",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "extra": "",
+    }
     found = []
     for line in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
         req = Requirement(line)
@@ -62,12 +86,37 @@ def test_resolves_with_binary_wheels_only(tmp_path, platform):
 
     tags = [arg for tag in PLATFORMS[platform] for arg in ("--platform", tag)]
     report = tmp_path / "report.json"
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
-                           "--only-binary=:all:", *tags, "--python-version", "3.11", "--target", str(tmp_path / "t"),
-                           "--report", str(report), *requirements(platform)], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--ignore-installed",
+            "--only-binary=:all:",
+            *tags,
+            "--python-version",
+            "3.11",
+            "--target",
+            str(tmp_path / "t"),
+            "--report",
+            str(report),
+            *requirements(platform),
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     if proc.returncode != 0 and any(s in proc.stderr for s in _OFFLINE):
         pytest.skip("no access to PyPI")
     assert proc.returncode == 0, f"satchel does not resolve on {platform}:\n{proc.stderr[-3000:]}"
-    names = {item["metadata"]["name"].lower().replace("_", "-") for item in json.loads(report.read_text())["install"]}
-    assert names & {"tensorflow", "tensorflow-cpu", "ai-edge-litert", "onnxruntime-training-cpu"} == RUNTIMES[platform]
+    names = {
+        item["metadata"]["name"].lower().replace("_", "-")
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert (
+        names & {"tensorflow", "tensorflow-cpu", "ai-edge-litert", "onnxruntime-training-cpu"}
+        == RUNTIMES[platform]
+    )

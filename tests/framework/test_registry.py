@@ -1,6 +1,6 @@
 import logging
-from datetime import datetime, timezone
 import types
+from datetime import datetime, timezone
 
 import pytest
 from toy_plugin import make_toy_plugin
@@ -34,7 +34,9 @@ def test_conflict_names_both_plugins():
 
 
 def test_failed_lookup_lists_choices(toy_registry):
-    with pytest.raises(PluginError, match=r"unknown backend 'toybackend'; choose one of: .*toy_backend.*did you mean"):
+    with pytest.raises(
+        PluginError, match=r"unknown backend 'toybackend'; choose one of: .*toy_backend.*did you mean"
+    ):
         toy_registry.get("backend", "toybackend")
 
 
@@ -118,7 +120,9 @@ def test_kinds_are_collected_independently_and_on_first_use():
         calls.append("schedulers")
         return [SchedulerSpec(name="s", factory=object)]
 
-    reg = isolated_registry({"p": _plugin(satchel_models=models, satchel_schedulers=schedulers)}, builtins=False)
+    reg = isolated_registry(
+        {"p": _plugin(satchel_models=models, satchel_schedulers=schedulers)}, builtins=False
+    )
     assert set(reg.all("scheduler")) == {"s"} and calls == ["schedulers"]  # models not asked for yet
     reg.all("scheduler")
     assert calls == ["schedulers"]  # collected once

@@ -58,27 +58,50 @@ def plugin_venv(tmp_path_factory):
     where = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=False).create(where)
     python = where / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             capture_output=True, text=True, check=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     running = site.getsitepackages() + ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])
     running = [d for d in running if Path(d).is_dir()]
     Path(purelib, "_running_environment.pth").write_text(
-        "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in running) + "\n")
+        "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in running) + "\n"
+    )
     ignore = shutil.ignore_patterns("build", "*.egg-info", "*-data", "*-keys")
-    sources = [shutil.copytree(example, where / example.name, ignore=ignore) for example in (EXAMPLE, TUTORIAL)]
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                              "--no-deps", *map(str, sources)], capture_output=True, text=True,
-                             stdin=subprocess.DEVNULL)
-    assert install.returncode == 0, f"pip could not install the examples into {where}:\n{install.stderr[-3000:]}"
+    sources = [
+        shutil.copytree(example, where / example.name, ignore=ignore) for example in (EXAMPLE, TUTORIAL)
+    ]
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            *map(str, sources),
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert install.returncode == 0, (
+        f"pip could not install the examples into {where}:\n{install.stderr[-3000:]}"
+    )
     yield python
     shutil.rmtree(where, ignore_errors=True)
 
 
 def test_discovered_in_satchel_plugins(plugin_venv):
-    out = subprocess.run([str(plugin_venv), "-m", "satchel", "plugins", "--json"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [str(plugin_venv), "-m", "satchel", "plugins", "--json"], capture_output=True, text=True, check=True
+    ).stdout
     rows = json.loads(out)["registrations"]["satchel_schedulers"]
-    school = [r for r in rows if r["name"] == "school_days"][0]
+    school = next(r for r in rows if r["name"] == "school_days")
     assert school["distribution"] == "satchel-school-days" and school["version"] == "1.0.0"
     assert school["builtin"] is False
 
@@ -93,13 +116,23 @@ def test_validated_and_usable_from_a_config(plugin_venv, tmp_path):
     assert result["run"] is False and any("not a school day" in r for r in result["reasons"])
     bad = tmp_path / "bad.toml"
     bad.write_text(CONFIG.replace("start_hour = 15", "start_hour = 21"))
-    proc = subprocess.run([str(plugin_venv), "-c", code.replace(str(config), str(bad))], capture_output=True, text=True)
-    assert proc.returncode != 0 and "pipelines.main.scheduler.options" in proc.stderr and "start_hour" in proc.stderr
+    proc = subprocess.run(
+        [str(plugin_venv), "-c", code.replace(str(config), str(bad))], capture_output=True, text=True
+    )
+    assert (
+        proc.returncode != 0
+        and "pipelines.main.scheduler.options" in proc.stderr
+        and "start_hour" in proc.stderr
+    )
 
 
 def test_its_own_conformance_tests_pass(plugin_venv):
-    proc = subprocess.run([str(plugin_venv), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
-                          capture_output=True, text=True, cwd=EXAMPLE)
+    proc = subprocess.run(
+        [str(plugin_venv), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+        capture_output=True,
+        text=True,
+        cwd=EXAMPLE,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -109,8 +142,16 @@ def test_the_installed_tutorial_plugin_runs_end_to_end(plugin_venv, tmp_path):
     shutil.copy(TUTORIAL / "try_it.py", tmp_path / "try_it.py")
     config = (TUTORIAL / "satchel.toml").read_text()
     assert 'plugins = ["quiz_plugin"]' in config
-    (tmp_path / "satchel.toml").write_text(config.replace('plugins = ["quiz_plugin"]', ""))  # the entry point finds it
+    (tmp_path / "satchel.toml").write_text(
+        config.replace('plugins = ["quiz_plugin"]', "")
+    )  # the entry point finds it
     check_tutorial_output(run_tutorial(tmp_path, python=str(plugin_venv)))
-    listed = json.loads(subprocess.run([str(plugin_venv), "-m", "satchel", "plugins", "--json"], capture_output=True,
-                                       text=True, check=True).stdout)["registrations"]["satchel_models"]
+    listed = json.loads(
+        subprocess.run(
+            [str(plugin_venv), "-m", "satchel", "plugins", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["registrations"]["satchel_models"]
     assert [m["distribution"] for m in listed if m["name"] == "quiz"] == ["satchel-quiz"]

@@ -24,8 +24,14 @@ def make_toy_plugin(model: str = "toy", featurizer: str = "toy_features", backen
 
     @hookimpl
     def satchel_models():
-        yield ModelTaskSpec(name=model, factory=_factory, options=ToyModelOptions, featurizer=featurizer,
-                            purposes=("toy_purpose", "other_purpose"), description="a toy task")
+        yield ModelTaskSpec(
+            name=model,
+            factory=_factory,
+            options=ToyModelOptions,
+            featurizer=featurizer,
+            purposes=("toy_purpose", "other_purpose"),
+            description="a toy task",
+        )
 
     @hookimpl
     def satchel_featurizers():

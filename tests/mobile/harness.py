@@ -28,9 +28,10 @@ import json
 import math
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 for _blocked in ("satchel", "satchel_plugins", "tensorflow", "torch"):
     sys.modules[_blocked] = None  # type: ignore[assignment]  # importing them now raises ImportError
@@ -50,7 +51,9 @@ class Report:
     def close(self, a: Any, b: Any, name: str, atol: float, rtol: float = 0.0) -> None:
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         err = float(np.abs(a - b).max()) if a.size else 0.0
-        self.check(name, a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=rtol)), max_abs_error=err)
+        self.check(
+            name, a.shape == b.shape and bool(np.allclose(a, b, atol=atol, rtol=rtol)), max_abs_error=err
+        )
 
 
 # --------------------------------------------------------------------------- the app's featurizer
@@ -63,6 +66,7 @@ def _log_scale(n: float, at_one: float) -> float:
 def habit_daily_rows(events: list[dict[str, Any]], now: datetime) -> tuple[list[str], np.ndarray]:
     """``habit_daily/1`` for the row the app predicts at ``now`` (UTC days): one row per habit with
     events in the last 31 days, from day d = today - 1, written from the manifest's feature docs."""
+
     def day_hour(stamp: str) -> tuple[int, float]:
         t = datetime.fromisoformat(stamp).timestamp()
         day = math.floor(t / 86400.0)
@@ -123,12 +127,22 @@ def habit_daily_rows(events: list[dict[str, Any]], now: datetime) -> tuple[list[
                 cos_sum += sum(math.cos(2 * math.pi * x / 24) for x in hours) / len(hours)
         n_done = max(sum(1 for day in window if day in days_done), 1)
         tomorrow = 2 * math.pi * ((d + 1 + 3) % 7) / 7  # 1970-01-01 was a Thursday; Monday = 0
-        rows.append([
-            _log_scale(streak, 30), rate(7), rate(30), (wk_done + 0.5) / (wk_seen + 1.0), _log_scale(since, 30),
-            _log_scale(opens.get(d, 0), 10), _log_scale(tapped.get(h, {}).get(d, 0), 3),
-            (min(taps30, shown30) + 0.5) / (shown30 + 1.0), sin_sum / n_done, cos_sum / n_done,
-            math.sin(tomorrow), math.cos(tomorrow),
-        ])
+        rows.append(
+            [
+                _log_scale(streak, 30),
+                rate(7),
+                rate(30),
+                (wk_done + 0.5) / (wk_seen + 1.0),
+                _log_scale(since, 30),
+                _log_scale(opens.get(d, 0), 10),
+                _log_scale(tapped.get(h, {}).get(d, 0), 3),
+                (min(taps30, shown30) + 0.5) / (shown30 + 1.0),
+                sin_sum / n_done,
+                cos_sum / n_done,
+                math.sin(tomorrow),
+                math.cos(tomorrow),
+            ]
+        )
     return habits, np.array(rows, np.float32).reshape(len(rows), 12)
 
 
@@ -144,8 +158,11 @@ FEATURIZERS: dict[str, Callable[[list[dict[str, Any]], datetime], tuple[list[str
 def padded(x: np.ndarray, y: np.ndarray, w: np.ndarray, batch: int) -> tuple[np.ndarray, ...]:
     """The manifest's padding rule: repeat the real rows in order, weight 0 on the copies."""
     idx = np.arange(batch) % len(x)
-    return (x[idx].astype(np.float32), y[idx].astype(np.float32),
-            np.where(np.arange(batch) < len(x), w[idx], 0.0).astype(np.float32))
+    return (
+        x[idx].astype(np.float32),
+        y[idx].astype(np.float32),
+        np.where(np.arange(batch) < len(x), w[idx], 0.0).astype(np.float32),
+    )
 
 
 def forward(spec: dict[str, Any], params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -153,8 +170,12 @@ def forward(spec: dict[str, Any], params: dict[str, np.ndarray], x: np.ndarray) 
     h = np.asarray(x, np.float64)
     for i, layer in enumerate(spec["layers"]):
         h = h @ params[f"dense_{i}_kernel"] + params[f"dense_{i}_bias"]
-        h = {"relu": lambda v: np.maximum(v, 0.0), "tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
-             "linear": lambda v: v}[layer["activation"]](h)
+        h = {
+            "relu": lambda v: np.maximum(v, 0.0),
+            "tanh": np.tanh,
+            "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+            "linear": lambda v: v,
+        }[layer["activation"]](h)
     link = spec["loss"]["link"]
     if link == "sigmoid":
         return 1 / (1 + np.exp(-h))
@@ -177,8 +198,13 @@ def run_litert(root: Path, manifest: dict[str, Any], golden: dict[str, Any], rep
         if a["format"] == "tflite" and "infer" in a.get("signatures", []):
             runner = Interpreter(model_path=str(root / a["file"])).get_signature_runner("infer")
             want = infer["artifacts"].get(a["role"], {"output": infer["output"], "atol": infer["atol"]})
-            report.close(runner(x=x)["output"], want["output"], f"infer {a['file']} ({a['precision']})",
-                         atol=want["atol"], rtol=infer["rtol"])
+            report.close(
+                runner(x=x)["output"],
+                want["output"],
+                f"infer {a['file']} ({a['precision']})",
+                atol=want["atol"],
+                rtol=infer["rtol"],
+            )
     train = golden.get("train")
     if train is None:
         return
@@ -186,15 +212,28 @@ def run_litert(root: Path, manifest: dict[str, Any], golden: dict[str, Any], rep
     batch = manifest["training"]["batch_size"]
     xp, yp, wp = padded(np.asarray(train["x"]), np.asarray(train["y"]), np.asarray(train["w"]), batch)
     loss = interpreter.get_signature_runner("train")(x=xp, y=yp, w=wp)["loss"]
-    report.close(loss, train["loss"], f"train step on {len(train['x'])} rows padded to {batch}: loss",
-                 atol=0.0, rtol=train["loss_rtol"])
+    report.close(
+        loss,
+        train["loss"],
+        f"train step on {len(train['x'])} rows padded to {batch}: loss",
+        atol=0.0,
+        rtol=train["loss_rtol"],
+    )
     params = interpreter.get_signature_runner("get_weights")()
-    report.close(np.concatenate([params[k].ravel() for k in sorted(params)]),
-                 np.concatenate([np.ravel(train["params_after"][k]) for k in sorted(params)]),
-                 "train step: weights after", atol=train["params_atol"])
+    report.close(
+        np.concatenate([params[k].ravel() for k in sorted(params)]),
+        np.concatenate([np.ravel(train["params_after"][k]) for k in sorted(params)]),
+        "train step: weights after",
+        atol=train["params_atol"],
+    )
     after = interpreter.get_signature_runner("infer")(x=x)["output"]
-    report.close(after, forward(manifest["spec"], _arrays(train["params_after"]), x),
-                 "infer after training = NumPy forward of the trained weights", atol=1e-5, rtol=1e-4)
+    report.close(
+        after,
+        forward(manifest["spec"], _arrays(train["params_after"]), x),
+        "infer after training = NumPy forward of the trained weights",
+        atol=1e-5,
+        rtol=1e-4,
+    )
 
 
 def _ort_training_api() -> Any:
@@ -217,8 +256,13 @@ def run_onnx(root: Path, manifest: dict[str, Any], golden: dict[str, Any], repor
         if a["purpose"] == "infer":
             session = ort.InferenceSession(str(root / a["file"]), providers=["CPUExecutionProvider"])
             want = infer["artifacts"][a["role"]]
-            report.close(session.run(["output"], {"x": x})[0], want["output"],
-                         f"infer {a['file']} ({a['precision']})", atol=want["atol"], rtol=infer["rtol"])
+            report.close(
+                session.run(["output"], {"x": x})[0],
+                want["output"],
+                f"infer {a['file']} ({a['precision']})",
+                atol=want["atol"],
+                rtol=infer["rtol"],
+            )
     train = golden.get("train")
     if train is None:
         return
@@ -237,36 +281,56 @@ def run_onnx(root: Path, manifest: dict[str, Any], golden: dict[str, Any], repor
         optimizer.step()
         module.lazy_reset_grad()
         tag = "ORT format" if suffix else "ONNX"
-        report.close(loss, train["loss"], f"train step ({tag}) on {len(train['x'])} rows padded to {batch}: loss",
-                     atol=0.0, rtol=train["loss_rtol"])
+        report.close(
+            loss,
+            train["loss"],
+            f"train step ({tag}) on {len(train['x'])} rows padded to {batch}: loss",
+            atol=0.0,
+            rtol=train["loss_rtol"],
+        )
         names = sorted(train["params_after"])
-        report.close(np.concatenate([np.asarray(state.parameters[n].data).ravel() for n in names]),
-                     np.concatenate([np.ravel(train["params_after"][n]) for n in names]),
-                     f"train step ({tag}): weights after", atol=train["params_atol"])
+        report.close(
+            np.concatenate([np.asarray(state.parameters[n].data).ravel() for n in names]),
+            np.concatenate([np.ravel(train["params_after"][n]) for n in names]),
+            f"train step ({tag}): weights after",
+            atol=train["params_atol"],
+        )
         if suffix:
             continue  # export_model_for_inferencing parses ONNX: it needs the .onnx eval model
         with tempfile.TemporaryDirectory() as tmp:
             refreshed = Path(tmp) / "refreshed.onnx"
             module.export_model_for_inferencing(str(refreshed), ["output"])
             session = ort.InferenceSession(str(refreshed), providers=["CPUExecutionProvider"])
-            report.close(session.run(["output"], {"x": x})[0],
-                         forward(manifest["spec"], _arrays(train["params_after"]), x),
-                         "re-exported inference model = NumPy forward of the trained weights", atol=1e-5, rtol=1e-4)
+            report.close(
+                session.run(["output"], {"x": x})[0],
+                forward(manifest["spec"], _arrays(train["params_after"]), x),
+                "re-exported inference model = NumPy forward of the trained weights",
+                atol=1e-5,
+                rtol=1e-4,
+            )
 
 
 def check_embedded_metadata(root: Path, manifest: dict[str, Any], report: Report) -> None:
     """Each model file names its spec and feature schema (TFLite ``Model.metadata["satchel"]``,
     ONNX ``metadata_props``), so a file separated from its manifest is still identifiable."""
-    want = {"satchel.spec_hash": manifest["spec_hash"], "satchel.feature_schema_hash": manifest["feature_schema_hash"]}
+    want = {
+        "satchel.spec_hash": manifest["spec_hash"],
+        "satchel.feature_schema_hash": manifest["feature_schema_hash"],
+    }
     for a in manifest["artifacts"]:
         if a["format"] == "tflite":
             from ai_edge_litert import schema_py_generated as schema
 
             model = schema.Model.GetRootAsModel((root / a["file"]).read_bytes(), 0)
-            entries = {(model.Metadata(i).Name() or b"").decode(): model.Metadata(i).Buffer()
-                       for i in range(model.MetadataLength())}
-            tag = (json.loads(model.Buffers(entries["satchel"]).DataAsNumpy().tobytes()) if "satchel" in entries
-                   else {})
+            entries = {
+                (model.Metadata(i).Name() or b"").decode(): model.Metadata(i).Buffer()
+                for i in range(model.MetadataLength())
+            }
+            tag = (
+                json.loads(model.Buffers(entries["satchel"]).DataAsNumpy().tobytes())
+                if "satchel" in entries
+                else {}
+            )
         elif a["format"] in ("onnx", "ort") and a["purpose"] == "infer":
             import onnxruntime as ort
 
@@ -281,11 +345,16 @@ def main(directory: str) -> int:
     root = Path(directory)
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     report = Report()
-    report.check("contract version", manifest["contract_version"] == CONTRACT_VERSION,
-                 found=manifest["contract_version"])
+    report.check(
+        "contract version",
+        manifest["contract_version"] == CONTRACT_VERSION,
+        found=manifest["contract_version"],
+    )
     for a in manifest["artifacts"]:
         data = (root / a["file"]).read_bytes()
-        report.check(f"digest {a['file']}", len(data) == a["bytes"] and hashlib.sha256(data).hexdigest() == a["sha256"])
+        report.check(
+            f"digest {a['file']}", len(data) == a["bytes"] and hashlib.sha256(data).hexdigest() == a["sha256"]
+        )
     if not manifest.get("golden"):
         report.check("golden vectors present", False, hint="the featurizer has no sample_events()")
         print(json.dumps({"ok": False, "backend": manifest["backend"], "checks": report.checks}, indent=1))
@@ -294,17 +363,24 @@ def main(directory: str) -> int:
     check_embedded_metadata(root, manifest, report)
     featurize = FEATURIZERS.get(manifest.get("feature_schema_version", ""))
     if featurize is None:
-        report.check("featurize golden events", True, skipped=f"no port of {manifest.get('feature_schema_version')!r} "
-                                                              "in this harness")
+        report.check(
+            "featurize golden events",
+            True,
+            skipped=f"no port of {manifest.get('feature_schema_version')!r} in this harness",
+        )
     else:
         keys, x = featurize(golden["events"]["events"], datetime.fromisoformat(golden["events"]["now"]))
         report.check("featurize golden events: keys", keys == golden["features"]["keys"])
-        report.close(x, golden["features"]["x"], "featurize golden events: features", atol=golden["features"]["atol"])
+        report.close(
+            x, golden["features"]["x"], "featurize golden events: features", atol=golden["features"]["atol"]
+        )
     if manifest["backend"] == "litert":
         run_litert(root, manifest, golden, report)
     else:
         run_onnx(root, manifest, golden, report)
-    leaked = [m for m in ("satchel", "satchel_plugins", "tensorflow", "torch") if sys.modules.get(m) is not None]
+    leaked = [
+        m for m in ("satchel", "satchel_plugins", "tensorflow", "torch") if sys.modules.get(m) is not None
+    ]
     report.check("runtime only (no satchel, TensorFlow or torch imported)", not leaked, imported=leaked)
     ok = all(c["ok"] for c in report.checks)
     print(json.dumps({"ok": ok, "backend": manifest["backend"], "checks": report.checks}, indent=1))

@@ -48,8 +48,13 @@ epochs = 3
 
 def harness(directory: Path) -> dict:
     """Run the harness as an app would: isolated interpreter, the export directory only."""
-    proc = subprocess.run([sys.executable, "-I", str(HARNESS), str(directory)], capture_output=True, text=True,
-                          timeout=300, cwd=directory)
+    proc = subprocess.run(
+        [sys.executable, "-I", str(HARNESS), str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=directory,
+    )
     report = json.loads(proc.stdout)
     assert (proc.returncode == 0) == report["ok"]
     return report
@@ -64,13 +69,21 @@ def habit_export(request, tmp_path_factory) -> Path:
     """A real app: consent, a simulated learner's events, safe training, ``export_model``."""
     root = tmp_path_factory.mktemp(f"habit-{request.param}")
     os.environ["SATCHEL_MOBILE_KEY"] = base64.b64encode(os.urandom(32)).decode()
-    (root / "satchel.toml").write_text(CONFIG.format(data=(root / "data").as_posix(), keys=(root / "keys").as_posix(),
-                                                     backend=request.param))
+    (root / "satchel.toml").write_text(
+        CONFIG.format(data=(root / "data").as_posix(), keys=(root / "keys").as_posix(), backend=request.param)
+    )
     learner = simulate_habit_learners(1, days=60, habits=3, seed=3)[0]
     app = satchel.open(root / "satchel.toml", registry=isolated_registry())
     try:
-        app.consent.grant("ada", purposes=["habit_reminders"], notice="Habit reminders on this device.",
-                          policy_version="2026-01", actor="self", age_band="18+", method="in_app_checkbox")
+        app.consent.grant(
+            "ada",
+            purposes=["habit_reminders"],
+            notice="Habit reminders on this device.",
+            policy_version="2026-01",
+            actor="self",
+            age_band="18+",
+            method="in_app_checkbox",
+        )
         app.record("ada", list(learner.events))
         app.train("ada", "habits", now=learner.day(60) + timedelta(hours=1))
         out = app.export_model("ada", "habits", root / "export")
@@ -80,15 +93,19 @@ def habit_export(request, tmp_path_factory) -> Path:
 
 
 def _direct_export(pipeline: str, backend_name: str, out: Path, cache: Path) -> Path:
-    featurizer, task = {"language": (ReviewFeaturizer(), LanguageTask()),
-                        "rubric": (AnswerFeaturizer(), RubricTask())}[pipeline]
+    featurizer, task = {
+        "language": (ReviewFeaturizer(), LanguageTask()),
+        "rubric": (AnswerFeaturizer(), RubricTask()),
+    }[pipeline]
     backend = {s.name: s for s in satchel_trainer_backends()}[backend_name].create()
     spec = task.model_spec(featurizer.schema)
     base = task.base_params(featurizer.schema)
     trainer = backend.open(backend.compile(spec, cache), Weights(dict(base)) if base is not None else None)
     sample = featurizer.sample_events()
     trainer.fit(featurizer.training_data(sample.events, now=sample.now), epochs=2)
-    manifest = trainer.export(out, feature_names=featurizer.schema.names, feature_schema_hash=featurizer.schema.hash)
+    manifest = trainer.export(
+        out, feature_names=featurizer.schema.names, feature_schema_hash=featurizer.schema.hash
+    )
     export_contract.complete(out, manifest, trainer, featurizer, task)
     return out
 
@@ -110,7 +127,9 @@ def test_manifest_follows_its_schema_and_states_the_contract(habit_export: Path)
     assert manifest["training"]["batch_size"] == 32 and "weight w = 0" in manifest["training"]["padding"]
     assert manifest["decision_policy"]["thresholds"] == {"remind_below": 0.5, "quiet_above": 0.8}
     assert [f["name"] for f in manifest["features"]] == manifest["feature_names"]
-    assert all(f["definition"] and not f["definition"].startswith("undocumented") for f in manifest["features"])
+    assert all(
+        f["definition"] and not f["definition"].startswith("undocumented") for f in manifest["features"]
+    )
     precisions = {a["precision"] for a in manifest["artifacts"] if a["purpose"] == "infer"}
     assert {"float32", "int8"} <= precisions
     assert all(a["bytes"] > 0 and len(a["sha256"]) == 64 for a in manifest["artifacts"])

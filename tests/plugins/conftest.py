@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 import pytest
@@ -16,7 +16,7 @@ BACKENDS = ("litert", "onnx")
 OpenTrainer = Callable[[ModelSpec, "Mapping[str, np.ndarray] | None"], Trainer]
 
 
-def _make_backend(name: str):  # noqa: ANN202 - a TrainerBackend
+def _make_backend(name: str):
     if name == "litert":
         from satchel_plugins.backends.litert import LiteRTBackend
 
@@ -50,7 +50,9 @@ def open_trainer(backend_name: str, cache_dir: Path, compiled_cache: dict) -> Op
         key = (backend_name, spec.hash)
         if key not in compiled_cache:
             compiled_cache[key] = backend.compile(spec, cache_dir)
-        weights = None if params is None else Weights({k: np.asarray(v, np.float32) for k, v in params.items()})
+        weights = (
+            None if params is None else Weights({k: np.asarray(v, np.float32) for k, v in params.items()})
+        )
         return backend.open(compiled_cache[key], weights)
 
     return open_

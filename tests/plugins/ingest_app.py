@@ -29,14 +29,29 @@ backend = "onnx"
 """
 
 
-def consenting_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, model: str, purpose: str,
-                   subject: str) -> App:
+def consenting_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, model: str, purpose: str, subject: str
+) -> App:
     """An app with one pipeline of ``model`` and ``subject``'s consent to ``purpose``; close it after use."""
     monkeypatch.setenv("SATCHEL_IMPORT_TEST_KEY", base64.b64encode(os.urandom(32)).decode())
     config = tmp_path / "satchel.toml"
-    config.write_text(_CONFIG.format(data=(tmp_path / "data").as_posix(), keys=(tmp_path / "keys").as_posix(),
-                                     pipeline=model, model=model, purpose=purpose))
+    config.write_text(
+        _CONFIG.format(
+            data=(tmp_path / "data").as_posix(),
+            keys=(tmp_path / "keys").as_posix(),
+            pipeline=model,
+            model=model,
+            purpose=purpose,
+        )
+    )
     app = satchel.open(config, registry=isolated_registry())
-    app.consent.grant(subject, purposes=[purpose], notice="Your review history stays on this device.",
-                      policy_version="2026-01", actor="self", age_band="18+", method="in_app_checkbox")
+    app.consent.grant(
+        subject,
+        purposes=[purpose],
+        notice="Your review history stays on this device.",
+        policy_version="2026-01",
+        actor="self",
+        age_band="18+",
+        method="in_app_checkbox",
+    )
     return app

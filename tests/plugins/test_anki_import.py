@@ -14,26 +14,28 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from ingest_app import consenting_app
 from shared_data import ANKI_CSV, needs
 
-from ingest_app import consenting_app
 from satchel.errors import EventError
 from satchel_plugins.language.anki import AnkiImportOptions, AnkiReviewImporter
 from satchel_plugins.language.anki_collection import AnkiCollectionImporter
 
 # (id ms, cid, usn, ease, ivl, lastIvl, factor, time ms, type)
 REVLOG = [
-    (1714550400000, 42, 0, 3, -600, -60, 0, 5200, 0),      # learning step, good
-    (1714636800000, 42, 0, 1, -600, 1, 2500, 8000, 1),     # review, again
-    (1714640400000, 42, 0, 3, 1, -600, 2300, 4100, 2),     # relearning step
-    (1714723200000, 42, 0, 2, 3, 1, 2300, 3000, 3),        # answered in a filtered deck
-    (1714730000000, 42, 0, 0, 10, 3, 2300, 0, 4),          # manual "set due date"
-    (1714740000000, 7, 0, 0, 0, 0, 0, 0, 1),               # ease 0: a reschedule, not an answer
-    (1714809600000, 7, 0, 4, 4, 0, 2500, 61000, 1),        # review, easy
+    (1714550400000, 42, 0, 3, -600, -60, 0, 5200, 0),  # learning step, good
+    (1714636800000, 42, 0, 1, -600, 1, 2500, 8000, 1),  # review, again
+    (1714640400000, 42, 0, 3, 1, -600, 2300, 4100, 2),  # relearning step
+    (1714723200000, 42, 0, 2, 3, 1, 2300, 3000, 3),  # answered in a filtered deck
+    (1714730000000, 42, 0, 0, 10, 3, 2300, 0, 4),  # manual "set due date"
+    (1714740000000, 7, 0, 0, 0, 0, 0, 0, 1),  # ease 0: a reschedule, not an answer
+    (1714809600000, 7, 0, 4, 4, 0, 2500, 61000, 1),  # review, easy
 ]
-SCHEMA = ("CREATE TABLE revlog (id integer primary key, cid integer not null, usn integer not null, "
-          "ease integer not null, ivl integer not null, lastIvl integer not null, factor integer not null, "
-          "time integer not null, type integer not null)")
+SCHEMA = (
+    "CREATE TABLE revlog (id integer primary key, cid integer not null, usn integer not null, "
+    "ease integer not null, ivl integer not null, lastIvl integer not null, factor integer not null, "
+    "time integer not null, type integer not null)"
+)
 
 
 def make_collection(path: Path, rows=REVLOG, *, wal: bool = False) -> Path:
@@ -68,8 +70,13 @@ def summary(evs) -> list[tuple]:
     return [(e.data["item"], e.data["rating"], e.data.get("kind"), e.data.get("response_ms")) for e in evs]
 
 
-EXPECTED = [("42", 3, "learn", 5200.0), ("42", 1, "review", 8000.0), ("42", 3, "relearn", 4100.0),
-            ("42", 2, None, 3000.0), ("7", 4, "review", 61000.0)]
+EXPECTED = [
+    ("42", 3, "learn", 5200.0),
+    ("42", 1, "review", 8000.0),
+    ("42", 3, "relearn", 4100.0),
+    ("42", 2, None, 3000.0),
+    ("7", 4, "review", 61000.0),
+]
 
 
 def revlog_csv(path: Path, header: bool = True) -> Path:
@@ -89,8 +96,10 @@ def test_revlog_csv_with_and_without_header(tmp_path):
 
 def test_fsrs_tool_layouts(tmp_path):
     optimizer = tmp_path / "revlog.csv"  # column order as fsrs-optimizer writes its revlog.csv
-    optimizer.write_text("review_time,card_id,review_rating,review_duration,review_state\n"
-                         "1714550400000,42,3,5200,0\n1714636800000,42,1,8000,2\n1714640400000,42,3,4100,3\n")
+    optimizer.write_text(
+        "review_time,card_id,review_rating,review_duration,review_state\n"
+        "1714550400000,42,3,5200,0\n1714636800000,42,1,8000,2\n1714640400000,42,3,4100,3\n"
+    )
     got = summary(events(AnkiReviewImporter(), optimizer))
     assert got == [("42", 3, "learn", 5200.0), ("42", 1, "review", 8000.0), ("42", 3, "relearn", 4100.0)]
     headerless = tmp_path / "plain.csv"  # the schema's order, no header
@@ -105,7 +114,9 @@ def test_fsrs_tool_layouts(tmp_path):
 def test_unknown_columns_get_an_error_listing_them_and_the_layouts(tmp_path):
     path = tmp_path / "export.csv"
     path.write_text("card,grade,when\n1,3,2024-05-01\n")
-    with pytest.raises(EventError, match=r"export.csv:1: missing column\(s\) .*columns found: card, grade, when") as e:
+    with pytest.raises(
+        EventError, match=r"export.csv:1: missing column\(s\) .*columns found: card, grade, when"
+    ) as e:
         events(AnkiReviewImporter(), path)
     assert "Anki revlog" in e.value.hint and "FSRS optimizer" in e.value.hint and "py-fsrs" in e.value.hint
     path.write_text("id,cid,usn,ease,ivl,lastIvl,factor,time,type\n1714550400000,42,0,3,1,1,0,5,9\n")
@@ -157,7 +168,9 @@ def test_unreadable_collections_get_clear_errors(tmp_path):
         elif content == "no_revlog":
             sqlite3.connect(path).execute("CREATE TABLE cards (id integer)").connection.close()
         elif content == "truncated":
-            path.write_bytes(make_package(tmp_path / "whole.colpkg", tmp_path, "collection.anki21").read_bytes()[:300])
+            path.write_bytes(
+                make_package(tmp_path / "whole.colpkg", tmp_path, "collection.anki21").read_bytes()[:300]
+            )
         else:
             path.write_bytes(content)
         with pytest.raises(EventError, match=message):
@@ -174,18 +187,28 @@ def test_unreadable_collections_get_clear_errors(tmp_path):
 def test_the_real_revlog_imports_as_is():
     evs = events(AnkiReviewImporter(), ANKI_CSV)
     assert len(evs) == 68092 and len({e.data["item"] for e in evs}) == 5751
-    assert Counter(e.data.get("kind") for e in evs) == {"review": 47886, "learn": 10088, "relearn": 9930, None: 188}
+    assert Counter(e.data.get("kind") for e in evs) == {
+        "review": 47886,
+        "learn": 10088,
+        "relearn": 9930,
+        None: 188,
+    }
     assert all(1 <= e.data["rating"] <= 4 and e.data["response_ms"] >= 0 for e in evs)
 
 
 @needs(ANKI_CSV)
 def test_satchel_ingest_of_the_real_revlog_and_a_package(tmp_path, monkeypatch):
-    app = consenting_app(tmp_path, monkeypatch, model="language", purpose="vocabulary_scheduling", subject="niplav")
+    app = consenting_app(
+        tmp_path, monkeypatch, model="language", purpose="vocabulary_scheduling", subject="niplav"
+    )
     try:
         first = app.ingest(ANKI_CSV, source="anki_revlog_csv", subject="niplav")
         again = app.ingest(ANKI_CSV, source="anki_revlog_csv", subject="niplav")
-        package = app.ingest(make_package(tmp_path / "deck.colpkg", tmp_path, "collection.anki21"),
-                             source="anki_collection", subject="niplav")
+        package = app.ingest(
+            make_package(tmp_path / "deck.colpkg", tmp_path, "collection.anki21"),
+            source="anki_collection",
+            subject="niplav",
+        )
     finally:
         app.close()
     assert (first.stored, first.duplicates) == (68092, 0) and (again.stored, again.duplicates) == (0, 68092)

@@ -30,9 +30,11 @@ def col(x: np.ndarray, name: str) -> np.ndarray:
 
 
 def test_samples_are_labelled_by_next_day_and_features_are_exact():
-    events = [done(d) for d in (0, 1, 2, 4, 5)] + [
-        Event(type="app_opened", time=T0 + timedelta(days=2, hours=h)) for h in (7, 9, 20)
-    ] + [Event(type="reminder_tapped", time=T0 + timedelta(days=2, hours=7), data={"habit": "run"})]
+    events = (
+        [done(d) for d in (0, 1, 2, 4, 5)]
+        + [Event(type="app_opened", time=T0 + timedelta(days=2, hours=h)) for h in (7, 9, 20)]
+        + [Event(type="reminder_tapped", time=T0 + timedelta(days=2, hours=7), data={"habit": "run"})]
+    )
     s = HabitFeaturizer().samples(events, now=T0 + timedelta(days=7, hours=12))
     assert s.habits == ("run",) * 6  # days 0..5 (day 6 is labelled by today, still running)
     assert s.data.y[:, 0].tolist() == [1, 1, 0, 1, 1, 0]
@@ -48,17 +50,25 @@ def test_samples_are_labelled_by_next_day_and_features_are_exact():
 
 
 def test_time_zone_moves_events_to_the_local_day():
-    late = [Event(type="habit_completed", time=T0 + timedelta(days=d, hours=23, minutes=30), data={"habit": "read"})
-            for d in range(5)]
+    late = [
+        Event(
+            type="habit_completed", time=T0 + timedelta(days=d, hours=23, minutes=30), data={"habit": "read"}
+        )
+        for d in range(5)
+    ]
     utc = HabitFeaturizer().samples(late, now=T0 + timedelta(days=8))
-    tokyo = HabitFeaturizer(HabitFeaturizerOptions(timezone="Asia/Tokyo")).samples(late, now=T0 + timedelta(days=8))
+    tokyo = HabitFeaturizer(HabitFeaturizerOptions(timezone="Asia/Tokyo")).samples(
+        late, now=T0 + timedelta(days=8)
+    )
     assert utc.days[0] + 1 == tokyo.days[0]  # 23:30 UTC is the next morning in Tokyo
     with pytest.raises(ConfigError, match="timezone"):
         HabitFeaturizer(HabitFeaturizerOptions(timezone="Mars/Olympus"))
 
 
 def test_rows_predict_today_and_decisions_follow_thresholds():
-    events = [done(d, "run") for d in range(10)] + [done(d, "swim") for d in range(0, 10, 5)] + [done(10, "run")]
+    events = (
+        [done(d, "run") for d in range(10)] + [done(d, "swim") for d in range(0, 10, 5)] + [done(10, "run")]
+    )
     now = T0 + timedelta(days=10, hours=18)
     rows = HabitFeaturizer().rows(events, now=now)
     assert rows.keys == ("run", "swim") and rows.x.shape == (2, len(FEATURES))
@@ -70,7 +80,11 @@ def test_rows_predict_today_and_decisions_follow_thresholds():
     decisions = task.decide(rows, np.array([[0.1], [0.1]]), now=now)
     assert [d.action for d in decisions] == ["quiet", "remind"]  # run is already done today
     fake = Rows(("a", "b", "c"), np.zeros((3, len(FEATURES))), ({}, {}, {}))
-    assert [d.action for d in task.decide(fake, np.array([0.2, 0.5, 0.9]), now=now)] == ["remind", "nudge", "quiet"]
+    assert [d.action for d in task.decide(fake, np.array([0.2, 0.5, 0.9]), now=now)] == [
+        "remind",
+        "nudge",
+        "quiet",
+    ]
     with pytest.raises(ValueError, match="remind_below"):
         HabitTaskOptions(remind_below=0.9, quiet_above=0.5)
 

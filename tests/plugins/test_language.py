@@ -28,8 +28,11 @@ T0 = datetime(2024, 5, 1, 9, tzinfo=timezone.utc)
 
 
 def review(item: str, day: float, rating: int, **extra: object) -> Event:
-    return Event(type="word_reviewed", time=T0 + timedelta(days=day),
-                 data={"item": item, "rating": rating, "response_ms": 2000, **extra})
+    return Event(
+        type="word_reviewed",
+        time=T0 + timedelta(days=day),
+        data={"item": item, "rating": rating, "response_ms": 2000, **extra},
+    )
 
 
 def labels(recalled: float, delta: float, log_s: float) -> list[float]:
@@ -39,8 +42,14 @@ def labels(recalled: float, delta: float, log_s: float) -> list[float]:
 def test_loss_is_the_nll_of_the_fsrs6_curve_and_finite_everywhere():
     spec = LanguageTask().model_spec(ReviewFeaturizer.schema)
     z = np.array([[0.0], [1.5], [-2.0], [0.0]])
-    y = np.array([labels(1, 3.0, np.log(5.0)), labels(0, 10.0, np.log(2.0)), labels(1, 1.0, 0.0),
-                  labels(0, 30.0, np.log(30.0))])
+    y = np.array(
+        [
+            labels(1, 3.0, np.log(5.0)),
+            labels(0, 10.0, np.log(2.0)),
+            labels(1, 1.0, 0.0),
+            labels(0, 30.0, np.log(30.0)),
+        ]
+    )
     data = Dataset.of(np.zeros((4, len(FEATURES))), y, schema=ReviewFeaturizer.schema)
     p = recall_probability(z, data)
     assert p[3] == pytest.approx(0.9, rel=1e-6)  # R(S) = 0.9 at S days
@@ -75,21 +84,34 @@ def test_outputs_for_inverts_recall_probability():
 
 def test_memory_states_equal_the_fsrs_package_including_same_day_steps():
     learner = simulate_vocabulary_learners(1, days=40, words=15, seed=5)[0]
-    events = list(learner.events) + [review("x", 0, 1), review("x", 0.001, 3), review("x", 0.01, 3),
-                                     review("x", 1.5, 2), review("x", 1.6, 1), review("x", 9, 4)]
+    events = list(learner.events) + [
+        review("x", 0, 1),
+        review("x", 0.001, 3),
+        review("x", 0.01, 3),
+        review("x", 1.5, 2),
+        review("x", 1.6, 1),
+        review("x", 9, 4),
+    ]
     events.sort(key=lambda e: e.time)
     names = sorted({e.data["item"] for e in events})
     card = np.array([names.index(e.data["item"]) for e in events])
-    states = memory_states(card, np.array([e.time.timestamp() for e in events]),
-                           np.array([e.data["rating"] for e in events]))
+    states = memory_states(
+        card, np.array([e.time.timestamp() for e in events]), np.array([e.data["rating"] for e in events])
+    )
     expected = fsrs6_package_stabilities(events)
     assert states.stability_after == pytest.approx(np.array([expected[e.id][0] for e in events]), rel=1e-9)
     assert states.difficulty_after == pytest.approx(np.array([expected[e.id][1] for e in events]), rel=1e-9)
 
 
 def test_samples_are_reviews_a_day_apart_with_the_state_from_all_earlier_reviews():
-    events = [review("hund", 0, 3), review("hund", 0.01, 1), review("hund", 0.02, 3), review("hund", 2, 1, kind="relearn"),
-              review("hund", 3.5, 4), review("katze", 1, 3)]
+    events = [
+        review("hund", 0, 3),
+        review("hund", 0.01, 1),
+        review("hund", 0.02, 3),
+        review("hund", 2, 1, kind="relearn"),
+        review("hund", 3.5, 4),
+        review("katze", 1, 3),
+    ]
     s = ReviewFeaturizer().samples(events, now=T0 + timedelta(days=10))
     assert s.items == ("hund", "hund")  # the two same-day steps are history only
     assert s.recalled.tolist() == [0, 1] and s.elapsed_days.tolist() == pytest.approx([2.0 - 0.02, 1.5])
@@ -102,24 +124,41 @@ def test_samples_are_reviews_a_day_apart_with_the_state_from_all_earlier_reviews
     # a learning step before the first sample; the kind the log gives (else a review: a day after the last)
     assert x[0, FEATURES.index("last_learning")] == 1 and x[1, FEATURES.index("last_learning")] == 1
     untyped = [e if i != 3 else review("hund", 2, 1) for i, e in enumerate(events)]
-    assert ReviewFeaturizer().samples(untyped, now=T0 + timedelta(days=10)).data.x[1, FEATURES.index("last_learning")] == 0
+    assert (
+        ReviewFeaturizer()
+        .samples(untyped, now=T0 + timedelta(days=10))
+        .data.x[1, FEATURES.index("last_learning")]
+        == 0
+    )
     assert x[0, FEATURES.index("last_good")] == 1 and x[1, FEATURES.index("last_again")] == 1
-    assert ReviewFeaturizer(ReviewFeaturizerOptions(min_elapsed_days=0)).samples(
-        events, now=T0 + timedelta(days=10)).items == ("hund",) * 4
-    assert len(ReviewFeaturizer().samples(events, now=T0 + timedelta(days=2.5)).data) == 1  # the future is unseen
+    assert (
+        ReviewFeaturizer(ReviewFeaturizerOptions(min_elapsed_days=0))
+        .samples(events, now=T0 + timedelta(days=10))
+        .items
+        == ("hund",) * 4
+    )
+    assert (
+        len(ReviewFeaturizer().samples(events, now=T0 + timedelta(days=2.5)).data) == 1
+    )  # the future is unseen
 
 
 def test_decisions_respect_learning_steps_and_schedule_at_target_retention():
-    events = [review("a", 0, 3), review("a", 1, 3), review("a", 3, 3), review("b", 4 - 5 / 1440, 1),
-              review("c", 4 - 2 / 1440, 1)]
+    events = [
+        review("a", 0, 3),
+        review("a", 1, 3),
+        review("a", 3, 3),
+        review("b", 4 - 5 / 1440, 1),
+        review("c", 4 - 2 / 1440, 1),
+    ]
     now = T0 + timedelta(days=4)
     rows = ReviewFeaturizer().rows(events, now=now)
     assert rows.keys == ("a", "b", "c")
     task = LanguageTask(LanguageTaskOptions(target_retention=0.9, learning_steps_minutes=(3.0, 10.0)))
     decisions = {d.key: d for d in task.decide(rows, task.prior(rows), now=now)}
     assert due_now(tuple(decisions.values())) == ("b",)  # its 3-minute step has come; c's has not
-    assert decisions["c"].details["learning_step"] and decisions["c"].details["interval_days"] == pytest.approx(
-        3 / 1440)
+    assert decisions["c"].details["learning_step"] and decisions["c"].details[
+        "interval_days"
+    ] == pytest.approx(3 / 1440)
     a = decisions["a"]
     assert a.action == "wait" and not a.details["learning_step"]
     assert a.details["interval_days"] == pytest.approx(a.details["stability_days"])  # R = 0.9 after S days
@@ -132,8 +171,11 @@ def test_learning_step_state_machine_follows_py_fsrs():
     from fsrs import Card, Rating, Scheduler, State
 
     steps, relearn = (60.0, 600.0), (600.0,)
-    scheduler = Scheduler(learning_steps=[timedelta(seconds=s) for s in steps],
-                          relearning_steps=[timedelta(seconds=s) for s in relearn], enable_fuzzing=False)
+    scheduler = Scheduler(
+        learning_steps=[timedelta(seconds=s) for s in steps],
+        relearning_steps=[timedelta(seconds=s) for s in relearn],
+        enable_fuzzing=False,
+    )
     for ratings in [(1,), (3,), (2,), (3, 3), (1, 3, 1), (3, 3, 1), (4, 1), (3, 3, 1, 3), (3, 3, 3)]:
         card, when = Card(), T0
         for r in ratings:
@@ -164,7 +206,7 @@ def test_prior_and_baselines_work_from_features_alone_in_the_models_output_space
     constant.fit(past)
     assert task.probabilities(new, constant.predict(new)) == pytest.approx(past.y[:, 0].mean(), rel=1e-5)
     fsrs = FSRS6DefaultBaseline()
-    assert task.metrics(new, fsrs.predict(new)) == task.metrics(new, prior[len(past):])
+    assert task.metrics(new, fsrs.predict(new)) == task.metrics(new, prior[len(past) :])
     assert isinstance(ClassicHLRBaseline().name, str)
 
 
@@ -184,7 +226,9 @@ def test_anki_round_trip_of_simulated_reviews(tmp_path):
     assert len(imported) == len(learner.events)
     now = learner.end
     f = ReviewFeaturizer()
-    assert np.allclose(f.samples(imported, now=now).data.x, f.samples(learner.events, now=now).data.x, atol=1e-5)
+    assert np.allclose(
+        f.samples(imported, now=now).data.x, f.samples(learner.events, now=now).data.x, atol=1e-5
+    )
 
 
 def test_anki_import_reports_bad_cells(tmp_path):

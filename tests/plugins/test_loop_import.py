@@ -11,9 +11,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from ingest_app import consenting_app
 from shared_data import LOOP_CSV, needs
 
-from ingest_app import consenting_app
 from satchel.errors import EventError
 from satchel_plugins.habit.loop_import import LoopHabitsImporter, LoopImportOptions
 
@@ -28,9 +28,9 @@ HABITS_2X = (
 EXPORT_2X = {
     "Habits.csv": HABITS_2X,
     "Checkmarks.csv": "Date,Read, then write,Run,Sugar,\n"
-                      "2024-01-03,SKIP,6000,45000,\n2024-01-02,UNKNOWN,NO,UNKNOWN,\n2024-01-01,NO,4000,20000,\n",
+    "2024-01-03,SKIP,6000,45000,\n2024-01-02,UNKNOWN,NO,UNKNOWN,\n2024-01-01,NO,4000,20000,\n",
     "001 Read then write/Checkmarks.csv": 'Date,Value,Notes\n2024-01-03,SKIP,"sick, rested"\n'
-                                          "2024-01-02,YES_MANUAL,\n2024-01-01,NO,\n",
+    "2024-01-02,YES_MANUAL,\n2024-01-01,NO,\n",
     "002 Run/Checkmarks.csv": "Date,Value,Notes\n2024-01-03,6000,\n2024-01-02,NO,\n2024-01-01,4000,\n",
     "003 Sugar/Checkmarks.csv": "Date,Value,Notes\n2024-01-03,45000,\n2024-01-01,20000,\n",
 }
@@ -55,14 +55,18 @@ def read(path: Path, **options) -> list:
 
 
 def table(events) -> dict[tuple[str, str], tuple[str, dict]]:
-    return {(e.event.data["habit"], e.event.time.date().isoformat()): (e.event.type, e.event.data) for e in events}
+    return {
+        (e.event.data["habit"], e.event.time.date().isoformat()): (e.event.type, e.event.data) for e in events
+    }
 
 
 def test_zip_export_of_loop_2_1_uses_habits_csv_and_per_habit_files(tmp_path):
     events = read(write_zip(tmp_path / "Loop Habits CSV 2024-01-03.zip", EXPORT_2X))
     got = table(events)
-    assert got[("Read, then write", "2024-01-02")] == ("habit_completed", {"habit": "Read, then write",
-                                                                            "implied": False})
+    assert got[("Read, then write", "2024-01-02")] == (
+        "habit_completed",
+        {"habit": "Read, then write", "implied": False},
+    )
     assert got[("Read, then write", "2024-01-01")][0] == "habit_skipped"
     assert ("Read, then write", "2024-01-03") not in got  # SKIP: neither done nor missed
     assert got[("Run", "2024-01-03")] == ("habit_completed", {"habit": "Run", "value": 6.0})  # 6 km >= 5
@@ -72,7 +76,9 @@ def test_zip_export_of_loop_2_1_uses_habits_csv_and_per_habit_files(tmp_path):
     assert got[("Sugar", "2024-01-03")] == ("habit_skipped", {"habit": "Sugar", "value": 45.0})
     assert len(events) == 7
     again = read(tmp_path / "Loop Habits CSV 2024-01-03.zip")
-    assert [e.event.id for e in events] == [e.event.id for e in again] and len({e.event.id for e in events}) == 7
+    assert [e.event.id for e in events] == [e.event.id for e in again] and len(
+        {e.event.id for e in events}
+    ) == 7
     assert read(tmp_path / "Loop Habits CSV 2024-01-03.zip", subject="ada")[0].event.id != events[0].event.id
 
 
@@ -89,7 +95,10 @@ def test_one_habit_folder_file_takes_its_name_and_target_from_habits_csv(tmp_pat
     root = write_folder(tmp_path / "export", EXPORT_2X)
     got = table(read(root / "002 Run" / "Checkmarks.csv"))
     assert set(got) == {("Run", "2024-01-01"), ("Run", "2024-01-02"), ("Run", "2024-01-03")}
-    assert got[("Run", "2024-01-03")][0] == "habit_completed" and got[("Run", "2024-01-01")][0] == "habit_skipped"
+    assert (
+        got[("Run", "2024-01-03")][0] == "habit_completed"
+        and got[("Run", "2024-01-01")][0] == "habit_skipped"
+    )
     lone = write_folder(tmp_path / "lone", {"004 Meditate/Checkmarks.csv": "2024-01-01,2\n2024-01-02,1\n"})
     got = table(read(lone / "004 Meditate" / "Checkmarks.csv"))
     assert got[("Meditate", "2024-01-02")] == ("habit_completed", {"habit": "Meditate", "implied": True})
@@ -104,11 +113,13 @@ def test_root_file_alone_names_with_commas_come_from_habits_csv(tmp_path):
 
 def test_entry_cells_of_loop_2_0_3(tmp_path):
     habits = HABITS_2X.replace("AT_LEAST,5.0", "AT_LEAST,7.0")
-    root = ("Date,Read, then write,Run,Sugar,\n"
-            "2023-02-17,Entry(timestamp=2023-02-17, value=2),Entry(timestamp=2023-02-17, value=7000),"
-            "Entry(timestamp=2023-02-17, value=-1),\n"
-            "2023-02-16,Entry(timestamp=2023-02-16, value=0),Entry(timestamp=2023-02-16, value=6500),"
-            "Entry(timestamp=2023-02-16, value=3),\n")
+    root = (
+        "Date,Read, then write,Run,Sugar,\n"
+        "2023-02-17,Entry(timestamp=2023-02-17, value=2),Entry(timestamp=2023-02-17, value=7000),"
+        "Entry(timestamp=2023-02-17, value=-1),\n"
+        "2023-02-16,Entry(timestamp=2023-02-16, value=0),Entry(timestamp=2023-02-16, value=6500),"
+        "Entry(timestamp=2023-02-16, value=3),\n"
+    )
     got = table(read(write_zip(tmp_path / "203.zip", {"Habits.csv": habits, "Checkmarks.csv": root})))
     assert got[("Read, then write", "2023-02-17")][0] == "habit_completed"
     assert got[("Read, then write", "2023-02-16")][0] == "habit_skipped"
@@ -118,15 +129,25 @@ def test_entry_cells_of_loop_2_0_3(tmp_path):
 
 
 def test_numeric_codes_of_loop_1_and_a_lone_checkmarks_with_targets(tmp_path):
-    habits = ("Position,Name,Description,NumRepetitions,Interval,Color\n"
-              "001,Read,,1,1,#FF8F00\n002,Pages,,1,1,#0288D1\n")
-    per_habit = {"001 Read/Checkmarks.csv": "2024-01-02,1\n2024-01-01,2\n",
-                 "002 Pages/Checkmarks.csv": "2024-01-02,0\n2024-01-01,12000\n"}
-    files = {"Habits.csv": habits, "Checkmarks.csv": "Date,Read,Pages,\n2024-01-02,1,0,\n2024-01-01,2,12000,\n",
-             **per_habit}
+    habits = (
+        "Position,Name,Description,NumRepetitions,Interval,Color\n"
+        "001,Read,,1,1,#FF8F00\n002,Pages,,1,1,#0288D1\n"
+    )
+    per_habit = {
+        "001 Read/Checkmarks.csv": "2024-01-02,1\n2024-01-01,2\n",
+        "002 Pages/Checkmarks.csv": "2024-01-02,0\n2024-01-01,12000\n",
+    }
+    files = {
+        "Habits.csv": habits,
+        "Checkmarks.csv": "Date,Read,Pages,\n2024-01-02,1,0,\n2024-01-01,2,12000,\n",
+        **per_habit,
+    }
     got = table(read(write_zip(tmp_path / "v1.zip", files)))
     assert got[("Read", "2024-01-02")] == ("habit_completed", {"habit": "Read", "implied": True})
-    assert got[("Pages", "2024-01-01")] == ("habit_completed", {"habit": "Pages", "value": 12.0})  # no target: > 0
+    assert got[("Pages", "2024-01-01")] == (
+        "habit_completed",
+        {"habit": "Pages", "value": 12.0},
+    )  # no target: > 0
     assert got[("Pages", "2024-01-02")] == ("habit_skipped", {"habit": "Pages", "value": 0.0})
     lone = tmp_path / "Checkmarks.csv"
     lone.write_text(files["Checkmarks.csv"])
@@ -163,19 +184,35 @@ def test_satchel_ingest_of_the_real_sample(tmp_path, monkeypatch):
     assert (first.stored, first.duplicates) == (1527, 0) and (again.stored, again.duplicates) == (0, 1527)
 
 
-@pytest.mark.parametrize(("files", "message"), [
-    ({"Habits.csv": HABITS_2X, "002 Run/Checkmarks.csv": "Date,Value,Notes\n2024-01-03,lots,\n"},
-     r"002 Run/Checkmarks.csv:2: field 'Value': 'lots' is not an integer or one of YES_MANUAL"),
-    ({"Habits.csv": HABITS_2X, "002 Run/Checkmarks.csv": "Date,Value,Notes\n03/01/2024,2,\n"},
-     r"002 Run/Checkmarks.csv:2: field 'Date': '03/01/2024' is not a date"),
-    ({"Habits.csv": HABITS_2X.replace("YES_NO", "MOOD"), "Checkmarks.csv": "Date,\n"},
-     r"Habits.csv:2: field 'Type': 'MOOD' is neither YES_NO nor NUMERICAL"),
-    ({"Habits.csv": HABITS_2X, "009 Swim/Checkmarks.csv": "2024-01-01,2\n"},
-     r"009 Swim/Checkmarks.csv: folder '009 Swim' has no habit at position 9"),
-    ({"Habits.csv": HABITS_2X, "Checkmarks.csv": "Date,Read, and write,Run,Sugar,\n2024-01-01,2,0,0,\n"},
-     r"Checkmarks.csv:1: the header's habit names do not match Habits.csv"),
-    ({"Scores.csv": "Date,Run\n"}, r"no Habits.csv in the ZIP"),
-])
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (
+            {"Habits.csv": HABITS_2X, "002 Run/Checkmarks.csv": "Date,Value,Notes\n2024-01-03,lots,\n"},
+            r"002 Run/Checkmarks.csv:2: field 'Value': 'lots' is not an integer or one of YES_MANUAL",
+        ),
+        (
+            {"Habits.csv": HABITS_2X, "002 Run/Checkmarks.csv": "Date,Value,Notes\n03/01/2024,2,\n"},
+            r"002 Run/Checkmarks.csv:2: field 'Date': '03/01/2024' is not a date",
+        ),
+        (
+            {"Habits.csv": HABITS_2X.replace("YES_NO", "MOOD"), "Checkmarks.csv": "Date,\n"},
+            r"Habits.csv:2: field 'Type': 'MOOD' is neither YES_NO nor NUMERICAL",
+        ),
+        (
+            {"Habits.csv": HABITS_2X, "009 Swim/Checkmarks.csv": "2024-01-01,2\n"},
+            r"009 Swim/Checkmarks.csv: folder '009 Swim' has no habit at position 9",
+        ),
+        (
+            {
+                "Habits.csv": HABITS_2X,
+                "Checkmarks.csv": "Date,Read, and write,Run,Sugar,\n2024-01-01,2,0,0,\n",
+            },
+            r"Checkmarks.csv:1: the header's habit names do not match Habits.csv",
+        ),
+        ({"Scores.csv": "Date,Run\n"}, r"no Habits.csv in the ZIP"),
+    ],
+)
 def test_broken_exports_get_a_clear_error_naming_file_line_and_field(tmp_path, files, message):
     with pytest.raises(EventError, match=message) as e:
         read(write_zip(tmp_path / "broken.zip", files))

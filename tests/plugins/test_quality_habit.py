@@ -21,14 +21,18 @@ BASELINES = ("global_model", "base_rate", "same_as_yesterday", "cold_start_prior
 
 
 def report(name: str, scores: dict) -> None:
-    print(f"\n{name}: " + ", ".join(f"{k} AUC {s.auc:.3f} LL {s.log_loss:.3f} Brier {s.brier:.3f}"
-                                    for k, s in scores.items()))
+    print(
+        f"\n{name}: "
+        + ", ".join(f"{k} AUC {s.auc:.3f} LL {s.log_loss:.3f} Brier {s.brier:.3f}" for k, s in scores.items())
+    )
 
 
 def test_personalized_beats_global_base_rate_and_yesterday_on_held_out_learners(open_trainer):
     learners = simulate_habit_learners(12, days=150, seed=11)
     global_model = fit_global_model(open_trainer, learners[:6], epochs=EPOCHS)
-    s = pool(evaluate_simulated(open_trainer, learners[6:], global_model, split_day=100, epochs=EPOCHS)).scores()
+    s = pool(
+        evaluate_simulated(open_trainer, learners[6:], global_model, split_day=100, epochs=EPOCHS)
+    ).scores()
     report("habit, 6 held-out simulated learners, days 100-149", s)
     for baseline in BASELINES:
         assert s["personalized"].auc > s[baseline].auc + 0.03, baseline
@@ -57,8 +61,12 @@ def test_device_replay_of_the_real_loop_export_beats_the_fallback_and_the_rules(
     from satchel.evaluation.replay import replay
     from satchel.testing import isolated_registry
 
-    result = replay(REPLAY_CONFIG.format(backend=backend), LOOP_CSV, source="loop_habits_csv",
-                    registry=isolated_registry())
+    result = replay(
+        REPLAY_CONFIG.format(backend=backend),
+        LOOP_CSV,
+        source="loop_habits_csv",
+        registry=isolated_registry(),
+    )
     p = result.pipeline("habits")
     print("\n" + result.table())
     ours = p.metrics["satchel"]
@@ -86,5 +94,10 @@ def test_trained_predictions_drive_reminders(open_trainer):
     decisions = TASK.decide(rows, own.predict(rows.x), now=learner.day(60))
     assert [d.key for d in decisions] == list(learner.habits)
     assert all(0 <= d.score <= 1 and d.action in {"remind", "nudge", "quiet"} for d in decisions)
-    assert TASK.metrics(FEATURIZER.training_data(learner.events, now=learner.day(60)),
-                        own.predict(FEATURIZER.training_data(learner.events, now=learner.day(60)).x))["auc"] > 0.6
+    assert (
+        TASK.metrics(
+            FEATURIZER.training_data(learner.events, now=learner.day(60)),
+            own.predict(FEATURIZER.training_data(learner.events, now=learner.day(60)).x),
+        )["auc"]
+        > 0.6
+    )

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from tests.plugins.shared_data import ANKI_CSV, needs
 
+from satchel.evaluation.replay import FALLBACK, SATCHEL
 from satchel.events import Event
 from satchel.task import Rows
-from satchel.evaluation.replay import FALLBACK, SATCHEL
 from satchel_plugins.language import (
     AnkiReviewImporter,
     LanguageTask,
@@ -21,7 +22,6 @@ from satchel_plugins.language import (
 from satchel_plugins.language.evaluate import device_replay, fsrs6_package_stabilities, oldest_days
 from satchel_plugins.language.features import ReviewFeaturizerOptions
 from satchel_plugins.language.fsrs6 import memory_states
-from tests.plugins.shared_data import ANKI_CSV, needs
 
 #: the test replays the real log's oldest reviews (the benchmark replays all of it)
 REAL_DAYS = 240
@@ -31,8 +31,11 @@ REAL_DAYS = 240
 def test_fsrs6_recurrences_equal_the_fsrs_package_on_the_real_log():
     events = [s.event for s in AnkiReviewImporter().read(ANKI_CSV)]
     names = {name: i for i, name in enumerate(sorted({e.data["item"] for e in events}))}
-    states = memory_states(np.array([names[e.data["item"]] for e in events]),
-                           np.array([e.time.timestamp() for e in events]), np.array([e.data["rating"] for e in events]))
+    states = memory_states(
+        np.array([names[e.data["item"]] for e in events]),
+        np.array([e.time.timestamp() for e in events]),
+        np.array([e.data["rating"] for e in events]),
+    )
     expected = fsrs6_package_stabilities(events)
     assert states.stability_after == pytest.approx(np.array([expected[e.id][0] for e in events]), rel=1e-9)
     assert states.difficulty_after == pytest.approx(np.array([expected[e.id][1] for e in events]), rel=1e-9)
@@ -42,15 +45,21 @@ def test_fsrs6_recurrences_equal_the_fsrs_package_on_the_real_log():
 def test_device_replay_beats_fsrs6_defaults_on_the_real_log(tmp_path, backend_name):
     result = device_replay(oldest_days(ANKI_CSV, REAL_DAYS, tmp_path), backend=backend_name)
     m = result.metrics
-    print(f"\nlanguage, real Anki log (oldest {REAL_DAYS} days), device replay on {backend_name}, {result.n} reviews: "
-          + ", ".join(f"{k} LL {v['log_loss']:.4f} AUC {v['auc']:.3f} RMSE(bins) {v['rmse_bins']:.3f}"
-                      for k, v in m.items()))
+    print(
+        f"\nlanguage, real Anki log (oldest {REAL_DAYS} days), device replay on {backend_name}, {result.n} reviews: "
+        + ", ".join(
+            f"{k} LL {v['log_loss']:.4f} AUC {v['auc']:.3f} RMSE(bins) {v['rmse_bins']:.3f}"
+            for k, v in m.items()
+        )
+    )
     assert result.trainings > 0 and result.failed == 0 and result.served_model > 0.5
     assert m[SATCHEL]["log_loss"] < m["fsrs6_default"]["log_loss"]
     # in these first months the model serves from a few hundred reviews: it must not rank worse than FSRS-6
     # (the benchmark's replay of the whole log shows it ranking better)
     assert m[SATCHEL]["auc"] > m["fsrs6_default"]["auc"] - 0.01
-    assert m[SATCHEL]["log_loss"] < m["constant"]["log_loss"] and m[SATCHEL]["log_loss"] < m["hlr"]["log_loss"]
+    assert (
+        m[SATCHEL]["log_loss"] < m["constant"]["log_loss"] and m[SATCHEL]["log_loss"] < m["hlr"]["log_loss"]
+    )
     assert m[FALLBACK] == m["fsrs6_default"]  # the cold-start prior is FSRS-6 with default parameters
 
 
@@ -68,10 +77,18 @@ def test_first_training_on_same_minute_steps_recovers(open_trainer):
     loss has no flat region, so a warm start on later reviews lands where a fresh fit does."""
     learner = simulate_vocabulary_learners(1, days=120, words=60, seed=7)[0]
     t0 = learner.events[0].time
-    steps = [Event(type="word_reviewed", time=t0 + timedelta(minutes=10 * w + m), data={"item": f"day1_{w}", "rating": r})
-             for w in range(40) for m, r in ((0, 1 if w % 4 == 0 else 3), (1, 1 if w % 5 == 0 else 3), (3, 3))]
+    steps = [
+        Event(
+            type="word_reviewed",
+            time=t0 + timedelta(minutes=10 * w + m),
+            data={"item": f"day1_{w}", "rating": r},
+        )
+        for w in range(40)
+        for m, r in ((0, 1 if w % 4 == 0 else 3), (1, 1 if w % 5 == 0 else 3), (3, 3))
+    ]
     degenerate = ReviewFeaturizer(ReviewFeaturizerOptions(min_elapsed_days=0)).training_data(
-        steps, now=t0 + timedelta(days=1))
+        steps, now=t0 + timedelta(days=1)
+    )
     assert len(degenerate) == 80 and (degenerate.y[:, 1] < 0.01).all()
     task, featurizer = LanguageTask(), ReviewFeaturizer()
     spec, base = task.model_spec(featurizer.schema), task.base_params(featurizer.schema)

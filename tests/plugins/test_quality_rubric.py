@@ -43,7 +43,9 @@ def test_the_two_way_semeval_path_still_grades_better_than_the_majority():
         x = without_teacher(graded_in_order(answers, seed=None))
         suggested = TASK.suggestions(x, reference.predict(SPEC, base, x)).grade
         acc = float(np.mean(suggested == y))
-        print(f"\nrubric base, SemEval {split}: accuracy {acc:.3f} (majority {max(y.mean(), 1 - y.mean()):.3f})")
+        print(
+            f"\nrubric base, SemEval {split}: accuracy {acc:.3f} (majority {max(y.mean(), 1 - y.mean()):.3f})"
+        )
         assert acc > max(y.mean(), 1 - y.mean()) + 0.08
 
 
@@ -51,10 +53,16 @@ def test_the_two_way_semeval_path_still_grades_better_than_the_majority():
 @needs(SAF_DIR)
 def test_after_50_corrections_satchel_beats_the_base_grader_and_the_most_frequent_grade():
     """SAF unseen questions (never trained on), a teacher grading 25 answers a day, replayed on the device."""
-    curve = learning_curve(load_saf(splits=("unseen_questions",)), seeds=(0,), per_day=25, epochs=10,
-                           corrections=(0, 50))
-    print("\n" + "\n".join(f"{p:20s} " + " ".join(f"{m} {curve.at(50, p, m):.3f}" for m in ("pearson", "qwk", "accuracy"))
-                           for p in ("satchel", "base_grader", "most_frequent_grade")))
+    curve = learning_curve(
+        load_saf(splits=("unseen_questions",)), seeds=(0,), per_day=25, epochs=10, corrections=(0, 50)
+    )
+    print(
+        "\n"
+        + "\n".join(
+            f"{p:20s} " + " ".join(f"{m} {curve.at(50, p, m):.3f}" for m in ("pearson", "qwk", "accuracy"))
+            for p in ("satchel", "base_grader", "most_frequent_grade")
+        )
+    )
     for metric in ("pearson", "qwk", "accuracy"):
         ours = curve.at(50, "satchel", metric)
         assert ours > curve.at(50, "base_grader", metric)

@@ -18,8 +18,16 @@ def registry() -> Registry:
 
 def test_event_types_declare_payloads_and_categories(registry):
     types = registry.all("event_type")
-    expected = {"app_opened", "reminder_shown", "reminder_tapped", "habit_completed", "habit_skipped",
-                "word_reviewed", "answer_submitted", "answer_graded"}
+    expected = {
+        "app_opened",
+        "reminder_shown",
+        "reminder_tapped",
+        "habit_completed",
+        "habit_skipped",
+        "word_reviewed",
+        "answer_submitted",
+        "answer_graded",
+    }
     assert expected <= set(types)
     for name in expected:
         spec = types[name].spec
@@ -30,8 +38,11 @@ def test_event_types_declare_payloads_and_categories(registry):
 
 def test_tasks_name_featurizers_purposes_and_metrics(registry):
     models = registry.all("model")
-    expected = {"habit": ("habit_daily", "habit_reminders"), "language": ("review_history", "vocabulary_scheduling"),
-                "rubric": ("answer_text", "grading_assistance")}
+    expected = {
+        "habit": ("habit_daily", "habit_reminders"),
+        "language": ("review_history", "vocabulary_scheduling"),
+        "rubric": ("answer_text", "grading_assistance"),
+    }
     for name, (featurizer, purpose) in expected.items():
         spec = models[name].spec
         assert spec.featurizer == featurizer and spec.purposes == (purpose,) and spec.metrics

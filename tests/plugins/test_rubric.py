@@ -52,14 +52,20 @@ def one(text: str, question_text: str | None = None, reference: str = REF) -> np
 
 def test_text_helpers():
     assert _text.tokens("It doesn't flow!") == ["it", "doesn't", "flow"]
-    assert _text.stem("completes") == "complet" and _text.stem("flows") == "flow" and _text.stem("bus") == "bus"
-    assert _text.lcs_length("a b c d".split(), "a c d".split()) == 3
+    assert (
+        _text.stem("completes") == "complet" and _text.stem("flows") == "flow" and _text.stem("bus") == "bus"
+    )
+    assert _text.lcs_length(["a", "b", "c", "d"], ["a", "c", "d"]) == 3
     assert _text.word_similarity("circuit", "circuit") == 1.0
     assert _text.word_similarity("circuit", "circiut") > 0.3 > _text.word_similarity("circuit", "bulb")
     weights = _text.idf([["switch", "bulb"], ["bulb"], ["bulb", "wire"]])
     assert weights["switch"] > weights["bulb"]
     # a rare word weighs more than a common one; a misspelling still aligns (partly)
-    assert _text.alignment(["bulb"], ["switch", "bulb"], weights) < 0.5 < _text.alignment(["switch"], ["switch", "bulb"], weights)
+    assert (
+        _text.alignment(["bulb"], ["switch", "bulb"], weights)
+        < 0.5
+        < _text.alignment(["switch"], ["switch", "bulb"], weights)
+    )
     assert 0 < _text.alignment(["switchs"], ["switch"], weights) < 1
 
 
@@ -79,14 +85,18 @@ def test_reference_features_reward_alignment_and_see_negation_and_demote_the_que
 
 def test_teacher_features_see_only_grades_given_before():
     texts = [GOOD, "the battery is flat", GOOD + " indeed", "the battery is flat again"]
-    items = [Item(f"a{i}", "q", REF, t, scale=4, credit=c, known=float(i)) for i, (t, c) in
-             enumerate(zip(texts, [1.0, 0.0, None, None]))]
+    items = [
+        Item(f"a{i}", "q", REF, t, scale=4, credit=c, known=float(i))
+        for i, (t, c) in enumerate(zip(texts, [1.0, 0.0, None, None]))
+    ]
     items[3] = Item("a3", "q", REF, texts[3], scale=4, credit=0.25, known=5.0)
     x = featurize(items)
     teacher = [FEATURES.index(n) for n in TEACHER]
     assert np.all(x[0, teacher] == 0)  # the first grade: nothing known before it
     assert feature(x[1], "nearest_credit") == 1.0 and feature(x[1], "question_graded") > 0
-    assert feature(x[2], "knn_credit") > 0.5 and feature(x[2], "nearest_credit") == 1.0  # like a full-credit one
+    assert (
+        feature(x[2], "knn_credit") > 0.5 and feature(x[2], "nearest_credit") == 1.0
+    )  # like a full-credit one
     assert feature(x[3], "nearest_credit") == 0.0 and feature(x[3], "no_credit_similarity") > 0.5
     assert x[0, SCALE_COLUMN] == pytest.approx(0.25)
     other = featurize([Item("b", "other", REF, GOOD, credit=None)] + items[:2])
@@ -106,13 +116,15 @@ def test_featurizer_samples_carry_times_and_rows_are_the_ungraded():
     assert rows.keys == tuple(a.answer_id for a in answers[3:]) and rows.x.shape == (7, len(FEATURES))
     graded_questions = {a.question for a in answers[:3]}
     scale = [1 / 3 if a.question in graded_questions else 0.0 for a in answers[3:]]  # 0: unknown, the task's
-    assert rows.x[:, SCALE_COLUMN].tolist() == pytest.approx(scale) and 0 < sum(scale)
+    assert rows.x[:, SCALE_COLUMN].tolist() == pytest.approx(scale) and sum(scale) > 0
     assert len(f.samples(events, now=datetime(2000, 1, 1, tzinfo=timezone.utc)).data) == 0
 
 
 def test_grade_intervals_and_the_ordinal_loss_agree_with_the_grade_probabilities():
     y = grade_labels(np.array([0.0, 0.5, 1.0, 0.625]), np.array([4, 4, 4, 4]))
-    assert y[0, 1] < -1 and y[0, 2] == pytest.approx(0.125) and y[2, 2] > 1 and y[2, 1] == pytest.approx(0.875)
+    assert (
+        y[0, 1] < -1 and y[0, 2] == pytest.approx(0.125) and y[2, 2] > 1 and y[2, 1] == pytest.approx(0.875)
+    )
     assert y[3, 1:].tolist() == pytest.approx([0.5, 0.75])  # 2.5 of 4: between grades 2 and 3
     out = np.array([[0.1, -1.0], [0.5, 0.0], [0.9, -2.0], [0.6, -1.0]])
     p = grade_probabilities(out, 4)
@@ -129,7 +141,9 @@ def test_decisions_carry_the_grade_its_probabilities_and_a_check_flag():
     x = np.zeros((3, len(FEATURES)), np.float32)
     x[2, SCALE_COLUMN] = 0.2  # this answer is graded 0..5
     rows = Rows(("sure", "unsure", "five"), x, ({}, {}, {}))
-    decisions = {d.key: d for d in task.decide(rows, np.array([[1.0, -6.0], [0.5, 1.0], [0.4, -6.0]]), now=NOW)}
+    decisions = {
+        d.key: d for d in task.decide(rows, np.array([[1.0, -6.0], [0.5, 1.0], [0.4, -6.0]]), now=NOW)
+    }
     assert decisions["sure"].action == "suggest" and decisions["sure"].details["suggested_score"] == 3
     assert decisions["unsure"].action == "needs_review" and decisions["unsure"].details["review_rank"] == 1
     assert len(decisions["sure"].details["probabilities"]) == 4
@@ -157,9 +171,13 @@ def test_the_prior_reads_the_teachers_grades_of_the_same_question_only_as_far_as
     task = RubricTask()
     spec = task.model_spec(SCHEMA)
     texts = [GOOD, "the battery is flat", "the bulb is bright", GOOD + " again", "current flows", "no idea"]
-    items = [Item(f"o{i}", "other", REF, t, scale=4, credit=c, known=float(i))
-             for i, (t, c) in enumerate(zip(texts, [0.0, 0.0, 0.0, 0.0, 0.25, 0.0]))]
-    items += [Item(f"s{i}", "same", REF, t, scale=4, credit=0.0, known=10.0 + i) for i, t in enumerate(texts[1:])]
+    items = [
+        Item(f"o{i}", "other", REF, t, scale=4, credit=c, known=float(i))
+        for i, (t, c) in enumerate(zip(texts, [0.0, 0.0, 0.0, 0.0, 0.25, 0.0]))
+    ]
+    items += [
+        Item(f"s{i}", "same", REF, t, scale=4, credit=0.0, known=10.0 + i) for i, t in enumerate(texts[1:])
+    ]
     items.append(Item("new", "new", REF, GOOD, scale=4))
     items.append(Item("asked", "same", REF, GOOD, scale=4))
     x = featurize(items)
@@ -180,7 +198,11 @@ def test_metrics_and_baselines_on_the_teachers_scale():
     data = AnswerFeaturizer().training_data(answer_events(answers, [0, 1, 2, 3, 3, 0], scale_max=3), now=NOW)
     exact = np.stack([data.y[:, 0], np.full(len(data), -8.0)], axis=1)
     m = task.metrics(data, exact)
-    assert m["qwk"] == pytest.approx(1.0) and m["accuracy"] == 1.0 and m["mean_abs_error"] == pytest.approx(0.0, abs=1e-6)
+    assert (
+        m["qwk"] == pytest.approx(1.0)
+        and m["accuracy"] == 1.0
+        and m["mean_abs_error"] == pytest.approx(0.0, abs=1e-6)
+    )
     assert m["pearson"] == pytest.approx(1.0) and m["grade_nll"] < 0.05
     base, frequent = task.baselines()
     assert (base.name, frequent.name) == ("base_grader", "most_frequent_grade")
@@ -197,8 +219,12 @@ def test_simulated_teachers_differ_from_semeval_and_are_deterministic():
         assert a.scores.min() >= 0 and a.scores.max() <= k
     lenient = [rubric_score("lenient", x) for x in answers]
     assert sum(lenient) >= sum(x.label for x in answers)
-    wrong_but_close = GradedAnswer("x", "q", "", REF, "closing switch completes circuit current flows bulb", 0)
-    assert rubric_score("lenient", wrong_but_close) == 1 and rubric_score("partial_credit", wrong_but_close) == 1
+    wrong_but_close = GradedAnswer(
+        "x", "q", "", REF, "closing switch completes circuit current flows bulb", 0
+    )
+    assert (
+        rubric_score("lenient", wrong_but_close) == 1 and rubric_score("partial_credit", wrong_but_close) == 1
+    )
 
 
 def _read(path, **options):
@@ -207,9 +233,11 @@ def _read(path, **options):
 
 def test_gradebook_tab_separated_with_an_unnamed_id_column_and_teacher_names(tmp_path):
     path = tmp_path / "gradebook.tsv"
-    path.write_text("\tQuestion\tModel answer\tResponse\tPoints\tMax points\tGraded at\n"
-                    "7\tWhy does it light?\tthe circuit is closed\tit is closed\t4\t5\t2024-09-02T10:00:00Z\n"
-                    "8\tWhy does it light?\tthe circuit is closed\tno idea\t0\t5\t2024-09-02T10:01:00Z\n")
+    path.write_text(
+        "\tQuestion\tModel answer\tResponse\tPoints\tMax points\tGraded at\n"
+        "7\tWhy does it light?\tthe circuit is closed\tit is closed\t4\t5\t2024-09-02T10:00:00Z\n"
+        "8\tWhy does it light?\tthe circuit is closed\tno idea\t0\t5\t2024-09-02T10:01:00Z\n"
+    )
     events = _read(path)
     submitted = [e for e in events if e.type == "answer_submitted"]
     graded = [e for e in events if e.type == "answer_graded"]
@@ -223,15 +251,24 @@ def test_gradebook_tab_separated_with_an_unnamed_id_column_and_teacher_names(tmp
 
 def test_gradebook_columns_mapped_by_option_semicolons_and_windows_encoding(tmp_path):
     path = tmp_path / "noten.csv"
-    path.write_bytes("Schüler;Aufgabe;Antwort;Punkte\nAnna;A1;Strom fließt;2\nBen;A1;weiß nicht;0\n".encode("cp1252"))
-    events = _read(path, map={"student": "Schüler", "question_id": "Aufgabe", "student_answer": "Antwort",
-                              "score": "Punkte"})
+    path.write_bytes(
+        "Schüler;Aufgabe;Antwort;Punkte\nAnna;A1;Strom fließt;2\nBen;A1;weiß nicht;0\n".encode("cp1252")
+    )
+    events = _read(
+        path,
+        map={"student": "Schüler", "question_id": "Aufgabe", "student_answer": "Antwort", "score": "Punkte"},
+    )
     graded = [e for e in events if e.type == "answer_graded"]
     assert [g.data["answer_id"] for g in graded] == ["Anna|A1", "Ben|A1"]
     assert [g.data["scale_max"] for g in graded] == [2, 2]  # no scale column: the top score
     assert graded[0].time < graded[1].time  # file order is grading order
-    assert _read(path, map={"student_answer": "Antwort", "score": "Punkte"}, scale_max=10)[1].data["scale_max"] == 10
-    with pytest.raises(EventError, match=r"no column with the students' answers; the columns are 'Schüler', 'Aufgabe'"):
+    assert (
+        _read(path, map={"student_answer": "Antwort", "score": "Punkte"}, scale_max=10)[1].data["scale_max"]
+        == 10
+    )
+    with pytest.raises(
+        EventError, match=r"no column with the students' answers; the columns are 'Schüler', 'Aufgabe'"
+    ):
         _read(path)
     with pytest.raises(EventError, match="map score='Note': no such column"):
         _read(path, map={"score": "Note", "student_answer": "Antwort"})
@@ -241,8 +278,10 @@ def test_gradebook_columns_mapped_by_option_semicolons_and_windows_encoding(tmp_
 
 def test_gradebook_errors_name_the_line_and_never_leak_a_traceback(tmp_path):
     path = tmp_path / "grades.csv"
-    path.write_text("answer_id,question_id,reference_answer,student_answer,score,scale_max\n"
-                    "a1,q1,ref,ans,2,3\na2,q1,ref,ans,,\na3,q1,ref,ans,5,3\n")
+    path.write_text(
+        "answer_id,question_id,reference_answer,student_answer,score,scale_max\n"
+        "a1,q1,ref,ans,2,3\na2,q1,ref,ans,,\na3,q1,ref,ans,5,3\n"
+    )
     with pytest.raises(EventError, match=r"grades.csv:4: field 'score'"):
         _read(path)
     path.write_text("answer,score\nok,three\n")
@@ -266,7 +305,10 @@ def test_gradebook_xlsx(tmp_path):
     ws.append([2, "Q1", "dunno", 0, 3, datetime(2024, 9, 2, 9, 5)])
     wb.save(tmp_path / "book.xlsx")
     graded = [e for e in _read(tmp_path / "book.xlsx") if e.type == "answer_graded"]
-    assert [(g.data["answer_id"], g.data["score"], g.data["scale_max"]) for g in graded] == [("1", 3.0, 3), ("2", 0.0, 3)]
+    assert [(g.data["answer_id"], g.data["score"], g.data["scale_max"]) for g in graded] == [
+        ("1", 3.0, 3),
+        ("2", 0.0, 3),
+    ]
     assert graded[0].time == datetime(2024, 9, 2, 9, 0, tzinfo=timezone.utc)
     with pytest.raises(EventError, match="no sheet 'Marks'; the sheets are Sheet"):
         _read(tmp_path / "book.xlsx", sheet="Marks")
@@ -277,10 +319,14 @@ def test_gradebook_import_reads_the_semeval_csv_as_is():
     events = _read(SEMEVAL_CSV)
     assert len(events) == 2 * 16003
     first = load_semeval(splits=("test_ua",))[0]
-    submitted = next(e for e in events if e.type == "answer_submitted" and e.data["answer_id"] == first.answer_id)
+    submitted = next(
+        e for e in events if e.type == "answer_submitted" and e.data["answer_id"] == first.answer_id
+    )
     assert submitted.data["text"] == first.text and submitted.data["question_text"] == first.question_text
     assert {e.data["score"] for e in events if e.type == "answer_graded"} == {0.0, 1.0}
 
 
 def test_schema_is_the_featurizers():
-    assert AnswerFeaturizer.schema == SCHEMA and Dataset.of(np.zeros((1, SCHEMA.width)), [0.0]).x.shape[1] == len(FEATURES)
+    assert AnswerFeaturizer.schema == SCHEMA and Dataset.of(np.zeros((1, SCHEMA.width)), [0.0]).x.shape[
+        1
+    ] == len(FEATURES)

@@ -13,12 +13,30 @@ T0 = datetime(2025, 9, 1, 8, tzinfo=timezone.utc)
 
 def test_suggestion_rows_equal_training_rows_when_all_answers_are_in():
     answers = synthetic_answers(per_question=12, seed=2)[:36]
-    submitted = [Event(type="answer_submitted", time=T0, id=f"s{i}", data={
-        "answer_id": a.answer_id, "question": a.question, "reference": a.reference, "text": a.text,
-        "scale_max": 3})
-        for i, a in enumerate(answers)]
-    graded = [Event(type="answer_graded", time=T0 + timedelta(hours=i + 1), id=f"g{i}", data={
-        "answer_id": a.answer_id, "score": float(i % 4), "scale_max": 3}) for i, a in enumerate(answers)]
+    submitted = [
+        Event(
+            type="answer_submitted",
+            time=T0,
+            id=f"s{i}",
+            data={
+                "answer_id": a.answer_id,
+                "question": a.question,
+                "reference": a.reference,
+                "text": a.text,
+                "scale_max": 3,
+            },
+        )
+        for i, a in enumerate(answers)
+    ]
+    graded = [
+        Event(
+            type="answer_graded",
+            time=T0 + timedelta(hours=i + 1),
+            id=f"g{i}",
+            data={"answer_id": a.answer_id, "score": float(i % 4), "scale_max": 3},
+        )
+        for i, a in enumerate(answers)
+    ]
     featurizer = AnswerFeaturizer()
     later = featurizer.samples(submitted + graded, now=T0 + timedelta(days=3))
     index = {a: j for j, a in enumerate(later.answer_ids)}

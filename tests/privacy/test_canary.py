@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
 from satchel.privacy import AuditLog, Binding, Vault, atomic_write, open_sealed, seal
 
 APP = "quizapp"  # the app id of the conftest vault

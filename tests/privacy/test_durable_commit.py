@@ -106,15 +106,22 @@ def test_rollback_journal_data_written_by_the_previous_release_opens_and_trains(
     store = EncryptedCheckpointStore(StoreOptions())
     with Vault.open(keys, FIXTURE_KEY, app_id=APP, data_dir=data) as vault:
         assert journal_mode(keys) == "wal"
-        files = SealedFiles(data / "checkpoints" / FIXTURE_SUBJECT / "habits", vault, APP, FIXTURE_SUBJECT,
-                            "habits")
+        files = SealedFiles(
+            data / "checkpoints" / FIXTURE_SUBJECT / "habits", vault, APP, FIXTURE_SUBJECT, "habits"
+        )
         old = store.load(files)
         assert old.version == 2 and float(old.weights.params["w"][0, 0]) == 2.0 and old.samples == 20
         log = AuditLog(data / "audit.jsonl", vault, clock=lambda: AT)
         assert log.verify().ok and len(log.entries()) == 2
         batch = CounterBatch()
-        staged = SealedFiles(files_root := data / "checkpoints" / FIXTURE_SUBJECT / "habits", vault, APP,
-                             FIXTURE_SUBJECT, "habits", batch=batch)
+        staged = SealedFiles(
+            files_root := data / "checkpoints" / FIXTURE_SUBJECT / "habits",
+            vault,
+            APP,
+            FIXTURE_SUBJECT,
+            "habits",
+            batch=batch,
+        )
         version = store.save(staged, checkpoint(3.0))
         log.stage(batch, "training.completed", subject=FIXTURE_SUBJECT, pipeline="habits", version=version)
         vault.commit(batch)
@@ -125,7 +132,9 @@ def test_rollback_journal_data_written_by_the_previous_release_opens_and_trains(
         assert log.verify().ok and vault.current("audit-log") == 3
 
 
-def test_deferred_writes_list_what_to_sync_and_the_commit_syncs_it_first(vault: Vault, data_dir: Path) -> None:
+def test_deferred_writes_list_what_to_sync_and_the_commit_syncs_it_first(
+    vault: Vault, data_dir: Path
+) -> None:
     pending: list[Path] = []
     make_dirs(data_dir / "a" / "b", pending=pending)
     atomic_write(data_dir / "a" / "b" / "f", b"content", pending=pending)

@@ -64,8 +64,14 @@ def test_every_truncation_and_extension_fails(key_a: SubjectKey) -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"app_id": "otherapp"}, {"pipeline": "language"}, {"kind": "events"}, {"version": 2}, {"version": 4},
-     {"pipeline": ""}],
+    [
+        {"app_id": "otherapp"},
+        {"pipeline": "language"},
+        {"kind": "events"},
+        {"version": 2},
+        {"version": 4},
+        {"pipeline": ""},
+    ],
     ids=lambda c: next(iter(c)),
 )
 def test_wrong_binding_fails(key_a: SubjectKey, changes: dict) -> None:
@@ -111,8 +117,15 @@ def test_error_messages_say_where(key_a: SubjectKey) -> None:
 
 
 def test_binding_and_key_validation() -> None:
-    for bad in ({"app_id": ""}, {"subject": ""}, {"kind": ""}, {"version": -1}, {"version": 2**63},
-                {"version": True}, {"version": 1.0}):
+    for bad in (
+        {"app_id": ""},
+        {"subject": ""},
+        {"kind": ""},
+        {"version": -1},
+        {"version": 2**63},
+        {"version": True},
+        {"version": 1.0},
+    ):
         with pytest.raises(ValueError):
             binding(**bad)
     with pytest.raises(ValueError, match="32 bytes"):

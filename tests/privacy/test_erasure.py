@@ -48,7 +48,9 @@ def test_erased_subject_is_unreadable_even_from_an_old_copy(
     # neither the secret nor its wrapped form survives anywhere in the live key directory
     assert not (key_dir / (VAULT_FILE + "-journal")).exists()
     wal = key_dir / (VAULT_FILE + "-wal")
-    assert not wal.exists() or wal.stat().st_size == 0  # the log was checkpointed into the vault and truncated
+    assert (
+        not wal.exists() or wal.stat().st_size == 0
+    )  # the log was checkpointed into the vault and truncated
     for path, content in tree_bytes(key_dir):
         assert key.secret not in content, path
     import sqlite3
@@ -71,6 +73,5 @@ def test_erasure_survives_reopen_and_rotation(vault: Vault, key_dir, data_dir, p
     vault.erase(alice)
     new_key = os.urandom(32)
     assert vault.rotate(new_key).subjects == 0
-    with Vault.open(key_dir, new_key, app_id=APP, data_dir=data_dir) as again:
-        with pytest.raises(ErasedError):
-            again.subject_key(alice)
+    with Vault.open(key_dir, new_key, app_id=APP, data_dir=data_dir) as again, pytest.raises(ErasedError):
+        again.subject_key(alice)

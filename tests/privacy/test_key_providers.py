@@ -98,7 +98,10 @@ def test_hook_registers_four_providers() -> None:
     specs = [spec for batch in pm.hook.satchel_key_providers() for spec in batch]
     assert all(isinstance(s, KeyProviderSpec) for s in specs)
     assert {s.name: s.insecure for s in specs} == {
-        "env": False, "keyring": False, "passphrase": False, "insecure_file": True,
+        "env": False,
+        "keyring": False,
+        "passphrase": False,
+        "insecure_file": True,
     }
     for spec in specs:
         assert spec.options.model_config["extra"] == "forbid"
@@ -240,8 +243,9 @@ def test_cli_unlocks_from_the_variable_without_a_terminal(monkeypatch, tmp_path)
     from satchel.cli import cli
 
     config = tmp_path / "satchel.toml"
-    config.write_text(_CLI_CONFIG.format(app=APP, data=(tmp_path / "data").as_posix(),
-                                         keys=(tmp_path / "keys").as_posix()))
+    config.write_text(
+        _CLI_CONFIG.format(app=APP, data=(tmp_path / "data").as_posix(), keys=(tmp_path / "keys").as_posix())
+    )
     monkeypatch.delenv("TEST_SATCHEL_PASSPHRASE", raising=False)
     refused = CliRunner().invoke(cli, ["audit", "verify", "-c", str(config)], obj={})  # stdin is no terminal
     assert refused.exit_code == 1 and refused.output.startswith("error:") and "no terminal" in refused.output
@@ -253,8 +257,8 @@ def test_cli_unlocks_from_the_variable_without_a_terminal(monkeypatch, tmp_path)
 
 def test_readme_names_the_options_the_key_providers_have() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("Key providers: `env`"):]
-    section = section[:section.index("\n\n")]
+    section = readme[readme.index("Key providers: `env`") :]
+    section = section[: section.index("\n\n")]
     named = {"env": "variable", "passphrase": "passphrase_env"}
     models = {"env": EnvKeyOptions, "passphrase": PassphraseOptions}
     for provider, option in named.items():

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -241,7 +241,10 @@ ATTACKS = [
     ("UPDATE counters SET seq = 0 WHERE name = 'ckpt'", "ckpt"),
     ("UPDATE counters SET mac = x'00' WHERE name = 'ckpt'", "ckpt"),
     ("DELETE FROM counters WHERE name = 'ckpt'", "ckpt"),
-    ("INSERT INTO counters SELECT 'forged', value, tag, seq, mac FROM counters WHERE name = 'ckpt'", "forged"),
+    (
+        "INSERT INTO counters SELECT 'forged', value, tag, seq, mac FROM counters WHERE name = 'ckpt'",
+        "forged",
+    ),
     ("INSERT INTO counters VALUES ('forged', 5, x'', 99, x'00')", "forged"),
     ("UPDATE counters SET name = 'ckpt2' WHERE name = 'ckpt'", "ckpt"),
     ("UPDATE meta SET value = 'text' WHERE name = 'counters_head'", "ckpt"),
@@ -251,7 +254,9 @@ ATTACKS = [
 
 
 @pytest.mark.parametrize(("attack", "touched"), ATTACKS)
-def test_counter_table_tampering_is_detected(vault: Vault, key_dir, data_dir, master_key, attack, touched) -> None:
+def test_counter_table_tampering_is_detected(
+    vault: Vault, key_dir, data_dir, master_key, attack, touched
+) -> None:
     vault.bump("ckpt"), vault.bump("ckpt"), vault.bump("other")
     with db(key_dir) as conn:
         conn.execute(attack)
@@ -274,11 +279,15 @@ def _splice(key_dir: Path, old_copy: Path, names: tuple[str, ...], head: bool) -
     """Put the rows ``names`` (and the head, if ``head``) of ``old_copy`` into the vault."""
     with sqlite3.connect(old_copy) as old, db(key_dir) as conn:
         for name in names:
-            conn.execute("INSERT OR REPLACE INTO counters VALUES (?, ?, ?, ?, ?)",
-                         old.execute("SELECT * FROM counters WHERE name = ?", (name,)).fetchone())
+            conn.execute(
+                "INSERT OR REPLACE INTO counters VALUES (?, ?, ?, ?, ?)",
+                old.execute("SELECT * FROM counters WHERE name = ?", (name,)).fetchone(),
+            )
         if head:
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('counters_head', ?)",
-                         old.execute("SELECT value FROM meta WHERE name = 'counters_head'").fetchone())
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('counters_head', ?)",
+                old.execute("SELECT value FROM meta WHERE name = 'counters_head'").fetchone(),
+            )
 
 
 @pytest.mark.parametrize(("names", "head"), [(("ckpt",), False), ((), True), (("ckpt",), True)])
@@ -295,8 +304,9 @@ def test_counter_rows_spliced_from_an_older_vault_copy_are_detected(
         fresh.current("unrelated")
 
 
-def test_guarantees_hold_at_100_000_counters(vault: Vault, key_dir, data_dir, master_key, tmp_path,
-                                             monkeypatch) -> None:
+def test_guarantees_hold_at_100_000_counters(
+    vault: Vault, key_dir, data_dir, master_key, tmp_path, monkeypatch
+) -> None:
     """Edits, deletions, insertions and splices are found among 100,000 counters, and a bump or read
     after another process's bump authenticates O(1) rows, not the table."""
     vault.publish({f"events:p{i:06d}": (1, i.to_bytes(4, "big")) for i in range(100_000)})
@@ -304,10 +314,14 @@ def test_guarantees_hold_at_100_000_counters(vault: Vault, key_dir, data_dir, ma
     old_copy = _copy(key_dir, tmp_path / "old.sqlite3")
     vault.bump("events:p050000")
     with reopen(key_dir, data_dir, master_key) as other:
-        assert other.current("events:p050000") == 3 and other.counter("events:p099999").tag == (99_999).to_bytes(4, "big")
+        assert other.current("events:p050000") == 3 and other.counter("events:p099999").tag == (
+            99_999
+        ).to_bytes(4, "big")
         sealed = []
         real_row = vault_module._CounterSeal.row
-        monkeypatch.setattr(vault_module._CounterSeal, "row", lambda self, *a: sealed.append(a) or real_row(self, *a))
+        monkeypatch.setattr(
+            vault_module._CounterSeal, "row", lambda self, *a: sealed.append(a) or real_row(self, *a)
+        )
         for i in range(5):
             other.bump(f"events:p{i:06d}")
             assert vault.bump(f"events:p{i:06d}") == 3 and vault.current("events:p099999") == 1
@@ -326,7 +340,10 @@ def test_guarantees_hold_at_100_000_counters(vault: Vault, key_dir, data_dir, ma
                 conn.execute(attack)
         else:
             _splice(key_dir, old_copy, attack, head=not attack)
-        with reopen(key_dir, data_dir, master_key) as fresh, pytest.raises(IntegrityError, match="counter table"):
+        with (
+            reopen(key_dir, data_dir, master_key) as fresh,
+            pytest.raises(IntegrityError, match="counter table"),
+        ):
             fresh.current("events:p000001")
         with sqlite3.connect(pristine) as src, db(key_dir) as conn:
             src.backup(conn)
@@ -340,7 +357,9 @@ def test_schema_1_vault_is_migrated_when_opened(key_dir, data_dir) -> None:
     key_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(SCHEMA_1, key_dir / VAULT_FILE)
     with reopen(key_dir, data_dir, SCHEMA_1_KEY) as vault:
-        assert vault.current("ckpt") == 3 and vault.counter("audit-log") == Counter("audit-log", 7, b"\x01" * 32)
+        assert vault.current("ckpt") == 3 and vault.counter("audit-log") == Counter(
+            "audit-log", 7, b"\x01" * 32
+        )
         assert [vault.current(f"events:p{i}") for i in range(5)] == [1, 2, 3, 4, 5]
         assert vault.subject_key(SCHEMA_1_SUBJECT, create=False).secret.hex() == SCHEMA_1_SECRET
         assert vault.bump("ckpt") == 4

@@ -39,8 +39,14 @@ UNPLUGGED = DeviceState(battery_percent=90, charging=False, idle=True, unmetered
 
 def write_config(root: Path, scheduler: str = 'min_interval = "6h"', key_env: str = KEY_ENV) -> Path:
     path = root / "satchel.toml"
-    path.write_text(CONFIG.format(data=(root / "data").as_posix(), keys=(root / "keys").as_posix(),
-                                  key_env=key_env, scheduler=scheduler))
+    path.write_text(
+        CONFIG.format(
+            data=(root / "data").as_posix(),
+            keys=(root / "keys").as_posix(),
+            key_env=key_env,
+            scheduler=scheduler,
+        )
+    )
     return path
 
 
@@ -57,8 +63,15 @@ def history(days: int = 30, habit: str = "reading", now: datetime | None = None)
 
 
 def grant(app: Any, subject: str) -> None:
-    app.consent.grant(subject, purposes=["habit_reminders"], notice=NOTICE, policy_version="2026-01",
-                      actor="self", age_band="18+", method="in_app_checkbox")
+    app.consent.grant(
+        subject,
+        purposes=["habit_reminders"],
+        notice=NOTICE,
+        policy_version="2026-01",
+        actor="self",
+        age_band="18+",
+        method="in_app_checkbox",
+    )
 
 
 def enrol(app: Any, subject: str, days: int = 30) -> str:
@@ -107,8 +120,13 @@ cli.main(sys.argv[1:], prog_name="satchel", obj={"registry": isolated_registry(p
 
 def spawn(*args: str, **kw: Any) -> subprocess.Popen[str]:
     """``satchel ARGS`` in a subprocess (stdout and stderr piped, text)."""
-    return subprocess.Popen([sys.executable, "-c", CLI_MAIN, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-c", CLI_MAIN, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def summaries(stdout: str) -> list[dict[str, Any]]:

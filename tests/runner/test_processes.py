@@ -20,8 +20,9 @@ def wait_for(stream, text):
     raise AssertionError(f"{text!r} never appeared in:\n{''.join(seen)}")
 
 
-def test_two_runners_never_train_a_model_twice_and_lose_no_event(make_app, config_path, tmp_path,
-                                                                 monkeypatch):
+def test_two_runners_never_train_a_model_twice_and_lose_no_event(
+    make_app, config_path, tmp_path, monkeypatch
+):
     app = make_app()
     learners = [enrol(app, s) for s in ("ada", "bob", "cy", "dee")]
     trace = tmp_path / "trace.txt"
@@ -36,8 +37,9 @@ def test_two_runners_never_train_a_model_twice_and_lose_no_event(make_app, confi
     refusals = [" ".join(s["reasons"]) for out, _ in outs for s in summaries(out)[0]["skipped"]]
     assert len(refusals) == len(learners)  # the other runner skipped it: held by the lock, or just trained
     # the holder's pid is named unless it let go (or had not written it yet) as the lock was inspected
-    assert all(r.startswith("locked by another runner") or "minimum interval" in r
-               for r in refusals), refusals
+    assert all(r.startswith("locked by another runner") or "minimum interval" in r for r in refusals), (
+        refusals
+    )
 
     completed = [e.fields["subject"] for e in app.audit_log.entries() if e.action == "training.completed"]
     assert Counter(completed) == Counter(learners)

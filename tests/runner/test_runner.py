@@ -220,9 +220,11 @@ def test_model_lock_is_exclusive_across_processes_and_recovered_after_a_kill(tmp
     a.release()
     assert a.holder() is None and b.acquire()
     b.release()
-    holder = ("import pathlib, time\nfrom satchel.locks import ModelLock\n"
-              f"assert ModelLock(pathlib.Path({str(tmp_path)!r}), {pseudo!r}, 'habits').acquire()\n"
-              "print('held', flush=True)\ntime.sleep(60)")
+    holder = (
+        "import pathlib, time\nfrom satchel.locks import ModelLock\n"
+        f"assert ModelLock(pathlib.Path({str(tmp_path)!r}), {pseudo!r}, 'habits').acquire()\n"
+        "print('held', flush=True)\ntime.sleep(60)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "held"

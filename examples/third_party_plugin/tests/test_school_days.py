@@ -1,8 +1,8 @@
 from datetime import datetime, timezone
 
 import pytest
-
 import satchel_school_days
+
 from satchel.testing.conformance import PluginConformance, SchedulerConformance
 
 
@@ -15,11 +15,15 @@ class TestPlugin(PluginConformance):
 class TestScheduler(SchedulerConformance):
     @pytest.fixture
     def scheduler(self):
-        return satchel_school_days.SchoolDaysScheduler(satchel_school_days.SchoolDaysOptions(start_hour=0, end_hour=24))
+        return satchel_school_days.SchoolDaysScheduler(
+            satchel_school_days.SchoolDaysOptions(start_hour=0, end_hour=24)
+        )
 
 
 def test_weekend_is_refused_with_a_reason():
-    s = satchel_school_days.SchoolDaysScheduler(satchel_school_days.SchoolDaysOptions(start_hour=0, end_hour=24))
+    s = satchel_school_days.SchoolDaysScheduler(
+        satchel_school_days.SchoolDaysOptions(start_hour=0, end_hour=24)
+    )
     saturday = datetime(2026, 3, 7, 12, tzinfo=timezone.utc)
     from satchel.records import DeviceState
     from satchel.scheduling import ScheduleInput

@@ -98,15 +98,30 @@ class Replay:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "export": self.export, "start": self.start.isoformat(), "end": self.end.isoformat(),
-            "steps": self.steps, "events": self.events, "ignored_events": self.ignored_events,
-            "pipelines": [{
-                "pipeline": p.pipeline, "objective": p.objective, "n": p.n, "subjects": p.subjects,
-                "trainings": p.trainings, "promoted": p.promoted, "failed": p.failed,
-                "served_model_share": p.served_model, "metrics": _plain(p.metrics),
-                "within_subject": _plain(p.within_subject),
-                "curve": [{"from": c.lo, "to": c.hi, "n": c.n, "metrics": _plain(c.metrics)} for c in p.curve],
-            } for p in self.pipelines],
+            "export": self.export,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "steps": self.steps,
+            "events": self.events,
+            "ignored_events": self.ignored_events,
+            "pipelines": [
+                {
+                    "pipeline": p.pipeline,
+                    "objective": p.objective,
+                    "n": p.n,
+                    "subjects": p.subjects,
+                    "trainings": p.trainings,
+                    "promoted": p.promoted,
+                    "failed": p.failed,
+                    "served_model_share": p.served_model,
+                    "metrics": _plain(p.metrics),
+                    "within_subject": _plain(p.within_subject),
+                    "curve": [
+                        {"from": c.lo, "to": c.hi, "n": c.n, "metrics": _plain(c.metrics)} for c in p.curve
+                    ],
+                }
+                for p in self.pipelines
+            ],
         }
 
     def table(self) -> str:
@@ -159,10 +174,18 @@ class _Scored:
     predictions: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
-def replay(config: str | Path | Mapping[str, Any] | AppConfig, export: str | Path, *, source: str | None = None,
-           subject: str | None = None, pipelines: Sequence[str] | None = None, step: timedelta = timedelta(days=1),
-           curve: Sequence[int] = (), registry: Registry | None = None,
-           progress: Callable[[int, int], None] | None = None) -> Replay:
+def replay(
+    config: str | Path | Mapping[str, Any] | AppConfig,
+    export: str | Path,
+    *,
+    source: str | None = None,
+    subject: str | None = None,
+    pipelines: Sequence[str] | None = None,
+    step: timedelta = timedelta(days=1),
+    curve: Sequence[int] = (),
+    registry: Registry | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Replay:
     """Replay ``export`` (any registered event source, or satchel JSONL/CSV) through ``config``'s
     pipelines as a device lives it; see the module docstring. ``curve`` lists the numbers of
     labelled samples at which to cut the learning curve (e.g. ``(0, 10, 25, 50, 100, 200)``);
@@ -177,8 +200,12 @@ def replay(config: str | Path | Mapping[str, Any] | AppConfig, export: str | Pat
     sourced = read_file(path, registry, source=source, subject=subject)
     with tempfile.TemporaryDirectory(prefix="satchel-replay-") as tmp:
         key = _EphemeralKey()
-        cfg = replace(loaded, data_dir=Path(tmp) / "data", key_dir=Path(tmp) / "keys",
-                      key_provider=Component("key_provider", "ephemeral", key, loaded.key_provider.options))
+        cfg = replace(
+            loaded,
+            data_dir=Path(tmp) / "data",
+            key_dir=Path(tmp) / "keys",
+            key_provider=Component("key_provider", "ephemeral", key, loaded.key_provider.options),
+        )
         clock = _SimulatedClock(datetime.now(timezone.utc))
         app = App(cfg, registry, clock=clock)
         try:
@@ -189,27 +216,40 @@ def replay(config: str | Path | Mapping[str, Any] | AppConfig, export: str | Pat
             chosen = [app.pipeline(n) for n in (pipelines or app.pipelines)]
             reads = {t for p in chosen for t in p.featurizer.spec.reads}
             total = sum(len(v) for v in by_subject.values())
-            by_subject = {s: sorted((e for e in evs if e.type in reads), key=lambda e: e.time)
-                          for s, evs in by_subject.items()}
+            by_subject = {
+                s: sorted((e for e in evs if e.type in reads), key=lambda e: e.time)
+                for s, evs in by_subject.items()
+            }
             by_subject = {s: evs for s, evs in by_subject.items() if evs}
             kept = sum(len(v) for v in by_subject.values())
             if not kept:
-                raise EventError(f"{path}: none of its {total} events is read by the pipelines "
-                                 f"{', '.join(p.name for p in chosen)}", hint="check --source and --pipeline")
+                raise EventError(
+                    f"{path}: none of its {total} events is read by the pipelines "
+                    f"{', '.join(p.name for p in chosen)}",
+                    hint="check --source and --pipeline",
+                )
             first = min(evs[0].time for evs in by_subject.values())
             last = max(evs[-1].time for evs in by_subject.values())
-            origin = datetime.fromtimestamp(math.floor(first.timestamp() / step.total_seconds())
-                                            * step.total_seconds(), timezone.utc)
+            origin = datetime.fromtimestamp(
+                math.floor(first.timestamp() / step.total_seconds()) * step.total_seconds(), timezone.utc
+            )
             n_steps = math.floor((last - origin) / step) + 1
             clock.now = origin - timedelta(seconds=1)
             for s in by_subject:
-                app.consent.grant(s, purposes=sorted({x for p in chosen for x in p.purposes}), notice=_NOTICE,
-                                  policy_version="replay", actor="self", age_band="18+", method="replay")
+                app.consent.grant(
+                    s,
+                    purposes=sorted({x for p in chosen for x in p.purposes}),
+                    notice=_NOTICE,
+                    policy_version="replay",
+                    actor="self",
+                    age_band="18+",
+                    method="replay",
+                )
             use_host_device_state(app, DeviceState(100.0, True, True, True, source="replay"))
             runner = Runner(app, pipelines=[p.name for p in chosen], run_budgets=False)
             scored = {p.name: _Scored() for p in chosen}
             baselines = {p.name: task_baselines(app.component(p.name, "model")) for p in chosen}
-            seen = {s: 0 for s in by_subject}
+            seen = dict.fromkeys(by_subject, 0)
             index = {s: i for i, s in enumerate(by_subject)}
             trainings: dict[str, list[bool]] = {p.name: [] for p in chosen}
             failed = {p.name: 0 for p in chosen}
@@ -223,8 +263,10 @@ def replay(config: str | Path | Mapping[str, Any] | AppConfig, export: str | Pat
                     if j == seen[s]:
                         continue
                     for p in chosen:
-                        _score_step(app, p.name, s, index[s], evs[:j], lo, hi, scored[p.name], baselines[p.name])
-                    app.record(s, evs[seen[s]:j], at=lo)
+                        _score_step(
+                            app, p.name, s, index[s], evs[:j], lo, hi, scored[p.name], baselines[p.name]
+                        )
+                    app.record(s, evs[seen[s] : j], at=lo)
                     seen[s] = j
                 clock.now = hi
                 summary = runner.tick(now=hi)
@@ -234,22 +276,36 @@ def replay(config: str | Path | Mapping[str, Any] | AppConfig, export: str | Pat
                     failed[f.pipeline] += 1
                 if progress is not None:
                     progress(k + 1, n_steps)
-            results = tuple(_summarise(app, p.name, scored[p.name], curve, trainings[p.name], failed[p.name])
-                            for p in chosen if scored[p.name].datasets)
+            results = tuple(
+                _summarise(app, p.name, scored[p.name], curve, trainings[p.name], failed[p.name])
+                for p in chosen
+                if scored[p.name].datasets
+            )
         finally:
             app.close()
     return Replay(str(path), origin, origin + n_steps * step, n_steps, total, total - kept, results)
 
 
-def _score_step(app: App, pipeline: str, subject: str, number: int, history: Sequence[Event], lo: datetime,
-                hi: datetime, scored: _Scored, baselines: Sequence[Any]) -> None:
+def _score_step(
+    app: App,
+    pipeline: str,
+    subject: str,
+    number: int,
+    history: Sequence[Event],
+    lo: datetime,
+    hi: datetime,
+    scored: _Scored,
+    baselines: Sequence[Any],
+) -> None:
     """Predict the samples whose labels become known in [lo, hi) with what serves at ``lo``."""
     featurizer, task = app.component(pipeline, "featurizer"), app.component(pipeline, "model")
     reads = set(app.pipeline(pipeline).featurizer.spec.reads)
     data = featurizer.training_data([e for e in history if e.type in reads], now=hi)
     if data.times is None:
-        raise EventError(f"featurizer of pipeline '{pipeline}' gives no sample times",
-                         hint="fill Dataset.times (when each label became known) to evaluate it")
+        raise EventError(
+            f"featurizer of pipeline '{pipeline}' gives no sample times",
+            hint="fill Dataset.times (when each label became known) to evaluate it",
+        )
     t_lo, t_hi = lo.timestamp(), hi.timestamp()
     new = np.flatnonzero((data.times > t_lo) & (data.times <= t_hi))
     if not len(new):
@@ -271,8 +327,9 @@ def _score_step(app: App, pipeline: str, subject: str, number: int, history: Seq
         scored.predictions.setdefault(name, []).append(out.reshape(len(batch), -1))
 
 
-def _summarise(app: App, pipeline: str, scored: _Scored, curve: Sequence[int], trained: list[bool],
-               failed: int) -> PipelineReplay:
+def _summarise(
+    app: App, pipeline: str, scored: _Scored, curve: Sequence[int], trained: list[bool], failed: int
+) -> PipelineReplay:
     task = app.component(pipeline, "model")
     data = _concat(scored.datasets)
     preds = {k: np.concatenate(v) for k, v in scored.predictions.items()}
@@ -302,18 +359,38 @@ def _summarise(app: App, pipeline: str, scored: _Scored, curve: Sequence[int], t
     for name, p in preds.items():
         prob = probability(data, p) if callable(probability) else p
         prob = np.asarray(prob, np.float64)
-        if prob.ndim == 2 and prob.shape[1] == 1 and data.y.shape[1] >= 1 and np.all((prob >= 0) & (prob <= 1)):
+        if (
+            prob.ndim == 2
+            and prob.shape[1] == 1
+            and data.y.shape[1] >= 1
+            and np.all((prob >= 0) & (prob <= 1))
+        ):
             calibration[name] = (prob[:, 0], data.y[:, 0].astype(np.float64))
-    return PipelineReplay(pipeline, task_objective(task), len(data), len(ids), everything, within, tuple(points),
-                          len(trained), sum(trained), failed, float(np.mean(np.concatenate(scored.served_model))),
-                          calibration)
+    return PipelineReplay(
+        pipeline,
+        task_objective(task),
+        len(data),
+        len(ids),
+        everything,
+        within,
+        tuple(points),
+        len(trained),
+        sum(trained),
+        failed,
+        float(np.mean(np.concatenate(scored.served_model))),
+        calibration,
+    )
 
 
 def _concat(parts: Sequence[Dataset]) -> Dataset:
     times = [p.times for p in parts]
-    return Dataset(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]),
-                   np.concatenate([p.weights for p in parts]), parts[0].schema,
-                   None if any(t is None for t in times) else np.concatenate(times))  # type: ignore[arg-type]
+    return Dataset(
+        np.concatenate([p.x for p in parts]),
+        np.concatenate([p.y for p in parts]),
+        np.concatenate([p.weights for p in parts]),
+        parts[0].schema,
+        None if any(t is None for t in times) else np.concatenate(times),
+    )  # type: ignore[arg-type]
 
 
 def _weighted_mean(pairs: Sequence[tuple[int, float]]) -> float:
@@ -322,4 +399,6 @@ def _weighted_mean(pairs: Sequence[tuple[int, float]]) -> float:
 
 
 def _plain(m: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float | None]]:
-    return {k: {mk: (None if not math.isfinite(v) else round(v, 6)) for mk, v in d.items()} for k, d in m.items()}
+    return {
+        k: {mk: (None if not math.isfinite(v) else round(v, 6)) for mk, v in d.items()} for k, d in m.items()
+    }

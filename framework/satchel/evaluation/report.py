@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,16 +17,22 @@ if TYPE_CHECKING:
 
 def replay_table(result: Replay) -> str:
     """Every pipeline's predictors × metrics on the same items, then its learning curve."""
-    lines = [f"replay of {result.export}: {result.events} events ({result.ignored_events} not read by these "
-             f"pipelines), {result.start:%Y-%m-%d} to {result.end:%Y-%m-%d}, {result.steps} steps"]
+    lines = [
+        f"replay of {result.export}: {result.events} events ({result.ignored_events} not read by these "
+        f"pipelines), {result.start:%Y-%m-%d} to {result.end:%Y-%m-%d}, {result.steps} steps"
+    ]
     for p in result.pipelines:
         best, value = p.best_baseline()
         ours = p.metrics["satchel"][p.objective]
         verdict = "better than" if ours < value else "not better than"
-        lines += ["", f"pipeline {p.pipeline}: {p.n} items predicted before they were seen, {p.subjects} "
-                      f"learner(s); {p.trainings} trainings, {p.promoted} promoted, {p.failed} failed; "
-                      f"a personal model served {p.served_model:.0%} of predictions",
-                  f"satchel {p.objective} {ours:.4f} is {verdict} the best baseline ({best} {value:.4f})", ""]
+        lines += [
+            "",
+            f"pipeline {p.pipeline}: {p.n} items predicted before they were seen, {p.subjects} "
+            f"learner(s); {p.trainings} trainings, {p.promoted} promoted, {p.failed} failed; "
+            f"a personal model served {p.served_model:.0%} of predictions",
+            f"satchel {p.objective} {ours:.4f} is {verdict} the best baseline ({best} {value:.4f})",
+            "",
+        ]
         lines += _grid(p.metrics)
         if p.within_subject:
             lines += ["", "per learner (mean weighted by items):"] + _grid(p.within_subject)
@@ -58,8 +65,9 @@ def calibration_plot(result: Replay, path: Path, bins: int = 10) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SatchelError("the calibration plot needs matplotlib",
-                           hint="python -m pip install matplotlib") from None
+        raise SatchelError(
+            "the calibration plot needs matplotlib", hint="python -m pip install matplotlib"
+        ) from None
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.5), squeeze=False)
     for ax, p in zip(axes[0], panels):
         _panel(ax, p, bins)
@@ -75,8 +83,13 @@ def _panel(ax: object, p: PipelineReplay, bins: int) -> None:
     for name, (prob, y) in p.calibration.items():
         centers, observed = reliability(prob, y, bins)
         ax.plot(centers, observed, marker="o", ms=3, label=name)  # type: ignore[attr-defined]
-    ax.set(title=f"{p.pipeline} ({p.n} items)", xlabel="predicted probability",  # type: ignore[attr-defined]
-           ylabel="observed rate", xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        title=f"{p.pipeline} ({p.n} items)",
+        xlabel="predicted probability",  # type: ignore[attr-defined]
+        ylabel="observed rate",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     ax.legend(fontsize=8)  # type: ignore[attr-defined]
 
 

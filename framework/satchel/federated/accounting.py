@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
 
 #: the RDP orders searched; dp-accounting's default plus a few low ones for large epsilon
-ORDERS: tuple[float, ...] = tuple([1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5, 4.0, 4.5]
-                                  + [float(a) for a in range(5, 64)] + [128.0, 256.0, 512.0])
+ORDERS: tuple[float, ...] = tuple(
+    [1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0, 3.5, 4.0, 4.5]
+    + [float(a) for a in range(5, 64)]
+    + [128.0, 256.0, 512.0]
+)
 
 
 @dataclass(frozen=True)
@@ -108,13 +111,21 @@ class Plan:
 def plan(section: object, *, population: int | None = None) -> Plan:
     """Resolve a ``FederatedSection`` (``population`` overrides its own) into a :class:`Plan`."""
     pop = population or getattr(section, "population", None)
-    per_round = int(getattr(section, "clients_per_round"))
+    per_round = int(section.clients_per_round)
     q = min(1.0, per_round / pop) if pop else 1.0
-    rounds = int(getattr(section, "rounds"))
-    delta = float(getattr(section, "delta"))
-    sigma = getattr(section, "noise_multiplier")
+    rounds = int(section.rounds)
+    delta = float(section.delta)
+    sigma = section.noise_multiplier
     if sigma is None:
-        target = getattr(section, "target_epsilon")
+        target = section.target_epsilon
         sigma = noise_for_epsilon(float(target), q, rounds, delta) if target is not None else 1.0
-    return Plan(rounds, per_round, q, float(getattr(section, "clip_norm")), float(sigma), delta,
-                float(getattr(section, "epsilon_cap")), bool(getattr(section, "trust_sampling")))
+    return Plan(
+        rounds,
+        per_round,
+        q,
+        float(section.clip_norm),
+        float(sigma),
+        delta,
+        float(section.epsilon_cap),
+        bool(section.trust_sampling),
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,8 +36,9 @@ def _trainer(app: App, pipeline: str, spec: object, start: dict[str, np.ndarray]
     trainer = cache.get(key)
     if trainer is None:
         backend = app.component(pipeline, "backend")  # compiled apart from the pipeline's own spec
-        trainer = cache[key] = backend.open(backend.compile(spec, app.config.data_dir / "compiled"),
-                                            Weights(dict(start)))
+        trainer = cache[key] = backend.open(
+            backend.compile(spec, app.config.data_dir / "compiled"), Weights(dict(start))
+        )
     else:
         trainer.set_weights(Weights(dict(start)))  # type: ignore[attr-defined]  # fresh optimizer state
     trainer.set_reference(start)  # type: ignore[attr-defined]
@@ -80,15 +82,24 @@ def clip(delta: Mapping[str, np.ndarray], clip_norm: float) -> tuple[dict[str, n
     return {k: (np.asarray(d) * scale).astype(np.float32) for k, d in delta.items()}, norm
 
 
-def federated(p: PipelineConfig):  # noqa: ANN201 - FederatedSection
+def federated(p: PipelineConfig):
     """The pipeline's federated section; ConfigError when it has none."""
     if p.federated is None:
         raise ConfigError([(f"pipelines.{p.name}.federated", "this pipeline declares no shared model")])
     return p.federated
 
 
-def contribute(app: App, subject: str, pipeline: str, global_params: Mapping[str, np.ndarray], *, run: str,
-               round_: int, plan: Plan | None = None, now: datetime | None = None) -> Contribution:
+def contribute(
+    app: App,
+    subject: str,
+    pipeline: str,
+    global_params: Mapping[str, np.ndarray],
+    *,
+    run: str,
+    round_: int,
+    plan: Plan | None = None,
+    now: datetime | None = None,
+) -> Contribution:
     """One learner's update to ``run``'s global model, or a refusal (ConsentError, BudgetExceeded).
 
     Order is fail-closed: the core gate on the contributing purpose (guardian rules apply, refusals
@@ -104,21 +115,39 @@ def contribute(app: App, subject: str, pipeline: str, global_params: Mapping[str
     ledger = BudgetLedger(app, pseudo, p.name, plan.delta)
     after = ledger.would_spend(plan, run)
     if not after <= plan.epsilon_cap:
-        app.audit_log.append("federated.refused", subject=pseudo, pipeline=p.name, run=run, round=round_,
-                             reason="budget", epsilon_spent=_num(ledger.spent()),
-                             epsilon_would_be=_num(after), epsilon_cap=_num(plan.epsilon_cap))
-        raise BudgetExceeded(f"contributing to '{p.name}' would spend epsilon {after:.3g}, over the cap "
-                             f"{plan.epsilon_cap:g}", hint="the learner's privacy budget for this shared model "
-                             "is used up; raise epsilon_cap only with a new notice and consent")
+        app.audit_log.append(
+            "federated.refused",
+            subject=pseudo,
+            pipeline=p.name,
+            run=run,
+            round=round_,
+            reason="budget",
+            epsilon_spent=_num(ledger.spent()),
+            epsilon_would_be=_num(after),
+            epsilon_cap=_num(plan.epsilon_cap),
+        )
+        raise BudgetExceeded(
+            f"contributing to '{p.name}' would spend epsilon {after:.3g}, over the cap {plan.epsilon_cap:g}",
+            hint="the learner's privacy budget for this shared model "
+            "is used up; raise epsilon_cap only with a new notice and consent",
+        )
     featurizer, task = app.component(p.name, "featurizer"), app.component(p.name, "model")
     spec = local_spec(task.model_spec(featurizer.schema), section.strategy)
     shapes = {k: tuple(np.shape(v)) for k, v in global_params.items()}
     if shapes != {k: tuple(s) for k, s in spec.param_shapes.items()}:
-        raise ConfigError([(f"pipelines.{p.name}.federated", "the server's model does not match this "
-                            "pipeline's network; update the app")])
+        raise ConfigError(
+            [
+                (
+                    f"pipelines.{p.name}.federated",
+                    "the server's model does not match this pipeline's network; update the app",
+                )
+            ]
+        )
     data = featurizer.training_data(app.events.read(pseudo, p.featurizer.spec.reads), now=now)
     if len(data) == 0:
-        raise SchedulerError(f"'{p.name}' has no training samples for this learner", hint="nothing to contribute")
+        raise SchedulerError(
+            f"'{p.name}' has no training samples for this learner", hint="nothing to contribute"
+        )
     ledger.charge(plan, run, round_, now)
     spent = ledger.spent()
     start = {k: np.asarray(v, np.float32) for k, v in global_params.items()}
@@ -127,7 +156,16 @@ def contribute(app: App, subject: str, pipeline: str, global_params: Mapping[str
     new = trainer.get_weights().params
     delta, norm = clip({k: np.asarray(new[k], np.float32) - start[k] for k in start}, plan.clip_norm)
     nbytes = sum(d.nbytes for d in delta.values())
-    app.audit_log.append("federated.contributed", subject=pseudo, pipeline=p.name, run=run, round=round_,
-                         bytes=nbytes, clip_norm=plan.clip_norm, noise_multiplier=round(plan.noise_multiplier, 6),
-                         epsilon_spent=_num(spent), epsilon_cap=_num(plan.epsilon_cap))
+    app.audit_log.append(
+        "federated.contributed",
+        subject=pseudo,
+        pipeline=p.name,
+        run=run,
+        round=round_,
+        bytes=nbytes,
+        clip_norm=plan.clip_norm,
+        noise_multiplier=round(plan.noise_multiplier, 6),
+        epsilon_spent=_num(spent),
+        epsilon_cap=_num(plan.epsilon_cap),
+    )
     return Contribution(delta, norm, plan.clip_norm, spent, nbytes)

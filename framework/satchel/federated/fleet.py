@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 NOTICE = "Simulated learner: habit reminders on this device; optionally improve the shared model."
 
@@ -73,23 +74,45 @@ def write_config(directory: Path, o: FleetOptions, *, key_env: str = "SATCHEL_FL
     else:
         noise = "noise_multiplier = 0"
     path = directory / "satchel.toml"
-    path.write_text(HABIT_CONFIG.format(
-        app_id="fleet", data=(directory / "data").as_posix(), keys=(directory / "keys").as_posix(), key_env=key_env,
-        backend=o.backend, rounds=o.rounds, clients_per_round=o.clients_per_round, population=o.learners,
-        local_epochs=o.local_epochs, clip_norm=o.clip_norm, noise=noise, epsilon_cap=o.epsilon_cap,
-        secure_aggregation=str(o.secure_aggregation).lower(), strategy=o.strategy,
-        server_learning_rate=o.server_learning_rate))
+    path.write_text(
+        HABIT_CONFIG.format(
+            app_id="fleet",
+            data=(directory / "data").as_posix(),
+            keys=(directory / "keys").as_posix(),
+            key_env=key_env,
+            backend=o.backend,
+            rounds=o.rounds,
+            clients_per_round=o.clients_per_round,
+            population=o.learners,
+            local_epochs=o.local_epochs,
+            clip_norm=o.clip_norm,
+            noise=noise,
+            epsilon_cap=o.epsilon_cap,
+            secure_aggregation=str(o.secure_aggregation).lower(),
+            strategy=o.strategy,
+            server_learning_rate=o.server_learning_rate,
+        )
+    )
     return path
 
 
-def enroll(app: Any, learners: Iterable[Any], *, contribute: bool = True, age_band: str = "18+",
-           actor: str = "self") -> int:
+def enroll(
+    app: Any, learners: Iterable[Any], *, contribute: bool = True, age_band: str = "18+", actor: str = "self"
+) -> int:
     """Consent and record each simulated learner's events; returns how many were enrolled."""
     n = 0
     for learner in learners:
         purposes = ["habit_reminders", "model_improvement"] if contribute else ["habit_reminders"]
-        app.consent.grant(learner.subject, purposes=purposes, notice=NOTICE, policy_version="sim",
-                          actor=actor, age_band=age_band, method="simulation", at=learner.day(0))
+        app.consent.grant(
+            learner.subject,
+            purposes=purposes,
+            notice=NOTICE,
+            policy_version="sim",
+            actor=actor,
+            age_band=age_band,
+            method="simulation",
+            at=learner.day(0),
+        )
         app.record(learner.subject, list(learner.events), at=learner.day(0))
         n += 1
     return n

@@ -42,9 +42,13 @@ def settings(context: Context | None = None) -> dict[str, Any]:
     """The run's settings: ``run_config`` keys override the environment's JSON."""
     out: dict[str, Any] = json.loads(os.environ.get(ENV, "{}"))
     if context is not None:
-        out.update({k: v for k, v in dict(context.run_config).items() if k in ("config", "pipeline", "population",
-                                                                              "out", "run", "now",
-                                                                              "secure_aggregation")})
+        out.update(
+            {
+                k: v
+                for k, v in dict(context.run_config).items()
+                if k in ("config", "pipeline", "population", "out", "run", "now", "secure_aggregation")
+            }
+        )
     return out
 
 
@@ -97,9 +101,15 @@ class SatchelClient(NumPyClient):
 
         names = _param_names(self.app, self.pipeline)
         section = federated(self.app.pipeline(self.pipeline))
-        result = contribute(self.app, self.subject, self.pipeline, dict(zip(names, parameters)),
-                            run=str(config.get("run", "run")), round_=int(config.get("round", 0)),
-                            plan=plan(section, population=self.population))
+        result = contribute(
+            self.app,
+            self.subject,
+            self.pipeline,
+            dict(zip(names, parameters)),
+            run=str(config.get("run", "run")),
+            round_=int(config.get("round", 0)),
+            plan=plan(section, population=self.population),
+        )
         return [result.delta[n] for n in names], 1, {"bytes": result.nbytes, "epsilon": result.epsilon_spent}
 
 
@@ -110,7 +120,9 @@ def client_fn(context: Context) -> Any:
     if "subject" in node:
         subject: Any = str(node["subject"])
     else:
-        subject = _enrolled(str(s["config"]), app, int(node.get("num-partitions", 0)))[int(node["partition-id"])]
+        subject = _enrolled(str(s["config"]), app, int(node.get("num-partitions", 0)))[
+            int(node["partition-id"])
+        ]
     pop = s.get("population")
     return SatchelClient(app, str(s["pipeline"]), subject, int(pop) if pop else None).to_client()
 
@@ -126,7 +138,9 @@ class _TolerantDp(DifferentialPrivacyClientSideFixedClipping):
     """Flower's DP wrapper, calibrated to the updates actually received (a refused learner sends
     none): noise std ``sigma * clip / k`` for the average of ``k`` clipped updates."""
 
-    def aggregate_fit(self, server_round: int, results: list, failures: list) -> tuple[Parameters | None, dict]:
+    def aggregate_fit(
+        self, server_round: int, results: list, failures: list
+    ) -> tuple[Parameters | None, dict]:
         if not results:
             return None, {}
         self.num_sampled_clients = len(results)
@@ -159,9 +173,15 @@ class SharedModelStrategy(Strategy):
     def __post_init__(self) -> None:
         super().__init__()
         self.current = [np.asarray(a, np.float32) for a in self.initial]
-        inner = FedAvg(fraction_fit=1e-9, min_fit_clients=self.clients_per_round,
-                       min_available_clients=self.min_available, fraction_evaluate=0.0, min_evaluate_clients=0,
-                       on_fit_config_fn=lambda r: {"round": r, "run": self.run}, accept_failures=True)
+        inner = FedAvg(
+            fraction_fit=1e-9,
+            min_fit_clients=self.clients_per_round,
+            min_available_clients=self.min_available,
+            fraction_evaluate=0.0,
+            min_evaluate_clients=0,
+            on_fit_config_fn=lambda r: {"round": r, "run": self.run},
+            accept_failures=True,
+        )
         self.dp = _TolerantDp(inner, self.noise_multiplier, self.clip_norm, self.clients_per_round)
         self._m = [np.zeros_like(a) for a in self.current]
         self._v = [np.zeros_like(a) for a in self.current]
@@ -176,12 +196,20 @@ class SharedModelStrategy(Strategy):
         self._started = time.perf_counter()
         return self.dp.configure_fit(server_round, parameters, client_manager)
 
-    def aggregate_fit(self, server_round: int, results: list[tuple[Any, FitRes]],
-                      failures: list) -> tuple[Parameters | None, dict]:
+    def aggregate_fit(
+        self, server_round: int, results: list[tuple[Any, FitRes]], failures: list
+    ) -> tuple[Parameters | None, dict]:
         sizes = [int(r.metrics.get("bytes", 0)) for _, r in results]
         noisy, _ = self.dp.aggregate_fit(server_round, results, failures)
-        self.rounds.append(RoundLog(server_round, len(results), len(failures), time.perf_counter() - self._started,
-                                    max(sizes, default=0)))
+        self.rounds.append(
+            RoundLog(
+                server_round,
+                len(results),
+                len(failures),
+                time.perf_counter() - self._started,
+                max(sizes, default=0),
+            )
+        )
         if noisy is None:
             return ndarrays_to_parameters(self.current), {}
         update = [np.asarray(a, np.float32) for a in parameters_to_ndarrays(noisy)]
@@ -190,7 +218,7 @@ class SharedModelStrategy(Strategy):
             self._steps += 1
             self._m = [b1 * m + (1 - b1) * u for m, u in zip(self._m, update)]
             self._v = [b2 * v + (1 - b2) * u * u for v, u in zip(self._v, update)]
-            lr = self.lr * math.sqrt(1 - b2 ** self._steps) / (1 - b1 ** self._steps)  # bias-corrected
+            lr = self.lr * math.sqrt(1 - b2**self._steps) / (1 - b1**self._steps)  # bias-corrected
             step = [lr * m / (np.sqrt(v) + tau) for m, v in zip(self._m, self._v)]
         else:
             step = [self.lr * u for u in update]
@@ -220,9 +248,14 @@ class ServerResult:
     secure_aggregation: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"epsilon": self.epsilon if math.isfinite(self.epsilon) else "inf", "delta": self.delta,
-                "noise_multiplier": self.noise_multiplier, "clip_norm": self.clip_norm,
-                "secure_aggregation": self.secure_aggregation, "rounds": [vars(r) for r in self.rounds]}
+        return {
+            "epsilon": self.epsilon if math.isfinite(self.epsilon) else "inf",
+            "delta": self.delta,
+            "noise_multiplier": self.noise_multiplier,
+            "clip_norm": self.clip_norm,
+            "secure_aggregation": self.secure_aggregation,
+            "rounds": [vars(r) for r in self.rounds],
+        }
 
 
 def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
@@ -242,24 +275,41 @@ def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
     names = list(spec.param_shapes)
     shared = load_shared(app, pipeline, spec.hash)
     start = shared[0] if shared is not None else initial_params(spec)
-    strategy = SharedModelStrategy([start[n] for n in names], section.clients_per_round,
-                                   pop or section.clients_per_round, pl.clip_norm, pl.noise_multiplier,
-                                   str(s.get("run", f"{pipeline}-{int(time.time())}")), section.strategy,
-                                   section.server_learning_rate)
+    strategy = SharedModelStrategy(
+        [start[n] for n in names],
+        section.clients_per_round,
+        pop or section.clients_per_round,
+        pl.clip_norm,
+        pl.noise_multiplier,
+        str(s.get("run", f"{pipeline}-{int(time.time())}")),
+        section.strategy,
+        section.server_learning_rate,
+    )
     legacy = LegacyContext(context, config=ServerConfig(num_rounds=section.rounds), strategy=strategy)
     # a run may turn SecAgg+ off (the client app must match: simulate() builds both); DP is unchanged
     secure = s.get("secure_aggregation", section.secure_aggregation)
     secure = secure.strip().lower() in ("1", "true", "yes") if isinstance(secure, str) else bool(secure)
     if secure:
         # each learner's key is shared with ~7 neighbours (all of them in small rounds)
-        fit = SecAggPlusWorkflow(num_shares=min(1.0, 7 / section.clients_per_round), reconstruction_threshold=0.6,
-                                 clipping_range=pl.clip_norm, max_weight=1.0)
+        fit = SecAggPlusWorkflow(
+            num_shares=min(1.0, 7 / section.clients_per_round),
+            reconstruction_threshold=0.6,
+            clipping_range=pl.clip_norm,
+            max_weight=1.0,
+        )
         workflow = DefaultWorkflow(fit_workflow=fit)
     else:
         workflow = DefaultWorkflow()
     workflow(grid, legacy)
-    result = ServerResult(dict(zip(names, strategy.current)), pl.epsilon, pl.delta, pl.noise_multiplier,
-                          pl.clip_norm, tuple(strategy.rounds), secure)
+    result = ServerResult(
+        dict(zip(names, strategy.current)),
+        pl.epsilon,
+        pl.delta,
+        pl.noise_multiplier,
+        pl.clip_norm,
+        tuple(strategy.rounds),
+        secure,
+    )
     if s.get("out"):
         out = Path(str(s["out"]))
         out.mkdir(parents=True, exist_ok=True)

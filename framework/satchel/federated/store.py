@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,8 +49,13 @@ class BudgetLedger:
     """A learner's sealed record of privacy spent on one shared model."""
 
     def __init__(self, app: App, pseudo: str, pipeline: str, delta: float) -> None:
-        self._files = SealedFiles(app.config.data_dir / "checkpoints" / pseudo / f"{pipeline}.federated",
-                                  app.vault, app.app_id, pseudo, f"{pipeline}.federated")
+        self._files = SealedFiles(
+            app.config.data_dir / "checkpoints" / pseudo / f"{pipeline}.federated",
+            app.vault,
+            app.app_id,
+            pseudo,
+            f"{pipeline}.federated",
+        )
         self.delta = delta
 
     def charges(self) -> tuple[Charge, ...]:
@@ -58,8 +64,10 @@ class BudgetLedger:
             return ()
         raw, blob = self._files.read(LEDGER, "dp_ledger", latest.value)
         if latest.tag and hashlib.sha256(blob).digest()[:16] != latest.tag:
-            raise IntegrityError("the privacy ledger is not the one last written",
-                                 hint="the data directory was rolled back; restore it whole from the latest backup")
+            raise IntegrityError(
+                "the privacy ledger is not the one last written",
+                hint="the data directory was rolled back; restore it whole from the latest backup",
+            )
         return tuple(Charge(**c) for c in json.loads(raw)["charges"])
 
     def spent(self) -> float:
@@ -82,8 +90,10 @@ class BudgetLedger:
         extra = self.pending(plan, run)
         if extra is None:
             return
-        charges = [*self.charges(), Charge(run, round_, extra.sigma, extra.q, extra.count, plan.clip_norm,
-                                           at.isoformat())]
+        charges = [
+            *self.charges(),
+            Charge(run, round_, extra.sigma, extra.q, extra.count, plan.clip_norm, at.isoformat()),
+        ]
         version = self._files.latest().value + 1
         body = json.dumps({"delta": self.delta, "charges": [asdict(c) for c in charges]}).encode()
         blob = self._files.write(LEDGER, "dp_ledger", version, body)
@@ -98,8 +108,8 @@ def _steps(charges: tuple[Charge, ...]) -> list[Steps]:
 
 
 def _shared_files(app: App, pipeline: str) -> Any:
-    from satchel.privacy.envelope import Binding, SubjectKey, open_sealed, seal
     from satchel.privacy.atomic import atomic_write
+    from satchel.privacy.envelope import Binding, SubjectKey, open_sealed, seal
 
     key = SubjectKey(SHARED_SUBJECT, app.vault.derive(f"federated/shared-model/{pipeline}"))
     path = app.config.data_dir / "shared" / f"{pipeline}.model"
@@ -113,13 +123,16 @@ def _shared_files(app: App, pipeline: str) -> Any:
 
     def read(version: int) -> tuple[bytes, bytes]:
         blob = path.read_bytes()
-        return open_sealed(blob, key, Binding(app.app_id, SHARED_SUBJECT, pipeline, "shared_model", version)), blob
+        return open_sealed(
+            blob, key, Binding(app.app_id, SHARED_SUBJECT, pipeline, "shared_model", version)
+        ), blob
 
     return write, read, counter, path
 
 
-def save_shared(app: App, pipeline: str, params: Mapping[str, np.ndarray], *, spec_hash: str,
-                meta: Mapping[str, Any]) -> int:
+def save_shared(
+    app: App, pipeline: str, params: Mapping[str, np.ndarray], *, spec_hash: str, meta: Mapping[str, Any]
+) -> int:
     """Seal ``params`` as the pipeline's global model (for ``spec_hash``); returns its version."""
     write, _, counter, _ = _shared_files(app, pipeline)
     version = app.vault.current(counter) + 1
@@ -128,13 +141,19 @@ def save_shared(app: App, pipeline: str, params: Mapping[str, np.ndarray], *, sp
     header = json.dumps({"spec_hash": spec_hash, **meta}).encode()
     blob = write(version, len(header).to_bytes(4, "big") + header + buf.getvalue())
     app.vault.advance(counter, version, hashlib.sha256(blob).digest()[:16])
-    app.audit_log.append("federated.model_installed", pipeline=pipeline, version=version,
-                         spec_hash=spec_hash[:12], **{k: v for k, v in meta.items()
-                                                     if isinstance(v, (int, float, str, bool))})
+    app.audit_log.append(
+        "federated.model_installed",
+        pipeline=pipeline,
+        version=version,
+        spec_hash=spec_hash[:12],
+        **{k: v for k, v in meta.items() if isinstance(v, (int, float, str, bool))},
+    )
     return version
 
 
-def load_shared(app: App, pipeline: str, spec_hash: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+def load_shared(
+    app: App, pipeline: str, spec_hash: str | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The pipeline's sealed global model and its metadata; None when there is none (or it was
     trained for another spec). Tampered or rolled-back files raise IntegrityError."""
     _, read, counter, path = _shared_files(app, pipeline)
@@ -142,14 +161,18 @@ def load_shared(app: App, pipeline: str, spec_hash: str | None = None) -> tuple[
     if latest.value == 0:
         return None
     if not path.exists():
-        raise IntegrityError(f"the shared model of '{pipeline}' is missing", hint="restore the data directory")
+        raise IntegrityError(
+            f"the shared model of '{pipeline}' is missing", hint="restore the data directory"
+        )
     raw, blob = read(latest.value)
     if latest.tag and hashlib.sha256(blob).digest()[:16] != latest.tag:
-        raise IntegrityError(f"the shared model of '{pipeline}' is not the one last installed",
-                             hint="the data directory was rolled back; restore it whole")
+        raise IntegrityError(
+            f"the shared model of '{pipeline}' is not the one last installed",
+            hint="the data directory was rolled back; restore it whole",
+        )
     n = int.from_bytes(raw[:4], "big")
-    meta = json.loads(raw[4:4 + n])
+    meta = json.loads(raw[4 : 4 + n])
     if spec_hash is not None and meta.get("spec_hash") != spec_hash:
         return None
-    with np.load(io.BytesIO(raw[4 + n:])) as z:
+    with np.load(io.BytesIO(raw[4 + n :])) as z:
         return {k: z[k] for k in z.files}, meta

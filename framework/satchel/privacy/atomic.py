@@ -61,7 +61,9 @@ def fsync_all(paths: Iterable[str | os.PathLike[str]]) -> None:
         raise errors[0]
 
 
-def make_dirs(directory: str | os.PathLike[str], *, mode: int = 0o700, pending: list[Path] | None = None) -> None:
+def make_dirs(
+    directory: str | os.PathLike[str], *, mode: int = 0o700, pending: list[Path] | None = None
+) -> None:
     """Create ``directory`` and missing parents durably: each new one's parent is fsync'd (or added
     to ``pending``)."""
     target = Path(directory)
@@ -78,8 +80,9 @@ def make_dirs(directory: str | os.PathLike[str], *, mode: int = 0o700, pending: 
             pending.append(new.parent)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600,
-                 pending: list[Path] | None = None) -> None:
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, pending: list[Path] | None = None
+) -> None:
     """Replace ``path`` with ``data`` atomically and durably; the file gets permissions ``mode``.
     With ``pending``, the file and its directory are added to it instead of fsync'd here."""
     target = Path(path)

@@ -34,17 +34,26 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal, Union
+from typing import Literal
 
 from satchel.errors import IntegrityError, PrivacyError
 from satchel.privacy.atomic import fsync_dir
 from satchel.privacy.pseudonym import require_pseudonym
 from satchel.privacy.vault import Counter, CounterBatch, Vault
 
-FieldValue = Union[str, int, float, bool, None]
+FieldValue = str | int | float | bool | None
 ProblemKind = Literal[
-    "malformed", "torn", "edited", "bad_mac", "inserted", "deleted", "reordered", "duplicated",
-    "chain_broken", "truncated", "rewritten",
+    "malformed",
+    "torn",
+    "edited",
+    "bad_mac",
+    "inserted",
+    "deleted",
+    "reordered",
+    "duplicated",
+    "chain_broken",
+    "truncated",
+    "rewritten",
 ]
 
 GENESIS = "0" * 64
@@ -92,8 +101,14 @@ class AuditVerification:
 class AuditLog:
     """The app's audit log at ``path``, keyed and anchored by ``vault`` (counter ``anchor``)."""
 
-    def __init__(self, path: str | os.PathLike[str], vault: Vault, *, anchor: str = "audit-log",
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        vault: Vault,
+        *,
+        anchor: str = "audit-log",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._path = Path(path)
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._vault = vault
@@ -228,8 +243,11 @@ def _parse(raw: bytes) -> dict | None:
     if not (isinstance(obj, dict) and obj.keys() == _KEYS):
         return None
     ok = (
-        isinstance(obj["seq"], int) and not isinstance(obj["seq"], bool) and obj["seq"] > 0
-        and isinstance(obj["time"], str) and isinstance(obj["action"], str)
+        isinstance(obj["seq"], int)
+        and not isinstance(obj["seq"], bool)
+        and obj["seq"] > 0
+        and isinstance(obj["time"], str)
+        and isinstance(obj["action"], str)
         and isinstance(obj["fields"], dict)
         and all(isinstance(p, str) and _MAC.fullmatch(p) for p in (obj["prev"], obj["mac"]))
     )
@@ -280,8 +298,10 @@ def _check_action(action: str) -> None:
 
 def _check_fields(fields: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
     if len(fields) > MAX_FIELDS:
-        raise PrivacyError(f"an audit entry takes at most {MAX_FIELDS} fields, got {len(fields)}",
-                           hint="audit entries record events, never content")
+        raise PrivacyError(
+            f"an audit entry takes at most {MAX_FIELDS} fields, got {len(fields)}",
+            hint="audit entries record events, never content",
+        )
     for name, value in fields.items():
         if not (len(name) <= 64 and _FIELD.fullmatch(name)):
             raise ValueError(f"audit field name {name!r} must be a lowercase identifier")

@@ -90,8 +90,9 @@ class Commitments:
     def elements(self, subject: str) -> Callable[[bytes], int]:
         """The keyed MAC (BLAKE2b) of one of the learner's records, as a number. ``payload`` must
         encode the record's routing fields and sealed blob unambiguously (e.g. fixed-length fields first)."""
-        base = hashlib.blake2b(frame(b"satchel/commitment-element", self.store, subject), key=self._element_key,
-                               digest_size=32)
+        base = hashlib.blake2b(
+            frame(b"satchel/commitment-element", self.store, subject), key=self._element_key, digest_size=32
+        )
 
         def element(payload: bytes) -> int:
             mac = base.copy()
@@ -105,15 +106,24 @@ class Commitments:
         return self._vault.counter(f"{self.store}:{subject}")
 
     def row(self, conn: sqlite3.Connection, subject: str) -> tuple[int, bytes] | None:
-        return conn.execute("SELECT version, blob FROM heads WHERE subject=? AND store=?",
-                            (subject, self.store)).fetchone()
+        return conn.execute(
+            "SELECT version, blob FROM heads WHERE subject=? AND store=?", (subject, self.store)
+        ).fetchone()
 
     def current(self, conn: sqlite3.Connection, subject: str) -> Head:
         """The head to build the next write on (inside the write transaction); refuses a stale one."""
         return self.fresh(subject, self.counter(subject), self.row(conn, subject)) or EMPTY
 
-    def stage(self, conn: sqlite3.Connection, subject: str, head: Head, added: Iterable[int] = (),
-              removed: Iterable[int] = (), *, count: int = 0) -> Staged:
+    def stage(
+        self,
+        conn: sqlite3.Connection,
+        subject: str,
+        head: Head,
+        added: Iterable[int] = (),
+        removed: Iterable[int] = (),
+        *,
+        count: int = 0,
+    ) -> Staged:
         """Write the next head (``added``/``removed`` record MACs, ``count`` their net number)."""
         new = Head(head.version + 1, head.count + count, (head.digest + sum(added) - sum(removed)) % _MOD)
         return self._write(conn, subject, new)
@@ -129,8 +139,9 @@ class Commitments:
         if staged:
             self._vault.publish({s.counter: (s.version, s.tag) for s in staged})
 
-    def verify(self, subject: str, counter: Counter, row: tuple[int, bytes] | None,
-               elements: Sequence[int]) -> None:
+    def verify(
+        self, subject: str, counter: Counter, row: tuple[int, bytes] | None, elements: Sequence[int]
+    ) -> None:
         """Check a snapshot of the learner's rows (their MACs) against the head and the vault counter."""
         head = self.fresh(subject, counter, row)
         found = len(elements)
@@ -138,17 +149,23 @@ class Commitments:
             if found:
                 raise IntegrityError(
                     f"{found} {self._what} of learner {subject} in {self._where} are covered by no commitment "
-                    "(rows were inserted into the database)", hint=RECOVER)
+                    "(rows were inserted into the database)",
+                    hint=RECOVER,
+                )
             return
         if found != head.count:
             change = "deleted, truncated or lost to damage" if found < head.count else "inserted"
             raise IntegrityError(
                 f"learner {subject} should have {head.count} {self._what} in {self._where}, {found} are there: "
-                f"{abs(head.count - found)} were {change}", hint=RECOVER)
+                f"{abs(head.count - found)} were {change}",
+                hint=RECOVER,
+            )
         if sum(elements) % _MOD != head.digest:
             raise IntegrityError(
                 f"the {self._what} of learner {subject} in {self._where} are not the committed ones: rows were "
-                "altered, swapped or replaced by other copies", hint=RECOVER)
+                "altered, swapped or replaced by other copies",
+                hint=RECOVER,
+            )
         assert row is not None
         if head.version > counter.value:  # killed between the database commit and the vault update
             self.publish([Staged(f"{self.store}:{subject}", head.version, hashlib.sha256(row[1]).digest())])
@@ -163,20 +180,26 @@ class Commitments:
             raise IntegrityError(
                 f"the commitment to learner {subject}'s {self._what} is missing from {self._where}, but the key "
                 f"vault holds version {counter.value}: the database was deleted, replaced or rolled back",
-                hint=RECOVER)
+                hint=RECOVER,
+            )
         version, blob = row
         if not (_is_count(version) and isinstance(blob, bytes)):
-            raise IntegrityError(f"the commitment to learner {subject}'s {self._what} in {self._where} is "
-                                 "malformed", hint=RECOVER)
+            raise IntegrityError(
+                f"the commitment to learner {subject}'s {self._what} in {self._where} is malformed",
+                hint=RECOVER,
+            )
         if version < counter.value:
             raise IntegrityError(
                 f"the {self._what} of learner {subject} were rolled back: {self._where} holds version {version}, "
                 f"the key vault expects version {counter.value} (an older copy of the database was restored)",
-                hint=RECOVER)
+                hint=RECOVER,
+            )
         if version == counter.value and not hmac.compare_digest(hashlib.sha256(blob).digest(), counter.tag):
             raise IntegrityError(
                 f"the commitment to learner {subject}'s {self._what} in {self._where} is not the one the key "
-                f"vault recorded for version {version}", hint=RECOVER)
+                f"vault recorded for version {version}",
+                hint=RECOVER,
+            )
         return self._open(subject, version, blob)
 
     def _aad(self, subject: str, version: int) -> bytes:
@@ -186,7 +209,9 @@ class Commitments:
         nonce = os.urandom(_NONCE)
         plain = head.count.to_bytes(8, "big") + head.digest.to_bytes(32, "big")
         blob = nonce + self._cipher.encrypt(nonce, plain, self._aad(subject, head.version))
-        conn.execute("INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?)", (subject, self.store, head.version, blob))
+        conn.execute(
+            "INSERT OR REPLACE INTO heads VALUES (?, ?, ?, ?)", (subject, self.store, head.version, blob)
+        )
         return Staged(f"{self.store}:{subject}", head.version, hashlib.sha256(blob).digest())
 
     def _open(self, subject: str, version: int, blob: bytes) -> Head:
@@ -195,7 +220,9 @@ class Commitments:
         except InvalidTag:
             raise IntegrityError(
                 f"the commitment to learner {subject}'s {self._what} in {self._where} failed authentication "
-                "(edited, damaged or moved from another learner)", hint=RECOVER) from None
+                "(edited, damaged or moved from another learner)",
+                hint=RECOVER,
+            ) from None
         return Head(version, int.from_bytes(plain[:8], "big"), int.from_bytes(plain[8:], "big"))
 
 

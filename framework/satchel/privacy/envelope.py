@@ -80,8 +80,14 @@ class Binding:
 
     def _encode(self, subject_key_id: str) -> bytes:
         return frame(
-            b"satchel/binding", FORMAT_VERSION, self.app_id, self.subject, self.pipeline, self.kind,
-            self.version, subject_key_id,
+            b"satchel/binding",
+            FORMAT_VERSION,
+            self.app_id,
+            self.subject,
+            self.pipeline,
+            self.kind,
+            self.version,
+            subject_key_id,
         )
 
 
@@ -113,7 +119,9 @@ class RecordCipher:
 
     def __init__(self, key: SubjectKey, *context: str | int) -> None:
         info = frame(b"satchel/record-key", key.subject, key.key_id, *context)
-        self._aead = AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key.secret))
+        self._aead = AESGCM(
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key.secret)
+        )
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         """Encrypt ``plaintext`` bound to ``aad`` under a fresh random nonce."""

@@ -115,8 +115,10 @@ class CounterBatch:
 
     def _put(self, counter: Counter, strict: bool) -> None:
         if not _valid_count(counter.value):
-            raise ValueError(f"counter {counter.name!r} cannot be set to {counter.value!r}; counters are ints in "
-                             "0..2**63-1")
+            raise ValueError(
+                f"counter {counter.name!r} cannot be set to {counter.value!r}; counters are ints in "
+                "0..2**63-1"
+            )
         staged = self.moves.get(counter.name)
         if staged is not None and staged[0].value >= counter.value:
             raise ValueError(f"counter {counter.name!r} is already staged at {staged[0].value}")
@@ -505,9 +507,12 @@ class Vault:
         """Counter ``name`` from the verified view, after checking its row in the database is that one."""
         row = self._sync().rows.get(name)
         stored = self._one("SELECT value, tag, seq, mac FROM counters WHERE name = ?", name)
-        if (stored is None) != (row is None) or (row is not None and stored != (row[0].value, row[0].tag, *row[1:3])):
-            raise self._tampered(f"the row of counter {name!r} was edited, deleted, inserted or restored from an "
-                                 "older copy")
+        if (stored is None) != (row is None) or (
+            row is not None and stored != (row[0].value, row[0].tag, *row[1:3])
+        ):
+            raise self._tampered(
+                f"the row of counter {name!r} was edited, deleted, inserted or restored from an older copy"
+            )
         return row[0] if row is not None else Counter(name, 0)
 
     def _sync(self) -> _View:
@@ -526,13 +531,18 @@ class Vault:
             raise self._tampered("its sealed head is missing or not authentic")
         seq, count, total = head
         if view is None:
-            rows = [self._checked(r, seq) for r in self._conn.execute("SELECT name, value, tag, seq, mac FROM counters")]
+            rows = [
+                self._checked(r, seq)
+                for r in self._conn.execute("SELECT name, value, tag, seq, mac FROM counters")
+            ]
             view = _View(version, seq, 0, {r[0].name: r for r in rows})
             found, digest = len(rows), sum(r[3] for r in rows) % _MOD
         else:
             if seq < view.seq:
-                raise self._tampered(f"its head (write {seq}) is older than the one this process verified (write "
-                                     f"{view.seq}): it was restored from an older copy")
+                raise self._tampered(
+                    f"its head (write {seq}) is older than the one this process verified (write "
+                    f"{view.seq}): it was restored from an older copy"
+                )
             sql = "SELECT name, value, tag, seq, mac FROM counters WHERE seq > ?"
             rows = [self._checked(r, seq) for r in self._conn.execute(sql, (view.seq,))]
             found, digest = len(view.rows), view.total
@@ -540,8 +550,10 @@ class Vault:
                 old = view.rows.get(row[0].name)
                 found, digest = found + (old is None), (digest + row[3] - (old[3] if old else 0)) % _MOD
         if found != count or digest != total:
-            raise self._tampered(f"{found} rows are not the {count} its head commits to: rows were deleted, inserted "
-                                 "or restored from an older copy")
+            raise self._tampered(
+                f"{found} rows are not the {count} its head commits to: rows were deleted, inserted "
+                "or restored from an older copy"
+            )
         view.rows.update((r[0].name, r) for r in rows)
         view.data_version, view.seq, view.total = version, seq, total
         self._view = view
@@ -550,8 +562,14 @@ class Vault:
     def _checked(self, stored: tuple, head_seq: int) -> _Row:
         """A database row, authenticated by its MAC, as a :data:`_Row`."""
         name, value, tag, seq, mac = stored
-        if not (isinstance(name, str) and _valid_count(value) and isinstance(tag, bytes) and _valid_count(seq)
-                and seq <= head_seq and isinstance(mac, bytes)):
+        if not (
+            isinstance(name, str)
+            and _valid_count(value)
+            and isinstance(tag, bytes)
+            and _valid_count(seq)
+            and seq <= head_seq
+            and isinstance(mac, bytes)
+        ):
             raise self._tampered(f"the row of counter {name!r} is malformed")
         row = self._seal.row(Counter(name, value, tag), seq)
         if not hmac.compare_digest(row[2], mac):
@@ -567,10 +585,13 @@ class Vault:
         for row in rows:
             old = view.rows.get(row[0].name)
             count, total = count + (old is None), (total + row[3] - (old[3] if old else 0)) % _MOD
-        self._conn.executemany("INSERT OR REPLACE INTO counters VALUES (?, ?, ?, ?, ?)",
-                               [(c.name, c.value, c.tag, s, mac) for c, s, mac, _ in rows])
-        self._conn.execute("INSERT OR REPLACE INTO meta VALUES ('counters_head', ?)",
-                           (self._seal.head(seq, count, total),))
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO counters VALUES (?, ?, ?, ?, ?)",
+            [(c.name, c.value, c.tag, s, mac) for c, s, mac, _ in rows],
+        )
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('counters_head', ?)", (self._seal.head(seq, count, total),)
+        )
         self._pending = (seq, total, rows)  # enters the view only if the transaction commits
 
     def _tampered(self, detail: str) -> IntegrityError:
@@ -722,7 +743,9 @@ def _migrate_v1(conn: sqlite3.Connection, path: Path, app_id: str, root: bytes) 
     """Rewrite a schema-1 counter table (one HMAC over all rows) as schema 2, once its MAC checks."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() == (1,):  # not yet migrated
+        if conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone() == (
+            1,
+        ):  # not yet migrated
             rows = conn.execute("SELECT name, value, tag FROM counters").fetchall()
             counters = {name: Counter(name, value, tag) for name, value, tag in rows}
             stored = conn.execute("SELECT value FROM meta WHERE name = 'counters_mac'").fetchone()
@@ -742,12 +765,16 @@ def _migrate_v1(conn: sqlite3.Connection, path: Path, app_id: str, root: bytes) 
             sealed = [seal.row(c, 1) for c in counters.values()]
             conn.execute("ALTER TABLE counters ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
             conn.execute("ALTER TABLE counters ADD COLUMN mac BLOB NOT NULL DEFAULT x''")
-            conn.executemany("UPDATE counters SET seq = ?, mac = ? WHERE name = ?",
-                             [(s, mac, c.name) for c, s, mac, _ in sealed])
+            conn.executemany(
+                "UPDATE counters SET seq = ?, mac = ? WHERE name = ?",
+                [(s, mac, c.name) for c, s, mac, _ in sealed],
+            )
             conn.execute(_SEQ_INDEX)
             head = seal.head(1, len(sealed), sum(r[3] for r in sealed) % _MOD)
-            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                             [("counters_head", head), ("schema", SCHEMA_VERSION)])
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("counters_head", head), ("schema", SCHEMA_VERSION)],
+            )
             conn.execute("DELETE FROM meta WHERE name = 'counters_mac'")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -7,8 +7,8 @@ classes a third-party plugin subclasses to check its component against satchel's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib import metadata
-from typing import Mapping
 
 from satchel._version import __version__
 from satchel.hookspecs import hookimpl
@@ -20,8 +20,11 @@ __all__ = ["FixedDevice", "builtin_plugins", "isolated_registry"]
 
 def builtin_plugins() -> dict[str, object]:
     """satchel's own plugin modules (from its entry points), by name."""
-    return {ep.name: ep.load() for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
-            if ep.dist is not None and ep.dist.name == "satchel"}
+    return {
+        ep.name: ep.load()
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if ep.dist is not None and ep.dist.name == "satchel"
+    }
 
 
 def isolated_registry(plugins: Mapping[str, object] | None = None, *, builtins: bool = True) -> Registry:

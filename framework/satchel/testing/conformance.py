@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 
 from satchel.backend import TrainerBackend
 from satchel.records import ComponentSpec, DeviceState
@@ -60,14 +61,16 @@ class PluginConformance:
         for kind, protocol in _PROTOCOLS.items():
             for name, found in reg.all(kind).items():
                 component = found.spec.create()
-                assert isinstance(component, protocol), f"{kind} '{name}' does not implement {protocol.__name__}"
+                assert isinstance(component, protocol), (
+                    f"{kind} '{name}' does not implement {protocol.__name__}"
+                )
 
     def test_options_reject_unknown_fields(self, plugin: object) -> None:
         reg = isolated_registry({"plugin_under_test": plugin}, builtins=False)
         for kind in HOOK_KINDS:
             for found in reg.all(kind.record.kind).values():
                 if isinstance(found.spec, ComponentSpec):
-                    with pytest.raises(Exception):
+                    with pytest.raises(ValidationError):
                         found.spec.options.model_validate({"__surely_not_an_option__": 1})
 
 
@@ -78,7 +81,9 @@ class SchedulerConformance:
     GOOD = DeviceState(battery_percent=90, charging=True, idle=True, unmetered_network=True, source="test")
 
     def facts(self, **kw: object) -> ScheduleInput:
-        base = dict(now=self.NOW, device=self.GOOD, last_trained_at=None, new_samples=1000, total_samples=1000)
+        base = dict(
+            now=self.NOW, device=self.GOOD, last_trained_at=None, new_samples=1000, total_samples=1000
+        )
         base.update(kw)
         return ScheduleInput(**base)  # type: ignore[arg-type]
 
@@ -86,8 +91,11 @@ class SchedulerConformance:
         assert isinstance(scheduler.decide(self.facts()), ScheduleDecision)
 
     def test_not_now_always_has_a_reason(self, scheduler: Scheduler) -> None:
-        cases = [self.facts(new_samples=0), self.facts(device=DeviceState()),
-                 self.facts(last_trained_at=self.NOW - timedelta(seconds=1))]
+        cases = [
+            self.facts(new_samples=0),
+            self.facts(device=DeviceState()),
+            self.facts(last_trained_at=self.NOW - timedelta(seconds=1)),
+        ]
         for facts in cases:
             d = scheduler.decide(facts)
             assert d.run or d.reasons, f"declined without a reason for {facts}"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -26,8 +26,12 @@ def satchel_config(tmp_path: Path) -> Callable[[str], Path]:
 
     def write(text: str) -> Path:
         if "data_dir" not in text:
-            text = text.replace("[app]", f'[app]\ndata_dir = "{(tmp_path / "data").as_posix()}"\n'
-                                         f'key_dir = "{(tmp_path / "keys").as_posix()}"', 1)
+            text = text.replace(
+                "[app]",
+                f'[app]\ndata_dir = "{(tmp_path / "data").as_posix()}"\n'
+                f'key_dir = "{(tmp_path / "keys").as_posix()}"',
+                1,
+            )
         path = tmp_path / "satchel.toml"
         path.write_text(text, encoding="utf-8")
         return path

@@ -11,7 +11,8 @@ compiles or opens.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from satchel.hookspecs import hookimpl
 from satchel_plugins._lazy import lazy_exports
@@ -41,10 +42,18 @@ def satchel_trainer_backends() -> Iterator[BackendSpec]:
     from satchel.records import BackendSpec
     from satchel_plugins.backends.options import LiteRTOptions, OnnxOptions
 
-    yield BackendSpec("litert", factory=_litert, options=LiteRTOptions,
-                      description="TensorFlow Lite / LiteRT: builtin-op .tflite with train/infer signatures")
-    yield BackendSpec("onnx", factory=_onnx, options=OnnxOptions,
-                      description="ONNX Runtime training 1.19: training, optimizer and inference ONNX models")
+    yield BackendSpec(
+        "litert",
+        factory=_litert,
+        options=LiteRTOptions,
+        description="TensorFlow Lite / LiteRT: builtin-op .tflite with train/infer signatures",
+    )
+    yield BackendSpec(
+        "onnx",
+        factory=_onnx,
+        options=OnnxOptions,
+        description="ONNX Runtime training 1.19: training, optimizer and inference ONNX models",
+    )
 
 
 __getattr__ = lazy_exports(globals(), _EXPORTS)

@@ -15,9 +15,9 @@ import os
 import shutil
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -49,8 +49,10 @@ Arrays = dict[str, np.ndarray]
 def check_spec(spec: ModelSpec, backend: str) -> None:
     """Refuse specs no backend can train (a custom loss that ignores the network's outputs)."""
     if spec.loss.kind == "custom" and spec.loss.expr is not None and spec.loss.expr.max_out() < 0:
-        raise BackendError(f"{backend}: custom loss {spec.loss.name!r} does not use any Out(i)",
-                           hint="write the per-sample loss in terms of the network outputs Out(i)")
+        raise BackendError(
+            f"{backend}: custom loss {spec.loss.name!r} does not use any Out(i)",
+            hint="write the per-sample loss in terms of the network outputs Out(i)",
+        )
 
 
 def as_rows(x: object, width: int, where: str) -> np.ndarray:
@@ -58,31 +60,43 @@ def as_rows(x: object, width: int, where: str) -> np.ndarray:
     a = x if type(x) is np.ndarray else np.asarray(x)
     if a.dtype != np.float32:
         if a.dtype.kind not in _NUMERIC_KINDS:
-            raise ShapeError(f"{where}: expected numeric input of shape ({width},) or (n, {width}), "
-                             f"got dtype {a.dtype}", hint="pass a float32 NumPy array")
+            raise ShapeError(
+                f"{where}: expected numeric input of shape ({width},) or (n, {width}), got dtype {a.dtype}",
+                hint="pass a float32 NumPy array",
+            )
         a = a.astype(np.float32)
     if a.ndim == 1:
         a = a.reshape(1, -1)
     if a.ndim != 2 or a.shape[1] != width or a.shape[0] == 0:
-        raise ShapeError(f"{where}: expected shape ({width},) or (n, {width}) with n >= 1, got {a.shape}",
-                         hint=f"the model takes {width} features per row")
+        raise ShapeError(
+            f"{where}: expected shape ({width},) or (n, {width}) with n >= 1, got {a.shape}",
+            hint=f"the model takes {width} features per row",
+        )
     if not np.isfinite(a).all():
-        raise ShapeError(f"{where}: input contains NaN or infinite values",
-                         hint="impute or drop non-finite features before predicting")
+        raise ShapeError(
+            f"{where}: input contains NaN or infinite values",
+            hint="impute or drop non-finite features before predicting",
+        )
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def check_dataset(spec: ModelSpec, data: Dataset, where: str) -> None:
     """The dataset's x and y widths must match the spec (``Dataset`` already checked finiteness)."""
     if not isinstance(data, Dataset):
-        raise ShapeError(f"{where}: expected a satchel.dataset.Dataset, got {type(data).__name__}",
-                         hint="build one with Dataset.of(x, y, weights)")
+        raise ShapeError(
+            f"{where}: expected a satchel.dataset.Dataset, got {type(data).__name__}",
+            hint="build one with Dataset.of(x, y, weights)",
+        )
     if data.x.shape[1] != spec.input_dim:
-        raise ShapeError(f"{where}: x has {data.x.shape[1]} columns, expected (n, {spec.input_dim})",
-                         hint="featurize with the schema the model was specified for")
+        raise ShapeError(
+            f"{where}: x has {data.x.shape[1]} columns, expected (n, {spec.input_dim})",
+            hint="featurize with the schema the model was specified for",
+        )
     if data.y.shape[1] != spec.label_dim:
-        raise ShapeError(f"{where}: y has {data.y.shape[1]} columns, expected (n, {spec.label_dim})",
-                         hint=f"the {spec.loss.name} loss takes {spec.label_dim} label column(s)")
+        raise ShapeError(
+            f"{where}: y has {data.y.shape[1]} columns, expected (n, {spec.label_dim})",
+            hint=f"the {spec.loss.name} loss takes {spec.label_dim} label column(s)",
+        )
     if len(data) == 0:
         raise ShapeError(f"{where}: the dataset is empty", hint="pass at least one row")
 
@@ -92,19 +106,23 @@ def check_params(spec: ModelSpec, params: Mapping[str, np.ndarray], where: str) 
     shapes = spec.param_shapes
     missing, extra = sorted(set(shapes) - set(params)), sorted(set(params) - set(shapes))
     if missing or extra:
-        raise ShapeError(f"{where}: parameter names differ from the spec "
-                         f"(missing {missing}, unexpected {extra})",
-                         hint="pass the dict returned by get_weights().params or initial_params(spec)")
+        raise ShapeError(
+            f"{where}: parameter names differ from the spec (missing {missing}, unexpected {extra})",
+            hint="pass the dict returned by get_weights().params or initial_params(spec)",
+        )
     out: Arrays = {}
     for name, shape in shapes.items():
         a = np.asarray(params[name])
         if a.dtype.kind not in _NUMERIC_KINDS or a.shape != shape:
-            raise ShapeError(f"{where}: {name} must be a float32 array of shape {shape}, "
-                             f"got {a.dtype} {a.shape}", hint="was the weight saved for another spec?")
+            raise ShapeError(
+                f"{where}: {name} must be a float32 array of shape {shape}, got {a.dtype} {a.shape}",
+                hint="was the weight saved for another spec?",
+            )
         a = np.array(a, np.float32, order="C")
         if not np.isfinite(a).all():
-            raise ShapeError(f"{where}: {name} contains NaN or infinite values",
-                             hint="restore an earlier checkpoint")
+            raise ShapeError(
+                f"{where}: {name} contains NaN or infinite values", hint="restore an earlier checkpoint"
+            )
         out[name] = a
     return out
 
@@ -135,24 +153,31 @@ def check_optimizer_state(spec: ModelSpec, weights: Weights, where: str) -> Arra
         return fresh
     fmt = optimizer_format(spec)
     if weights.optimizer_format != fmt:
-        raise BackendError(f"{where}: optimizer state is {weights.optimizer_format!r}, "
-                           f"this trainer uses {fmt!r}",
-                           hint="pass Weights(params) without optimizer state to start a fresh optimizer")
+        raise BackendError(
+            f"{where}: optimizer state is {weights.optimizer_format!r}, this trainer uses {fmt!r}",
+            hint="pass Weights(params) without optimizer state to start a fresh optimizer",
+        )
     if set(weights.optimizer) != set(fresh):
-        raise ShapeError(f"{where}: optimizer state names differ from {fmt} "
-                         f"(missing {sorted(set(fresh) - set(weights.optimizer))}, "
-                         f"unexpected {sorted(set(weights.optimizer) - set(fresh))})",
-                         hint="pass the state returned by get_weights()")
+        raise ShapeError(
+            f"{where}: optimizer state names differ from {fmt} "
+            f"(missing {sorted(set(fresh) - set(weights.optimizer))}, "
+            f"unexpected {sorted(set(weights.optimizer) - set(fresh))})",
+            hint="pass the state returned by get_weights()",
+        )
     out: Arrays = {}
     for name, zero in fresh.items():
         a = np.asarray(weights.optimizer[name])
         if a.shape != zero.shape or a.dtype.kind not in _NUMERIC_KINDS or not np.isfinite(a).all():
-            raise ShapeError(f"{where}: optimizer state {name} must be finite with shape {zero.shape}, "
-                             f"got {a.dtype} {a.shape}", hint="pass the state returned by get_weights()")
+            raise ShapeError(
+                f"{where}: optimizer state {name} must be finite with shape {zero.shape}, "
+                f"got {a.dtype} {a.shape}",
+                hint="pass the state returned by get_weights()",
+            )
         out[name] = np.array(a, zero.dtype, order="C")
     if out.get("step", 0) < 0:
-        raise ShapeError(f"{where}: optimizer step must be >= 0",
-                         hint="pass the state returned by get_weights()")
+        raise ShapeError(
+            f"{where}: optimizer step must be >= 0", hint="pass the state returned by get_weights()"
+        )
     return out
 
 
@@ -192,8 +217,15 @@ class EpochPlan:
 StepFn = Callable[[np.ndarray, np.ndarray, np.ndarray], object]
 
 
-def run_fit(spec: ModelSpec, step: StepFn, data: Dataset, epochs: int, shuffle: bool, seed: int,
-            progress: ProgressCallback | None) -> FitResult:
+def run_fit(
+    spec: ModelSpec,
+    step: StepFn,
+    data: Dataset,
+    epochs: int,
+    shuffle: bool,
+    seed: int,
+    progress: ProgressCallback | None,
+) -> FitResult:
     """Train ``epochs`` passes over ``data`` with ``step(x, y, w) -> loss`` on fixed-size batches.
 
     ``progress`` (if given) is called after every batch (``batch`` = 1..batches, that batch's loss)
@@ -221,8 +253,10 @@ def run_fit(spec: ModelSpec, step: StepFn, data: Dataset, epochs: int, shuffle: 
         total = wsum.sum()
         mean = float((losses * wsum).sum() / total) if total > 0 else float(losses.mean())
         if not np.isfinite(mean):
-            raise BackendError(f"fit: the loss became non-finite in epoch {epoch}",
-                               hint="lower the learning rate or check the custom loss (log of <= 0?)")
+            raise BackendError(
+                f"fit: the loss became non-finite in epoch {epoch}",
+                hint="lower the learning rate or check the custom loss (log of <= 0?)",
+            )
         epoch_losses.append(mean)
         if progress is not None:
             progress(TrainingProgress(epoch, epochs, nb, nb, mean))
@@ -262,8 +296,10 @@ class TrainerBase(ABC):
         self._width = spec.input_dim
         self._format = optimizer_format(spec)
         start = weights if weights is not None else Weights(initial_params(spec))
-        self._pending = (check_params(spec, start.params, f"{self.backend}.open"),
-                         check_optimizer_state(spec, start, f"{self.backend}.open"))
+        self._pending = (
+            check_params(spec, start.params, f"{self.backend}.open"),
+            check_optimizer_state(spec, start, f"{self.backend}.open"),
+        )
 
     # -- runtime primitives ----------------------------------------------------------------
     @abstractmethod
@@ -296,7 +332,7 @@ class TrainerBase(ABC):
         """Write deployable files, embedding ``metadata`` in each model file that can hold it;
         return what they are (see :class:`Export`)."""
 
-    def _after_fit(self) -> None:
+    def _after_fit(self) -> None:  # noqa: B027 - an optional hook: most backends need nothing here
         """Called after training changed the weights."""
 
     # -- Trainer protocol ----------------------------------------------------------------------
@@ -306,8 +342,15 @@ class TrainerBase(ABC):
         self._load(params, optimizer)
         self.set_reference(params)
 
-    def fit(self, data: Dataset, epochs: int = 1, *, shuffle: bool = True, seed: int = 0,
-            progress: ProgressCallback | None = None) -> FitResult:
+    def fit(
+        self,
+        data: Dataset,
+        epochs: int = 1,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        progress: ProgressCallback | None = None,
+    ) -> FitResult:
         """Train ``epochs`` passes; see :func:`run_fit` for batching and progress ticks.
 
         Raises :class:`BackendError` if an epoch's loss is not finite (the weights are then
@@ -342,31 +385,48 @@ class TrainerBase(ABC):
         if self.spec.l2_to_reference:
             self._load_reference(ref)
 
-    def export(self, directory: Path, *, feature_names: tuple[str, ...],
-               feature_schema_hash: str) -> ExportManifest:
+    def export(
+        self, directory: Path, *, feature_names: tuple[str, ...], feature_schema_hash: str
+    ) -> ExportManifest:
         """Write the deployable model with the current weights, ``manifest.json`` and its schema
         into ``directory`` (features undocumented: :func:`satchel.export_contract.complete` adds
         feature docs, the policy and golden vectors)."""
         from satchel import export_contract
 
         if len(feature_names) != self.spec.input_dim:
-            raise ShapeError(f"export: {len(feature_names)} feature names for a model with "
-                             f"{self.spec.input_dim} inputs", hint="pass the dataset schema's names")
+            raise ShapeError(
+                f"export: {len(feature_names)} feature names for a model with {self.spec.input_dim} inputs",
+                hint="pass the dataset schema's names",
+            )
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        out = self._write_export(directory, {
-            "satchel.contract_version": export_contract.CONTRACT_VERSION, "satchel.spec_hash": self.spec.hash,
-            "satchel.feature_schema_hash": feature_schema_hash,
-            "satchel.feature_names": json.dumps(list(feature_names)), "satchel.manifest": export_contract.MANIFEST_FILE})
+        out = self._write_export(
+            directory,
+            {
+                "satchel.contract_version": export_contract.CONTRACT_VERSION,
+                "satchel.spec_hash": self.spec.hash,
+                "satchel.feature_schema_hash": feature_schema_hash,
+                "satchel.feature_names": json.dumps(list(feature_names)),
+                "satchel.manifest": export_contract.MANIFEST_FILE,
+            },
+        )
         artifacts = []
         for a in out.artifacts:
             data = (directory / a["file"]).read_bytes()
             artifacts.append({**a, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
         manifest = ExportManifest(
-            self.backend, {a["role"]: a["file"] for a in out.artifacts}, out.signatures, self.spec.to_json(),
-            self.spec.hash, feature_schema_hash, tuple(feature_names), artifacts=tuple(artifacts),
-            training=training_contract(self.spec), runtime=out.runtime,
-            features=tuple(asdict(d) for d in export_contract.feature_docs(None, feature_names)))
+            self.backend,
+            {a["role"]: a["file"] for a in out.artifacts},
+            out.signatures,
+            self.spec.to_json(),
+            self.spec.hash,
+            feature_schema_hash,
+            tuple(feature_names),
+            artifacts=tuple(artifacts),
+            training=training_contract(self.spec),
+            runtime=out.runtime,
+            features=tuple(asdict(d) for d in export_contract.feature_docs(None, feature_names)),
+        )
         export_contract.write(directory, manifest)
         return manifest
 
@@ -382,8 +442,9 @@ class Export:
     runtime: dict[str, str]
 
 
-def artifact(role: str, file: str, fmt: str, purpose: str, precision: str = "float32",
-             **extra: object) -> dict[str, object]:
+def artifact(
+    role: str, file: str, fmt: str, purpose: str, precision: str = "float32", **extra: object
+) -> dict[str, object]:
     """One entry of :attr:`Export.artifacts`."""
     return {"role": role, "file": file, "format": fmt, "purpose": purpose, "precision": precision, **extra}
 
@@ -395,16 +456,27 @@ def training_contract(spec: ModelSpec) -> dict[str, object]:
     b, d, k = spec.batch_size, spec.input_dim, spec.label_dim
     f32 = "float32"
     return {
-        "batch_size": b, "padding": PADDING_RULE,
-        "inputs": {"x": {"shape": [b, d], "dtype": f32}, "y": {"shape": [b, k], "dtype": f32},
-                   "w": {"shape": [b], "dtype": f32}},
+        "batch_size": b,
+        "padding": PADDING_RULE,
+        "inputs": {
+            "x": {"shape": [b, d], "dtype": f32},
+            "y": {"shape": [b, k], "dtype": f32},
+            "w": {"shape": [b], "dtype": f32},
+        },
         "objective": "J = sum(w * l) / max(sum(w), 1e-12) + l2_to_reference * sum((p - reference)^2), "
-                     "l = the per-sample loss of the raw outputs (see loss)",
-        "loss": spec.loss.to_json(), "l2_to_reference": spec.l2_to_reference,
-        "optimizer": {**asdict(spec.optimizer), "state_format": optimizer_format(spec),
-                      "update": ("adam_mode=1, no weight decay: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t), "
-                                 "p -= lr_t * m / (sqrt(v) + eps)") if spec.optimizer.kind == "adam"
-                      else "p -= lr * g"},
+        "l = the per-sample loss of the raw outputs (see loss)",
+        "loss": spec.loss.to_json(),
+        "l2_to_reference": spec.l2_to_reference,
+        "optimizer": {
+            **asdict(spec.optimizer),
+            "state_format": optimizer_format(spec),
+            "update": (
+                "adam_mode=1, no weight decay: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t), "
+                "p -= lr_t * m / (sqrt(v) + eps)"
+            )
+            if spec.optimizer.kind == "adam"
+            else "p -= lr * g",
+        },
     }
 
 
@@ -425,13 +497,20 @@ def dist_version(*names: str) -> str:
 
 def check_compiled(compiled: CompiledModel, backend: str, version: str) -> None:
     if compiled.backend != backend or compiled.backend_version != version:
-        raise BackendError(f"{backend}.open: artifacts were compiled by {compiled.backend} "
-                           f"{compiled.backend_version}, this is {backend} {version}",
-                           hint=f"compile the spec again with the {backend} backend")
+        raise BackendError(
+            f"{backend}.open: artifacts were compiled by {compiled.backend} "
+            f"{compiled.backend_version}, this is {backend} {version}",
+            hint=f"compile the spec again with the {backend} backend",
+        )
 
 
-def compile_cached(spec: ModelSpec, cache_dir: Path, backend: str, version: str,
-                   build: Callable[[ModelSpec, Path], dict[str, str]]) -> CompiledModel:
+def compile_cached(
+    spec: ModelSpec,
+    cache_dir: Path,
+    backend: str,
+    version: str,
+    build: Callable[[ModelSpec, Path], dict[str, str]],
+) -> CompiledModel:
     """Return the cached artifacts of (spec hash, backend version), building them once.
 
     ``build(spec, directory)`` writes into a fresh temporary directory and returns the files by
@@ -451,11 +530,17 @@ def compile_cached(spec: ModelSpec, cache_dir: Path, backend: str, version: str,
             except BackendError:
                 raise
             except Exception as exc:
-                raise BackendError(f"{backend}: compiling spec {spec.hash[:12]} failed: {exc}",
-                                   hint="report the spec and this error to the backend's maintainers"
-                                   ) from exc
-            meta = {"backend": backend, "backend_version": version, "spec_hash": spec.hash,
-                    "spec": spec.to_json(), "files": files}
+                raise BackendError(
+                    f"{backend}: compiling spec {spec.hash[:12]} failed: {exc}",
+                    hint="report the spec and this error to the backend's maintainers",
+                ) from exc
+            meta = {
+                "backend": backend,
+                "backend_version": version,
+                "spec_hash": spec.hash,
+                "spec": spec.to_json(),
+                "files": files,
+            }
             (tmp / "compiled.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
             try:
                 os.rename(tmp, final)

@@ -23,21 +23,25 @@ import io
 import os
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
 from satchel.errors import BackendError
 from satchel.model_spec import Binary, Const, Expr, Label, ModelSpec, Out, Unary, initial_params
 from satchel.reference import WEIGHT_SUM_EPS
-
 from satchel_plugins.backends._ort import ort_training
 
 OPSET = 17
 IR_VERSION = 9
-FILES = {"training": "training_model.onnx", "optimizer": "optimizer_model.onnx",
-         "inference": "inference.onnx", "evaluation": "evaluation.onnx"}
+FILES = {
+    "training": "training_model.onnx",
+    "optimizer": "optimizer_model.onnx",
+    "inference": "inference.onnx",
+    "evaluation": "evaluation.onnx",
+}
 
 
 def ref_name(name: str) -> str:
@@ -63,8 +67,11 @@ class _Graph:
         from onnx import numpy_helper
 
         name = f"const_{len(self.nodes)}"
-        self.nodes.append(self.h.make_node("Constant", [], [name],
-                                           value=numpy_helper.from_array(np.asarray(value, dtype), name)))
+        self.nodes.append(
+            self.h.make_node(
+                "Constant", [], [name], value=numpy_helper.from_array(np.asarray(value, dtype), name)
+            )
+        )
         return name
 
 
@@ -96,8 +103,12 @@ _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "maximum": "M
 def _expr(g: _Graph, spec: ModelSpec, e: Expr, z: str, y: str) -> str:
     if isinstance(e, (Out, Label)):
         source, width = (z, spec.output_dim) if isinstance(e, Out) else (y, spec.label_dim)
-        return g.op("ReduceSum", g.op("Mul", source, g.const(np.eye(width)[e.index].tolist())),
-                    g.const([1], np.int64), keepdims=0)
+        return g.op(
+            "ReduceSum",
+            g.op("Mul", source, g.const(np.eye(width)[e.index].tolist())),
+            g.const([1], np.int64),
+            keepdims=0,
+        )
     if isinstance(e, Const):
         return g.const(e.value)
     if isinstance(e, Unary):
@@ -139,10 +150,16 @@ def _link(g: _Graph, spec: ModelSpec, z: str) -> str:
 def _model(g: _Graph, inputs: list[Any], outputs: list[Any], initializers: Mapping[str, np.ndarray]) -> Any:
     from onnx import numpy_helper
 
-    graph = g.h.make_graph(g.nodes, "satchel", inputs, outputs,
-                           initializer=[numpy_helper.from_array(a, n) for n, a in initializers.items()])
-    return g.h.make_model(graph, opset_imports=[g.h.make_opsetid("", OPSET)], ir_version=IR_VERSION,
-                          producer_name="satchel")
+    graph = g.h.make_graph(
+        g.nodes,
+        "satchel",
+        inputs,
+        outputs,
+        initializer=[numpy_helper.from_array(a, n) for n, a in initializers.items()],
+    )
+    return g.h.make_model(
+        graph, opset_imports=[g.h.make_opsetid("", OPSET)], ir_version=IR_VERSION, producer_name="satchel"
+    )
 
 
 def training_model(spec: ModelSpec, *, with_output: bool = False) -> Any:
@@ -176,14 +193,17 @@ def training_model(spec: ModelSpec, *, with_output: bool = False) -> Any:
     else:
         g.op("Div", num, den, out="loss")
     f32 = TensorProto.FLOAT
-    inputs = [g.h.make_tensor_value_info("x", f32, [B, spec.input_dim]),
-              g.h.make_tensor_value_info("y", f32, [B, spec.label_dim]),
-              g.h.make_tensor_value_info("w", f32, [B])]
+    inputs = [
+        g.h.make_tensor_value_info("x", f32, [B, spec.input_dim]),
+        g.h.make_tensor_value_info("y", f32, [B, spec.label_dim]),
+        g.h.make_tensor_value_info("w", f32, [B]),
+    ]
     return _model(g, inputs, [g.h.make_tensor_value_info("loss", f32, [])], inits)
 
 
-def forward_model(spec: ModelSpec, params: Mapping[str, np.ndarray], *, with_loss: bool,
-                  gemm: bool = True) -> Any:
+def forward_model(
+    spec: ModelSpec, params: Mapping[str, np.ndarray], *, with_loss: bool, gemm: bool = True
+) -> Any:
     """``x[n,d] -> output`` (link applied), plus per-sample ``loss[n]`` from ``y`` when ``with_loss``;
     dense layers as ``Gemm``, or as ``MatMul`` + ``Add`` when not ``gemm``."""
     from onnx import TensorProto
@@ -209,10 +229,16 @@ def onnx_signature(path: Path) -> dict[str, object]:
     inits = {i.name for i in model.graph.initializer}
 
     def describe(values: Any) -> dict[str, object]:
-        return {v.name: {"shape": [d.dim_value if d.HasField("dim_value") else -1
-                                   for d in v.type.tensor_type.shape.dim],
-                         "dtype": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name}
-                for v in values if v.name not in inits}
+        return {
+            v.name: {
+                "shape": [
+                    d.dim_value if d.HasField("dim_value") else -1 for d in v.type.tensor_type.shape.dim
+                ],
+                "dtype": onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name,
+            }
+            for v in values
+            if v.name not in inits
+        }
 
     return {"inputs": describe(model.graph.input), "outputs": describe(model.graph.output)}
 
@@ -248,19 +274,32 @@ def _generate(spec: ModelSpec, directory: Path, *, with_output: bool, ort_format
     holds initial weights; satchel writes its own)."""
     artifacts, onnxblock = ort_training("artifacts"), ort_training("onnxblock")
     opt = spec.optimizer
-    optimizer = (onnxblock.optim.AdamW(betas=(opt.beta1, opt.beta2), eps=opt.epsilon, weight_decay=0.0)
-                 if opt.kind == "adam" else onnxblock.optim.SGD())
+    optimizer = (
+        onnxblock.optim.AdamW(betas=(opt.beta1, opt.beta2), eps=opt.epsilon, weight_decay=0.0)
+        if opt.kind == "adam"
+        else onnxblock.optim.SGD()
+    )
     names = list(spec.param_shapes)
-    with _native_stderr_captured() as log, contextlib.redirect_stdout(io.StringIO()):  # ORT conversion chatter
+    with (
+        _native_stderr_captured() as log,
+        contextlib.redirect_stdout(io.StringIO()),
+    ):  # ORT conversion chatter
         try:
             artifacts.generate_artifacts(
-                training_model(spec, with_output=with_output), requires_grad=names,
+                training_model(spec, with_output=with_output),
+                requires_grad=names,
                 frozen_params=[ref_name(n) for n in names] if spec.l2_to_reference else None,
-                loss=None, optimizer=optimizer, artifact_directory=directory, ort_format=ort_format,
-                additional_output_names=["output"] if with_output else None)
+                loss=None,
+                optimizer=optimizer,
+                artifact_directory=directory,
+                ort_format=ort_format,
+                additional_output_names=["output"] if with_output else None,
+            )
         except Exception as exc:
-            raise BackendError(f"onnx: generating training artifacts failed: {exc}\n{log.problems()}",
-                               hint="check that every op of the loss has an ORT gradient") from exc
+            raise BackendError(
+                f"onnx: generating training artifacts failed: {exc}\n{log.problems()}",
+                hint="check that every op of the loss has an ORT gradient",
+            ) from exc
     (directory / "checkpoint").unlink()
 
 
@@ -271,7 +310,11 @@ def device_artifacts(spec: ModelSpec, directory: Path, *, ort_format: bool) -> d
     with tempfile.TemporaryDirectory(prefix="satchel-onnx-device-") as tmp:
         _generate(spec, Path(tmp), with_output=True, ort_format=ort_format)
         files: dict[str, str] = {}
-        for role, stem in (("training", "training_model"), ("eval", "eval_model"), ("optimizer", "optimizer_model")):
+        for role, stem in (
+            ("training", "training_model"),
+            ("eval", "eval_model"),
+            ("optimizer", "optimizer_model"),
+        ):
             for suffix, tag in ((".onnx", ""), (".ort", "_ort")):
                 source = Path(tmp) / f"{stem}{suffix}"
                 if source.exists():

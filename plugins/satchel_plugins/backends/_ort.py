@@ -10,9 +10,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +41,10 @@ def ort_training(submodule: str) -> ModuleType:
 
         spec = importlib.util.find_spec(_PACKAGE)
         if spec is None:
-            raise BackendError("onnx: onnxruntime has no training support",
-                               hint="install onnxruntime-training-cpu==1.19.2 instead of onnxruntime")
+            raise BackendError(
+                "onnx: onnxruntime has no training support",
+                hint="install onnxruntime-training-cpu==1.19.2 instead of onnxruntime",
+            )
         sys.modules[_PACKAGE] = importlib.util.module_from_spec(spec)
     return importlib.import_module(f"{_PACKAGE}.{submodule}")
 
@@ -89,7 +92,7 @@ class ScratchFiles:
 def sweep_scratch(near: Path) -> None:
     """Remove scratch directories under ``near`` whose process is gone (killed mid-training)."""
     for entry in near.glob(f"{_SCRATCH}*"):
-        pid = entry.name[len(_SCRATCH):].split("-", 1)[0]
+        pid = entry.name[len(_SCRATCH) :].split("-", 1)[0]
         if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
 
@@ -102,8 +105,13 @@ def sweep_scratch(near: Path) -> None:
 # Tensor: name, doc_string, dims, data_type, raw_data, string_data, external_data_offset
 
 
-def write_checkpoint(path: Path, trainable: Mapping[str, np.ndarray], frozen: Mapping[str, np.ndarray],
-                     adam: Mapping[str, np.ndarray] | None, learning_rate: float) -> None:
+def write_checkpoint(
+    path: Path,
+    trainable: Mapping[str, np.ndarray],
+    frozen: Mapping[str, np.ndarray],
+    adam: Mapping[str, np.ndarray] | None,
+    learning_rate: float,
+) -> None:
     """Write an ORT training checkpoint: parameters plus, for Adam, moments and step.
 
     ``adam`` uses satchel's layout (``m/<param>``, ``v/<param>``, ``step``); ORT calls the moments
@@ -130,8 +138,15 @@ def write_checkpoint(path: Path, trainable: Mapping[str, np.ndarray], frozen: Ma
         name_off = b.CreateString(name)
         dims = b.CreateNumpyVector(np.asarray(arr.shape, np.int64))
         raw = b.CreateNumpyVector(arr.reshape(-1).view(np.uint8))
-        return table(7, [("UOffsetTRelative", 0, name_off), ("UOffsetTRelative", 2, dims),
-                         ("Int32", 3, _FLOAT), ("UOffsetTRelative", 4, raw)])
+        return table(
+            7,
+            [
+                ("UOffsetTRelative", 0, name_off),
+                ("UOffsetTRelative", 2, dims),
+                ("Int32", 3, _FLOAT),
+                ("UOffsetTRelative", 4, raw),
+            ],
+        )
 
     grads = vector([tensor(n, a) for n, a in trainable.items()])
     frozen_vec = vector([tensor(n, a) for n, a in frozen.items()])
@@ -145,8 +160,15 @@ def write_checkpoint(path: Path, trainable: Mapping[str, np.ndarray], frozen: Ma
             states.append(table(2, [("UOffsetTRelative", 0, param_name), ("UOffsetTRelative", 1, moments)]))
         state_vec = vector(states)
         group_name = b.CreateString(_GROUP)
-        group = table(4, [("UOffsetTRelative", 0, group_name), ("Int64", 1, int(adam["step"])),
-                          ("Float32", 2, float(learning_rate)), ("UOffsetTRelative", 3, state_vec)])
+        group = table(
+            4,
+            [
+                ("UOffsetTRelative", 0, group_name),
+                ("Int64", 1, int(adam["step"])),
+                ("Float32", 2, float(learning_rate)),
+                ("UOffsetTRelative", 3, state_vec),
+            ],
+        )
         fields.append(("UOffsetTRelative", 2, vector([group])))
     b.Finish(table(4, fields), file_identifier=b"ODTC")
     Path(path).write_bytes(b.Output())
@@ -199,8 +221,10 @@ def read_adam_state(path: Path, shapes: Mapping[str, tuple[int, ...]]) -> dict[s
     root = _Table.root(Path(path).read_bytes())
     group = next((g for g in root.tables(2) if g.string(0) == _GROUP), None)
     if group is None:
-        raise BackendError("onnx: the training checkpoint holds no Adam state",
-                           hint="is the optimizer model an AdamW model? recompile the spec")
+        raise BackendError(
+            "onnx: the training checkpoint holds no Adam state",
+            hint="is the optimizer model an AdamW model? recompile the spec",
+        )
     moments = {st.string(0): {m.string(0): m.floats(4) for m in st.tables(1)} for st in group.tables(3)}
     state: dict[str, np.ndarray] = {}
     for name, shape in shapes.items():

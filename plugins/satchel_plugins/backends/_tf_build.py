@@ -27,10 +27,9 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import BackendError
-from satchel_plugins._native_logs import quiet_native_logs
 from satchel.model_spec import Binary, Const, Expr, Label, ModelSpec, Out, Unary
 from satchel.reference import WEIGHT_SUM_EPS
-
+from satchel_plugins._native_logs import quiet_native_logs
 from satchel_plugins.backends._tflite import (
     ADAM_STEP,
     adam_m,
@@ -42,8 +41,11 @@ from satchel_plugins.backends._tflite import (
 
 MODEL_FILE = "model.tflite"
 #: precision -> file of the inference-only models written at export (``infer`` signature only)
-INFERENCE_FILES = {"float32": "infer_float32.tflite", "float16": "infer_float16.tflite",
-                   "int8": "infer_int8.tflite"}
+INFERENCE_FILES = {
+    "float32": "infer_float32.tflite",
+    "float16": "infer_float16.tflite",
+    "int8": "infer_int8.tflite",
+}
 
 
 def build(spec: ModelSpec, directory: Path) -> dict[str, str]:
@@ -52,9 +54,11 @@ def build(spec: ModelSpec, directory: Path) -> dict[str, str]:
         try:
             import tensorflow as tf
         except ImportError as exc:
-            raise BackendError("litert: compiling a spec needs TensorFlow, which is not installed",
-                               hint="pip install tensorflow-cpu, or compile where it is installed and "
-                                    "ship the compile cache directory") from exc
+            raise BackendError(
+                "litert: compiling a spec needs TensorFlow, which is not installed",
+                hint="pip install tensorflow-cpu, or compile where it is installed and "
+                "ship the compile cache directory",
+            ) from exc
 
         module = _module(tf, spec)
         functions = [getattr(module, name).get_concrete_function() for name in module.signature_names]
@@ -75,8 +79,10 @@ def inference_models(spec: ModelSpec, params: dict[str, np.ndarray]) -> dict[str
         with quiet_native_logs():
             import tensorflow as tf
     except ImportError as exc:
-        raise BackendError("litert: writing the quantized inference models needs TensorFlow",
-                           hint="pip install tensorflow-cpu where you export") from exc
+        raise BackendError(
+            "litert: writing the quantized inference models needs TensorFlow",
+            hint="pip install tensorflow-cpu where you export",
+        ) from exc
     from satchel_plugins.backends._tflite import quantize_weights_int8, rename_signature
 
     d = spec.input_dim
@@ -86,7 +92,9 @@ def inference_models(spec: ModelSpec, params: dict[str, np.ndarray]) -> dict[str
         def infer(self, x: Any) -> dict[str, Any]:
             h = x
             for i, layer in enumerate(spec.layers):
-                h = tf.matmul(h, tf.constant(params[f"dense_{i}_kernel"])) + tf.constant(params[f"dense_{i}_bias"])
+                h = tf.matmul(h, tf.constant(params[f"dense_{i}_kernel"])) + tf.constant(
+                    params[f"dense_{i}_bias"]
+                )
                 if layer.activation == "relu":
                     h = tf.maximum(h, 0.0)
                 elif layer.activation == "tanh":
@@ -102,7 +110,9 @@ def inference_models(spec: ModelSpec, params: dict[str, np.ndarray]) -> dict[str
     module = Inference()
 
     def convert(float16: bool) -> bytes:
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([module.infer.get_concrete_function()], module)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions(
+            [module.infer.get_concrete_function()], module
+        )
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if float16:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -120,7 +130,7 @@ def _placeholder(index: int, shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(1_000_003 + index).uniform(-1.0, 1.0, size=shape).astype(np.float32)
 
 
-def _module(tf: Any, spec: ModelSpec) -> Any:  # noqa: C901 - one cohesive tf.Module
+def _module(tf: Any, spec: ModelSpec) -> Any:
     shapes = spec.param_shapes
     names = list(shapes)
     B, D, K = spec.batch_size, spec.input_dim, spec.label_dim
@@ -142,13 +152,22 @@ def _module(tf: Any, spec: ModelSpec) -> Any:  # noqa: C901 - one cohesive tf.Mo
         return tf.maximum(v, 0.0) + tf.math.log(1.0 + tf.exp(-tf.abs(v)))
 
     unary = {
-        "neg": tf.negative, "exp": tf.exp, "log": tf.math.log, "softplus": softplus,
-        "sigmoid": tf.sigmoid, "square": tf.square, "abs": tf.abs,
+        "neg": tf.negative,
+        "exp": tf.exp,
+        "log": tf.math.log,
+        "softplus": softplus,
+        "sigmoid": tf.sigmoid,
+        "square": tf.square,
+        "abs": tf.abs,
         "relu": lambda v: tf.maximum(v, 0.0),
     }
     binary = {
-        "add": tf.add, "sub": tf.subtract, "mul": tf.multiply, "div": tf.math.divide,
-        "maximum": tf.maximum, "minimum": tf.minimum,
+        "add": tf.add,
+        "sub": tf.subtract,
+        "mul": tf.multiply,
+        "div": tf.math.divide,
+        "maximum": tf.maximum,
+        "minimum": tf.minimum,
     }
 
     def expr(e: Expr, z: Any, y: Any) -> Any:
@@ -189,9 +208,11 @@ def _module(tf: Any, spec: ModelSpec) -> Any:  # noqa: C901 - one cohesive tf.Mo
         return z
 
     params_spec = [tf.TensorSpec(shapes[n], f32, name=n) for n in names]
-    optimizer_spec = ([tf.TensorSpec(shapes[n], f32, name=adam_m(n)) for n in names]
-                      + [tf.TensorSpec(shapes[n], f32, name=adam_v(n)) for n in names]
-                      + [tf.TensorSpec([], f32, name=ADAM_STEP)])
+    optimizer_spec = (
+        [tf.TensorSpec(shapes[n], f32, name=adam_m(n)) for n in names]
+        + [tf.TensorSpec(shapes[n], f32, name=adam_v(n)) for n in names]
+        + [tf.TensorSpec([], f32, name=ADAM_STEP)]
+    )
 
     class SpecModule(tf.Module):
         """Variables plus one ``tf.function`` per signature; only the signatures this spec needs
@@ -200,11 +221,19 @@ def _module(tf: Any, spec: ModelSpec) -> Any:  # noqa: C901 - one cohesive tf.Mo
         def __init__(self) -> None:
             super().__init__()
             self.p = [variable(param_var(n), shapes[n]) for n in names]
-            data = [tf.TensorSpec([B, D], f32, name="x"), tf.TensorSpec([B, K], f32, name="y"),
-                    tf.TensorSpec([B], f32, name="w")]
+            data = [
+                tf.TensorSpec([B, D], f32, name="x"),
+                tf.TensorSpec([B, K], f32, name="y"),
+                tf.TensorSpec([B], f32, name="w"),
+            ]
             rows = [tf.TensorSpec([None, D], f32, name="x"), tf.TensorSpec([None, K], f32, name="y")]
-            functions = {"train": data, "infer": rows[:1], "evaluate": rows, "get_weights": [],
-                         "set_weights": params_spec}
+            functions = {
+                "train": data,
+                "infer": rows[:1],
+                "evaluate": rows,
+                "get_weights": [],
+                "set_weights": params_spec,
+            }
             if l2:
                 self.ref = [variable(ref_var(n), shapes[n], False) for n in names]
                 functions["set_reference"] = params_spec
@@ -233,7 +262,8 @@ def _module(tf: Any, spec: ModelSpec) -> Any:  # noqa: C901 - one cohesive tf.Mo
         def train(self, x: Any, y: Any, w: Any) -> dict[str, Any]:
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(w * per_sample(self.forward(x), y)) / tf.maximum(
-                    tf.reduce_sum(w), WEIGHT_SUM_EPS)
+                    tf.reduce_sum(w), WEIGHT_SUM_EPS
+                )
                 if l2:
                     loss += l2 * tf.add_n([tf.reduce_sum(tf.square(p - r)) for p, r in zip(self.p, self.ref)])
             grads = tape.gradient(loss, self.p)

@@ -3,7 +3,8 @@ values into a model, and fast signature calls through ``ai_edge_litert`` (no Ten
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -54,8 +55,10 @@ def check_builtin_only(model: bytes, where: str) -> None:
     """Raise if the model needs Flex (SELECT_TF_OPS) or custom ops, which LiteRT cannot run."""
     custom = sorted(op for op in model_ops(model) if op.startswith("CUSTOM:"))
     if custom:
-        raise BackendError(f"litert: {where} converted with non-builtin ops {custom}",
-                           hint="rewrite the loss with builtin-friendly ops")
+        raise BackendError(
+            f"litert: {where} converted with non-builtin ops {custom}",
+            hint="rewrite the loss with builtin-friendly ops",
+        )
 
 
 def bake_variables(model: bytes, values: Mapping[str, np.ndarray]) -> bytes:
@@ -67,8 +70,10 @@ def bake_variables(model: bytes, values: Mapping[str, np.ndarray]) -> bytes:
     s = _schema()
     buf = bytearray(model)
     root = s.Model.GetRootAsModel(buf, 0)
-    opcodes = [max(root.OperatorCodes(i).BuiltinCode(), root.OperatorCodes(i).DeprecatedBuiltinCode())
-               for i in range(root.OperatorCodesLength())]
+    opcodes = [
+        max(root.OperatorCodes(i).BuiltinCode(), root.OperatorCodes(i).DeprecatedBuiltinCode())
+        for i in range(root.OperatorCodesLength())
+    ]
     init: dict[str, list[int]] = {}
     for g in range(root.SubgraphsLength()):
         sg = root.Subgraphs(g)
@@ -93,27 +98,34 @@ def bake_variables(model: bytes, values: Mapping[str, np.ndarray]) -> bytes:
         for b in set(buffers):
             users[b] = users.get(b, 0) + 1
     if set(init) != set(values):
-        raise BackendError(f"litert.export: variables {sorted(set(init) ^ set(values))} are not matched "
-                           "between the model and the values to bake", hint="recompile the spec")
+        raise BackendError(
+            f"litert.export: variables {sorted(set(init) ^ set(values))} are not matched "
+            "between the model and the values to bake",
+            hint="recompile the spec",
+        )
     for name, value in values.items():
         targets = set(init.get(name, ()))
         data = np.ascontiguousarray(value, np.float32).reshape(-1).view(np.uint8)
         if len(targets) != 1 or any(users[b] != 1 for b in targets):
-            raise BackendError(f"litert.export: cannot locate the initial value of variable {name!r}",
-                               hint="recompile the spec (the artifact predates satchel's export format)")
+            raise BackendError(
+                f"litert.export: cannot locate the initial value of variable {name!r}",
+                hint="recompile the spec (the artifact predates satchel's export format)",
+            )
         view = root.Buffers(targets.pop()).DataAsNumpy()
         if view.size != data.size:
-            raise BackendError(f"litert.export: variable {name!r} holds {view.size} bytes, not {data.size}",
-                               hint="recompile the spec")
+            raise BackendError(
+                f"litert.export: variable {name!r} holds {view.size} bytes, not {data.size}",
+                hint="recompile the spec",
+            )
         view[:] = data
     return bytes(buf)
 
 
 class Signature:
     """One signature of a LiteRT interpreter, called without SignatureRunner's per-call
-    resize/allocate/dict work: tensor indices are cached and inputs resized only when the row
-    count changes. Relies on the runner's interpreter wrapper and tensor maps (ai_edge_litert 2.x),
-checked here so a changed runtime fails with a clear error."""
+        resize/allocate/dict work: tensor indices are cached and inputs resized only when the row
+        count changes. Relies on the runner's interpreter wrapper and tensor maps (ai_edge_litert 2.x),
+    checked here so a changed runtime fails with a clear error."""
 
     def __init__(self, interpreter: Any, key: str) -> None:
         runner = self._runner = interpreter.get_signature_runner(key)
@@ -123,9 +135,11 @@ checked here so a changed runtime fails with a clear error."""
             self.inputs: dict[str, int] = dict(runner._inputs)
             self.outputs: dict[str, int] = dict(runner._outputs)
         except AttributeError as exc:
-            raise BackendError(f"litert: ai_edge_litert's SignatureRunner has no {exc.name!r}",
-                               hint="install an ai-edge-litert version satchel supports (>=1.2,<3)") from exc
-        self._shapes = {name: None for name in self.inputs}
+            raise BackendError(
+                f"litert: ai_edge_litert's SignatureRunner has no {exc.name!r}",
+                hint="install an ai-edge-litert version satchel supports (>=1.2,<3)",
+            ) from exc
+        self._shapes = dict.fromkeys(self.inputs)
         self._w.AllocateTensors(self._sg)
 
     def __call__(self, **feeds: np.ndarray) -> dict[str, np.ndarray]:
@@ -190,12 +204,17 @@ checked here so a changed runtime fails with a clear error."""
 
     def details(self) -> dict[str, object]:
         """Input/output names with shape signatures (-1 = any row count) and dtypes, for manifests."""
-        def describe(details: Mapping[str, Mapping[str, Any]]) -> dict[str, object]:
-            return {name: {"shape": [int(v) for v in d["shape_signature"]],
-                           "dtype": np.dtype(d["dtype"]).name} for name, d in details.items()}
 
-        return {"inputs": describe(self._runner.get_input_details()),
-                "outputs": describe(self._runner.get_output_details())}
+        def describe(details: Mapping[str, Mapping[str, Any]]) -> dict[str, object]:
+            return {
+                name: {"shape": [int(v) for v in d["shape_signature"]], "dtype": np.dtype(d["dtype"]).name}
+                for name, d in details.items()
+            }
+
+        return {
+            "inputs": describe(self._runner.get_input_details()),
+            "outputs": describe(self._runner.get_output_details()),
+        }
 
 
 def _unpack(model: bytes) -> Any:
@@ -214,8 +233,10 @@ def rename_signature(model: bytes, key: str) -> bytes:
     """``model`` with its only signature named ``key`` (a single converted function is ``serving_default``)."""
     root = _unpack(model)
     if len(root.signatureDefs) != 1:
-        raise BackendError(f"litert: expected one signature, found {len(root.signatureDefs)}",
-                           hint="report the spec to satchel's maintainers")
+        raise BackendError(
+            f"litert: expected one signature, found {len(root.signatureDefs)}",
+            hint="report the spec to satchel's maintainers",
+        )
     root.signatureDefs[0].signatureKey = key
     return _pack(root, len(model))
 
@@ -250,8 +271,11 @@ def quantize_weights_int8(model: bytes) -> bytes:
     converter's 1024-element minimum, which leaves every kernel of a small MLP in float32."""
     s = _schema()
     root = _unpack(model)
-    fc = {i for i, code in enumerate(root.operatorCodes)
-          if max(code.builtinCode, code.deprecatedBuiltinCode) == s.BuiltinOperator.FULLY_CONNECTED}
+    fc = {
+        i
+        for i, code in enumerate(root.operatorCodes)
+        if max(code.builtinCode, code.deprecatedBuiltinCode) == s.BuiltinOperator.FULLY_CONNECTED
+    }
     done: set[tuple[int, int]] = set()
     for g, sg in enumerate(root.subgraphs):
         for op in sg.operators:
@@ -273,6 +297,8 @@ def quantize_weights_int8(model: bytes) -> bytes:
             tensor.quantization = params
             done.add((g, op.inputs[1]))
     if not done:
-        raise BackendError("litert.export: the inference model has no FULLY_CONNECTED weights to quantize",
-                           hint="report the spec to satchel's maintainers")
+        raise BackendError(
+            "litert.export: the inference model has no FULLY_CONNECTED weights to quantize",
+            hint="report the spec to satchel's maintainers",
+        )
     return _pack(root, len(model))

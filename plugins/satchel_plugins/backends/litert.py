@@ -12,27 +12,26 @@ Signatures of the compiled model (all float32): ``train(x[B,d], y[B,k], w[B]) ->
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
 from satchel.backend import CompiledModel, Weights
 from satchel.errors import BackendError
 from satchel.model_spec import ModelSpec
-
+from satchel_plugins._native_logs import quiet_native_logs
 from satchel_plugins.backends._common import (
     FORMAT_VERSION,
     Arrays,
     Export,
-    artifact,
     StepFn,
     TrainerBase,
+    artifact,
     check_compiled,
     compile_cached,
     dist_version,
 )
-from satchel_plugins._native_logs import quiet_native_logs
 from satchel_plugins.backends._tf_build import INFERENCE_FILES, MODEL_FILE, build, inference_models
 from satchel_plugins.backends._tflite import (
     ADAM_STEP,
@@ -47,9 +46,11 @@ from satchel_plugins.backends._tflite import (
 
 #: name of the flatbuffer metadata entry holding satchel's JSON tag (spec hash, feature schema, ...)
 METADATA_NAME = "satchel"
-_NOTES = {"float32": "inference only, trained weights as constants",
-          "float16": "float16 weights, dequantized to float32 when the model loads",
-          "int8": "weight-only int8 (per output channel, symmetric); float activations (hybrid kernels)"}
+_NOTES = {
+    "float32": "inference only, trained weights as constants",
+    "float16": "float16 weights, dequantized to float32 when the model loads",
+    "int8": "weight-only int8 (per output channel, symmetric); float activations (hybrid kernels)",
+}
 
 
 class LiteRTBackend:
@@ -86,8 +87,9 @@ class LiteRTTrainer(TrainerBase):
         self._model = compiled.directory / compiled.files["model"]
         with quiet_native_logs():  # the XNNPACK banner, once per interpreter
             self._interpreter = Interpreter(model_path=str(self._model), num_threads=threads)
-            self._sigs = {key: Signature(self._interpreter, key)
-                          for key in self._interpreter.get_signature_list()}
+            self._sigs = {
+                key: Signature(self._interpreter, key) for key in self._interpreter.get_signature_list()
+            }
         self._train = self._sigs["train"].fixed(("x", "y", "w"), "loss")
         self._predict = self._sigs["infer"].rows("x", "output")
         self._names = list(self.spec.param_shapes)
@@ -145,8 +147,11 @@ class LiteRTTrainer(TrainerBase):
         self._check_baked(model, params)
         (directory / MODEL_FILE).write_bytes(model)
         artifacts = [artifact("model", MODEL_FILE, "tflite", "train", signatures=sorted(self._sigs))]
-        runtime = {"ai-edge-litert": dist_version("ai-edge-litert"), "ops": "TFLITE_BUILTINS only",
-                   "tensorflow_at_export": dist_version("tensorflow", "tensorflow-cpu")}
+        runtime = {
+            "ai-edge-litert": dist_version("ai-edge-litert"),
+            "ops": "TFLITE_BUILTINS only",
+            "tensorflow_at_export": dist_version("tensorflow", "tensorflow-cpu"),
+        }
         try:
             inference = inference_models(self.spec, params)
         except BackendError as exc:  # no TensorFlow where this runs: the training model still serves
@@ -154,8 +159,17 @@ class LiteRTTrainer(TrainerBase):
         else:
             for precision, data in inference.items():
                 (directory / INFERENCE_FILES[precision]).write_bytes(embed_metadata(data, METADATA_NAME, tag))
-                artifacts.append(artifact(f"infer_{precision}", INFERENCE_FILES[precision], "tflite", "infer",
-                                          precision, signatures=["infer"], note=_NOTES[precision]))
+                artifacts.append(
+                    artifact(
+                        f"infer_{precision}",
+                        INFERENCE_FILES[precision],
+                        "tflite",
+                        "infer",
+                        precision,
+                        signatures=["infer"],
+                        note=_NOTES[precision],
+                    )
+                )
         return Export(tuple(artifacts), {key: sig.details() for key, sig in self._sigs.items()}, runtime)
 
     @staticmethod
@@ -167,5 +181,7 @@ class LiteRTTrainer(TrainerBase):
             interpreter = Interpreter(model_content=model)
         loaded = Signature(interpreter, "get_weights")()
         if any(not np.array_equal(loaded[n], a) for n, a in params.items()):
-            raise BackendError("litert.export: the exported model does not reproduce the trained weights",
-                               hint="recompile the spec and export again")
+            raise BackendError(
+                "litert.export: the exported model does not reproduce the trained weights",
+                hint="recompile the spec and export again",
+            )

@@ -15,14 +15,14 @@ from __future__ import annotations
 import math
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from satchel.backend import CompiledModel, Weights
 from satchel.model_spec import ModelSpec
-
 from satchel_plugins.backends._common import (
     FORMAT_VERSION,
     Arrays,
@@ -104,8 +104,9 @@ class OnnxTrainer(TrainerBase):
         if self._params is None:
             self._params = self._read_params()
             # ORT borrows these buffers: they must outlive the sessions built on them.
-            self._initializers = {n: self._ort.OrtValue.ortvalue_from_numpy(a)
-                                  for n, a in self._params.items()}
+            self._initializers = {
+                n: self._ort.OrtValue.ortvalue_from_numpy(a) for n, a in self._params.items()
+            }
         session = self._sessions.get(role)
         if session is None:
             so = self._options()
@@ -114,8 +115,9 @@ class OnnxTrainer(TrainerBase):
             so.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             for name, value in self._initializers.items():
                 so.add_initializer(name, value)
-            session = self._ort.InferenceSession(str(self._files[role]), so,
-                                                 providers=["CPUExecutionProvider"])
+            session = self._ort.InferenceSession(
+                str(self._files[role]), so, providers=["CPUExecutionProvider"]
+            )
             self._sessions[role] = session
         return session
 
@@ -131,10 +133,14 @@ class OnnxTrainer(TrainerBase):
         if type(x) is np.ndarray and x.dtype == np.float32 and x.shape in self._row_shapes:
             row = self._row
             if row is None:
-                row = self._row = _RowBinding(self._ort, self._session("inference"), self.spec.output_dim, x.size)
+                row = self._row = _RowBinding(
+                    self._ort, self._session("inference"), self.spec.output_dim, x.size
+                )
             if row.thread == threading.get_ident():
                 row.x[...] = x
-                if math.isfinite(row.flat.dot(row.tiny)):  # finite iff every feature is; else the checked path
+                if math.isfinite(
+                    row.flat.dot(row.tiny)
+                ):  # finite iff every feature is; else the checked path
                     row.run(row.binding)
                     return row.y.copy()
         return super().predict(x)
@@ -182,17 +188,24 @@ class OnnxTrainer(TrainerBase):
     def _load(self, params: Arrays, optimizer: Arrays) -> None:
         """Parameters and optimizer state into a new module; only the parameters, in place, when the
         module already holds that optimizer state (e.g. output-layer calibration after a fit)."""
-        if self._loaded is not None and self._loaded.keys() == optimizer.keys() \
-                and all(np.array_equal(self._loaded[k], v) for k, v in optimizer.items()):
+        if (
+            self._loaded is not None
+            and self._loaded.keys() == optimizer.keys()
+            and all(np.array_equal(self._loaded[k], v) for k, v in optimizer.items())
+        ):
             for name, value in params.items():
                 self._state.parameters[name] = value
             self._stale()
             return
-        frozen = {ref_name(n): self._reference.get(n, params[n]) for n in self._names} \
-            if self.spec.l2_to_reference else {}
+        frozen = (
+            {ref_name(n): self._reference.get(n, params[n]) for n in self._names}
+            if self.spec.l2_to_reference
+            else {}
+        )
         path = self._scratch.path("loaded")
-        write_checkpoint(path, params, frozen, optimizer if self._adam else None,
-                         self.spec.optimizer.learning_rate)
+        write_checkpoint(
+            path, params, frozen, optimizer if self._adam else None, self.spec.optimizer.learning_rate
+        )
         api = self._api
         self._state = api.CheckpointState.load_checkpoint(path)
         self._module = api.Module(self._files["training"], self._state, session_options=self._options())
@@ -217,20 +230,43 @@ class OnnxTrainer(TrainerBase):
         device = device_artifacts(spec, directory, ort_format=True)
         purposes = {"training": "train", "eval": "eval", "optimizer": "optimizer"}
         for role, name in device.items():
-            artifacts.append(artifact(role, name, "ort" if name.endswith(".ort") else "onnx",
-                                      purposes[role.removesuffix("_ort")]))
+            artifacts.append(
+                artifact(
+                    role,
+                    name,
+                    "ort" if name.endswith(".ort") else "onnx",
+                    purposes[role.removesuffix("_ort")],
+                )
+            )
         artifacts += _ort_inference(directory, [a for a in artifacts if a["purpose"] == "infer"])
         frozen = {ref_name(n): self._reference[n] for n in self._names} if spec.l2_to_reference else {}
-        write_checkpoint(directory / CHECKPOINT_FILE, params, frozen,
-                         self._read_optimizer() if self._adam else None, spec.optimizer.learning_rate)
-        artifacts.append(artifact("checkpoint", CHECKPOINT_FILE, "ort-checkpoint", "state",
-                                  note="parameters, L2 reference (frozen) and optimizer state"))
-        signatures = {role: {"model": device[role], **onnx_signature(directory / device[role])}
-                      for role in ("training", "eval")}
+        write_checkpoint(
+            directory / CHECKPOINT_FILE,
+            params,
+            frozen,
+            self._read_optimizer() if self._adam else None,
+            spec.optimizer.learning_rate,
+        )
+        artifacts.append(
+            artifact(
+                "checkpoint",
+                CHECKPOINT_FILE,
+                "ort-checkpoint",
+                "state",
+                note="parameters, L2 reference (frozen) and optimizer state",
+            )
+        )
+        signatures = {
+            role: {"model": device[role], **onnx_signature(directory / device[role])}
+            for role in ("training", "eval")
+        }
         signatures["inference"] = {"model": INFERENCE_FILE, **onnx_signature(directory / INFERENCE_FILE)}
-        runtime = {"onnxruntime-training": dist_version("onnxruntime-training-cpu", "onnxruntime-training"),
-                   "onnx_opset": str(OPSET), "onnx_ir_version": str(IR_VERSION),
-                   "support": ORT_TRAINING_SUPPORT}
+        runtime = {
+            "onnxruntime-training": dist_version("onnxruntime-training-cpu", "onnxruntime-training"),
+            "onnx_opset": str(OPSET),
+            "onnx_ir_version": str(IR_VERSION),
+            "support": ORT_TRAINING_SUPPORT,
+        }
         return Export(tuple(artifacts), signatures, runtime)
 
 
@@ -241,7 +277,9 @@ class _RowBinding:
     def __init__(self, ort: Any, session: Any, outputs: int, width: int) -> None:
         self.x = np.zeros((1, width), np.float32)
         self.flat = self.x.reshape(-1)
-        self.tiny = np.full(width, 2.0**-126, np.float32)  # x . tiny: at most 4 per finite feature, no overflow
+        self.tiny = np.full(
+            width, 2.0**-126, np.float32
+        )  # x . tiny: at most 4 per finite feature, no overflow
         self.y = np.zeros((1, outputs), np.float32)
         self.binding = session.io_binding()
         self.binding.bind_ortvalue_input("x", ort.OrtValue.ortvalue_from_numpy(self.x))
@@ -257,7 +295,8 @@ ORT_TRAINING_SUPPORT = (
     "(onnxruntime-training-android, onnxruntime-training-objc); inference packages continue. Pin 1.19.2 for "
     "on-device training; model.onnx / model.ort need only ONNX Runtime (Mobile) inference. If the training "
     "packages are never revived, satchel's plan: the LiteRT export (same spec, same weights, same optimizer "
-    "state layout) becomes the on-device training path and ONNX stays inference-only.")
+    "state layout) becomes the on-device training path and ONNX stays inference-only."
+)
 
 
 def _tagged(model: Any, metadata: Mapping[str, str]) -> Any:
@@ -273,12 +312,22 @@ def _int8_inference(spec: ModelSpec, params: Arrays, directory: Path) -> list[di
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with tempfile.TemporaryDirectory(prefix=".satchel-onnx-q-", dir=directory) as tmp:  # weights stay in the export
+    with tempfile.TemporaryDirectory(
+        prefix=".satchel-onnx-q-", dir=directory
+    ) as tmp:  # weights stay in the export
         source = Path(tmp) / "matmul.onnx"
         onnx.save(forward_model(spec, params, with_loss=False, gemm=False), source)
         quantize_dynamic(source, directory / INT8_FILE, weight_type=QuantType.QInt8, per_channel=True)
-    return [artifact("inference_int8", INT8_FILE, "onnx", "infer", "int8",
-                     note="dynamic quantization: int8 weights per output channel, activations quantized per call")]
+    return [
+        artifact(
+            "inference_int8",
+            INT8_FILE,
+            "onnx",
+            "infer",
+            "int8",
+            note="dynamic quantization: int8 weights per output channel, activations quantized per call",
+        )
+    ]
 
 
 def _ort_inference(directory: Path, models: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -292,7 +341,9 @@ def _ort_inference(directory: Path, models: list[dict[str, object]]) -> list[dic
     for a in models:
         source = directory / str(a["file"])
         with contextlib.redirect_stdout(io.StringIO()):
-            convert_onnx_models_to_ort(source, output_dir=directory, optimization_styles=[OptimizationStyle.Fixed])
+            convert_onnx_models_to_ort(
+                source, output_dir=directory, optimization_styles=[OptimizationStyle.Fixed]
+            )
         (directory / f"{source.stem}.required_operators.config").unlink(missing_ok=True)
         out.append({**a, "role": f"{a['role']}_ort", "file": f"{source.stem}.ort", "format": "ort"})
     return out

@@ -16,9 +16,9 @@ Trainers come from ``open_trainer`` (any training backend), so tests and benchma
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -32,7 +32,13 @@ from satchel_plugins.habit.features import FEATURES, HabitFeaturizer
 from satchel_plugins.habit.simulate import SimulatedHabitLearner
 from satchel_plugins.habit.task import HabitTask
 
-PREDICTORS: tuple[str, ...] = ("personalized", "global_model", "base_rate", "same_as_yesterday", "cold_start_prior")
+PREDICTORS: tuple[str, ...] = (
+    "personalized",
+    "global_model",
+    "base_rate",
+    "same_as_yesterday",
+    "cold_start_prior",
+)
 FEATURIZER, TASK = HabitFeaturizer(), HabitTask()
 SPEC = TASK.model_spec(FEATURIZER.schema)
 _TZ = zone(FEATURIZER.options.timezone, "featurizer.options.timezone")
@@ -58,8 +64,10 @@ class HabitEvaluation:
     n_train: int
 
     def scores(self) -> dict[str, BinaryScores]:
-        return {name: BinaryScores(auc(self.y, p), log_loss(self.y, p), brier(self.y, p), int(self.y.size))
-                for name, p in self.predictions.items()}
+        return {
+            name: BinaryScores(auc(self.y, p), log_loss(self.y, p), brier(self.y, p), int(self.y.size))
+            for name, p in self.predictions.items()
+        }
 
 
 def time_split(events: Sequence[Event], *, now: datetime, first_test_day: int) -> tuple[Dataset, Dataset]:
@@ -72,7 +80,9 @@ def time_split(events: Sequence[Event], *, now: datetime, first_test_day: int) -
 def same_as_yesterday(train: Dataset, test: Dataset) -> np.ndarray:
     """P(done tomorrow) given only whether the habit was done today, both rates fitted on ``train``."""
     done_train = train.x[:, _DONE_TODAY] > 0
-    rates = [(float(train.y[mask, 0].sum()) + 0.5) / (int(mask.sum()) + 1.0) for mask in (~done_train, done_train)]
+    rates = [
+        (float(train.y[mask, 0].sum()) + 0.5) / (int(mask.sum()) + 1.0) for mask in (~done_train, done_train)
+    ]
     return np.where(test.x[:, _DONE_TODAY] > 0, rates[1], rates[0])
 
 
@@ -83,17 +93,27 @@ def fit(open_trainer: OpenTrainer, data: Dataset, *, epochs: int, seed: int) -> 
     return trainer
 
 
-def fit_global_model(open_trainer: OpenTrainer, population: Sequence[SimulatedHabitLearner], *, epochs: int,
-                     seed: int = 0) -> Trainer:
+def fit_global_model(
+    open_trainer: OpenTrainer, population: Sequence[SimulatedHabitLearner], *, epochs: int, seed: int = 0
+) -> Trainer:
     """One model fitted on every simulated day of a population of learners."""
     parts = [FEATURIZER.training_data(p.events, now=p.day(p.done.shape[1])) for p in population]
-    pooled = Dataset.of(np.concatenate([d.x for d in parts]), np.concatenate([d.y for d in parts]),
-                        schema=FEATURIZER.schema)
+    pooled = Dataset.of(
+        np.concatenate([d.x for d in parts]), np.concatenate([d.y for d in parts]), schema=FEATURIZER.schema
+    )
     return fit(open_trainer, pooled, epochs=epochs, seed=seed)
 
 
-def evaluate_learner(open_trainer: OpenTrainer, events: Sequence[Event], global_model: Trainer, *, now: datetime,
-                     first_test_day: int, epochs: int, seed: int = 0) -> HabitEvaluation:
+def evaluate_learner(
+    open_trainer: OpenTrainer,
+    events: Sequence[Event],
+    global_model: Trainer,
+    *,
+    now: datetime,
+    first_test_day: int,
+    epochs: int,
+    seed: int = 0,
+) -> HabitEvaluation:
     """Every predictor on one learner's habit-days from ``first_test_day`` on."""
     train, test = time_split(events, now=now, first_test_day=first_test_day)
     own = fit(open_trainer, train, epochs=epochs, seed=seed)
@@ -104,16 +124,33 @@ def evaluate_learner(open_trainer: OpenTrainer, events: Sequence[Event], global_
         "same_as_yesterday": same_as_yesterday(train, test),
         "cold_start_prior": TASK.prior(Rows(("",) * len(test), test.x))[:, 0],
     }
-    return HabitEvaluation(test.y[:, 0].astype(np.float64),
-                           {k: np.asarray(v, np.float64) for k, v in predictions.items()}, len(train))
+    return HabitEvaluation(
+        test.y[:, 0].astype(np.float64),
+        {k: np.asarray(v, np.float64) for k, v in predictions.items()},
+        len(train),
+    )
 
 
-def evaluate_simulated(open_trainer: OpenTrainer, held_out: Sequence[SimulatedHabitLearner], global_model: Trainer,
-                       *, split_day: int, epochs: int, seed: int = 0) -> tuple[HabitEvaluation, ...]:
+def evaluate_simulated(
+    open_trainer: OpenTrainer,
+    held_out: Sequence[SimulatedHabitLearner],
+    global_model: Trainer,
+    *,
+    split_day: int,
+    epochs: int,
+    seed: int = 0,
+) -> tuple[HabitEvaluation, ...]:
     """Each held-out learner split at simulated day ``split_day`` (:func:`pool` them to score all at once)."""
     return tuple(
-        evaluate_learner(open_trainer, learner.events, global_model, now=learner.day(learner.done.shape[1]),
-                         first_test_day=local_day(learner.day(split_day), _TZ), epochs=epochs, seed=seed)
+        evaluate_learner(
+            open_trainer,
+            learner.events,
+            global_model,
+            now=learner.day(learner.done.shape[1]),
+            first_test_day=local_day(learner.day(split_day), _TZ),
+            epochs=epochs,
+            seed=seed,
+        )
         for learner in held_out
     )
 

@@ -12,7 +12,13 @@ REMINDER_TAPPED = "reminder_tapped"
 HABIT_COMPLETED = "habit_completed"
 HABIT_SKIPPED = "habit_skipped"
 
-HABIT_EVENT_TYPES: tuple[str, ...] = (APP_OPENED, REMINDER_SHOWN, REMINDER_TAPPED, HABIT_COMPLETED, HABIT_SKIPPED)
+HABIT_EVENT_TYPES: tuple[str, ...] = (
+    APP_OPENED,
+    REMINDER_SHOWN,
+    REMINDER_TAPPED,
+    HABIT_COMPLETED,
+    HABIT_SKIPPED,
+)
 
 HabitId = Field(min_length=1, max_length=128, description="the app's identifier of the habit")
 

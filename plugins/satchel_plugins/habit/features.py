@@ -11,9 +11,9 @@ only (streaks and days since the last completion are capped at that window), so 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,41 +32,61 @@ from satchel_plugins.habit.events import (
 )
 
 FEATURES: tuple[str, ...] = (
-    "streak",             # log-scaled current streak of done days ending today (capped at 30 days)
-    "rate_7d",            # smoothed completion rate over the last 7 days
-    "rate_30d",           # smoothed completion rate over the last 30 days
-    "weekday_rate",       # smoothed rate on tomorrow's weekday over the last 4 weeks
-    "days_since_done",    # log-scaled days since the last completion (capped at 30 days)
-    "app_opens",          # log-scaled app launches today
-    "reminders_opened",   # log-scaled reminders for this habit opened today
+    "streak",  # log-scaled current streak of done days ending today (capped at 30 days)
+    "rate_7d",  # smoothed completion rate over the last 7 days
+    "rate_30d",  # smoothed completion rate over the last 30 days
+    "weekday_rate",  # smoothed rate on tomorrow's weekday over the last 4 weeks
+    "days_since_done",  # log-scaled days since the last completion (capped at 30 days)
+    "app_opens",  # log-scaled app launches today
+    "reminders_opened",  # log-scaled reminders for this habit opened today
     "reminder_response",  # smoothed share of this habit's reminders opened over 30 days
-    "hour_sin",           # usual completion hour over 30 days (mean unit vector: 0 when none)
+    "hour_sin",  # usual completion hour over 30 days (mean unit vector: 0 when none)
     "hour_cos",
-    "dow_sin",            # tomorrow's weekday
+    "dow_sin",  # tomorrow's weekday
     "dow_cos",
 )
 SCHEMA = FeatureSchema(FEATURES, version="habit_daily/1")
 _WINDOW = 30  # longest look-back of any feature, in days
-_DAY_RULE = ("Days are local days of the featurizer's timezone; day d's row predicts completion on day d + 1. "
-             "age = days since the habit's first event + 1 (at most the window). ")
+_DAY_RULE = (
+    "Days are local days of the featurizer's timezone; day d's row predicts completion on day d + 1. "
+    "age = days since the habit's first event + 1 (at most the window). "
+)
 _LOG = "min(log1p(n) / log1p(at_one), 1.5)"
 _RATE = "(completions + 0.5) / (min(age, k) + 1)"
 FEATURE_DOCS: tuple[FeatureDoc, ...] = (
-    FeatureDoc("streak", _DAY_RULE + "Consecutive done days ending on day d (0 if not done on d), capped at 30.",
-               _LOG, {"at_one": 30.0, "cap": 30.0}),
+    FeatureDoc(
+        "streak",
+        _DAY_RULE + "Consecutive done days ending on day d (0 if not done on d), capped at 30.",
+        _LOG,
+        {"at_one": 30.0, "cap": 30.0},
+    ),
     FeatureDoc("rate_7d", "Days done among days d-6..d.", _RATE, {"k": 7.0}),
     FeatureDoc("rate_30d", "Days done among days d-29..d.", _RATE, {"k": 30.0}),
-    FeatureDoc("weekday_rate", "Done on days d-6, d-13, d-20, d-27 (tomorrow's weekday, 1-4 weeks back); "
-               "seen = how many of those days the habit existed.", "(done + 0.5) / (seen + 1)"),
-    FeatureDoc("days_since_done", "Days since the last completion up to day d (0 when done on d); 30 when "
-               "none in the window.", _LOG, {"at_one": 30.0, "cap": 30.0}),
+    FeatureDoc(
+        "weekday_rate",
+        "Done on days d-6, d-13, d-20, d-27 (tomorrow's weekday, 1-4 weeks back); "
+        "seen = how many of those days the habit existed.",
+        "(done + 0.5) / (seen + 1)",
+    ),
+    FeatureDoc(
+        "days_since_done",
+        "Days since the last completion up to day d (0 when done on d); 30 when none in the window.",
+        _LOG,
+        {"at_one": 30.0, "cap": 30.0},
+    ),
     FeatureDoc("app_opens", "app_opened events on day d (any habit).", _LOG, {"at_one": 10.0}),
     FeatureDoc("reminders_opened", "reminder_tapped events of this habit on day d.", _LOG, {"at_one": 3.0}),
-    FeatureDoc("reminder_response", "Reminders of this habit tapped vs shown over days d-29..d.",
-               "(min(tapped, shown) + 0.5) / (shown + 1)"),
-    FeatureDoc("hour_sin", "Mean over done days d-29..d of sin(2*pi*h/24), h = local completion hour "
-               "(fractional; several completions in a day averaged first); 0 when none.",
-               "sum / max(done days in window, 1)"),
+    FeatureDoc(
+        "reminder_response",
+        "Reminders of this habit tapped vs shown over days d-29..d.",
+        "(min(tapped, shown) + 0.5) / (shown + 1)",
+    ),
+    FeatureDoc(
+        "hour_sin",
+        "Mean over done days d-29..d of sin(2*pi*h/24), h = local completion hour "
+        "(fractional; several completions in a day averaged first); 0 when none.",
+        "sum / max(done days in window, 1)",
+    ),
     FeatureDoc("hour_cos", "As hour_sin with cos.", "sum / max(done days in window, 1)"),
     FeatureDoc("dow_sin", "sin(2*pi*wd/7), wd = weekday of day d + 1, Monday = 0.", "none"),
     FeatureDoc("dow_cos", "cos(2*pi*wd/7), wd as dow_sin.", "none"),
@@ -93,14 +113,14 @@ class HabitSamples:
 @dataclass(frozen=True)
 class _Timeline:
     habits: tuple[str, ...]
-    base: int             # day number of column 0
-    start: np.ndarray     # (H,) column of each habit's first event ever (negative: before column 0)
-    done: np.ndarray      # (H, D) 1.0 when completed that day
-    taps: np.ndarray      # (H, D) reminders opened
-    shown: np.ndarray     # (H, D) reminders shown
+    base: int  # day number of column 0
+    start: np.ndarray  # (H,) column of each habit's first event ever (negative: before column 0)
+    done: np.ndarray  # (H, D) 1.0 when completed that day
+    taps: np.ndarray  # (H, D) reminders opened
+    shown: np.ndarray  # (H, D) reminders shown
     hour_sin: np.ndarray  # (H, D) sum of completion-hour unit vectors
     hour_cos: np.ndarray
-    opens: np.ndarray     # (D,) app launches
+    opens: np.ndarray  # (D,) app launches
 
 
 class HabitFeaturizer:
@@ -146,8 +166,12 @@ class HabitFeaturizer:
         strength = np.hypot(x[:, FEATURES.index("hour_sin")], x[:, FEATURES.index("hour_cos")])
         usual = np.mod(angle * 24.0 / (2 * np.pi), 24.0)
         context = tuple(
-            {"habit": h, "done_today": bool(done_today[i]), "day": day_to_date(today).isoformat(),
-             "usual_hour": round(float(usual[i]), 2) if strength[i] > 0.3 else None}
+            {
+                "habit": h,
+                "done_today": bool(done_today[i]),
+                "day": day_to_date(today).isoformat(),
+                "usual_hour": round(float(usual[i]), 2) if strength[i] > 0.3 else None,
+            }
             for i, h in enumerate(tl.habits)
         )
         return Rows(tl.habits, x.astype(np.float32), context)
@@ -173,7 +197,9 @@ class HabitFeaturizer:
         seen = past & (known >= 0)
         np.minimum.at(start, known[seen], days[seen] - base)
         h_of, days, hours = known[keep], days[keep], hours[keep]
-        kind_of = np.fromiter((kinds.index(e.type) for e, k in zip(habit_events, keep) if k), np.int64, len(h_of))
+        kind_of = np.fromiter(
+            (kinds.index(e.type) for e, k in zip(habit_events, keep) if k), np.int64, len(h_of)
+        )
         flat = h_of * n_d + (days - base)
 
         def grid(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -192,8 +218,17 @@ class HabitFeaturizer:
             opens = np.bincount(o_days - base, minlength=n_d).astype(np.float64)
         else:
             opens = np.zeros(n_d)
-        return _Timeline(tuple(habit_names), base, start, done, grid(kind_of == 3), grid(kind_of == 2),
-                         hour_sin / per_day, hour_cos / per_day, opens)
+        return _Timeline(
+            tuple(habit_names),
+            base,
+            start,
+            done,
+            grid(kind_of == 3),
+            grid(kind_of == 2),
+            hour_sin / per_day,
+            hour_cos / per_day,
+            opens,
+        )
 
     def describe(self) -> tuple[FeatureDoc, ...]:
         """Each feature's definition and scaling (the export contract; see docs/mobile.md)."""
@@ -252,7 +287,17 @@ def _features(tl: _Timeline) -> np.ndarray:
     opens = np.broadcast_to(_log_scale(tl.opens, 10.0), (n_h, n_d))
 
     columns = (
-        _log_scale(streak, 30.0), rate(7), rate(_WINDOW), weekday_rate, _log_scale(since, 30.0),
-        opens, _log_scale(tl.taps, 3.0), response, hour_sin, hour_cos, dow_sin, dow_cos,
+        _log_scale(streak, 30.0),
+        rate(7),
+        rate(_WINDOW),
+        weekday_rate,
+        _log_scale(since, 30.0),
+        opens,
+        _log_scale(tl.taps, 3.0),
+        response,
+        hour_sin,
+        hour_cos,
+        dow_sin,
+        dow_cos,
     )
     return np.stack(columns, axis=-1)

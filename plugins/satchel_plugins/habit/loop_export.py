@@ -69,8 +69,10 @@ class _Files:
                 raise EventError(f"{path}: not a readable ZIP ({e})", hint=FIX) from None
             tops = [PurePosixPath(n) for n in self._zip.namelist() if PurePosixPath(n).name == "Habits.csv"]
             if not tops:
-                raise EventError(f"{path}: no Habits.csv in the ZIP, so it is not a Loop CSV export",
-                                 hint="in Loop use Settings → Export as CSV (not the full backup, a .db file)")
+                raise EventError(
+                    f"{path}: no Habits.csv in the ZIP, so it is not a Loop CSV export",
+                    hint="in Loop use Settings → Export as CSV (not the full backup, a .db file)",
+                )
             self.root = min(tops, key=lambda p: len(p.parts)).parent
 
     def where(self, rel: str) -> str:
@@ -93,16 +95,28 @@ class _Files:
                 raw = (self.path / rel).read_bytes()
             else:
                 raw = self._zip.read((self.root / rel).as_posix())
-        except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError,
-                ValueError) as e:
+        except (
+            OSError,
+            EOFError,
+            KeyError,
+            zipfile.BadZipFile,
+            zlib.error,
+            RuntimeError,
+            NotImplementedError,
+            ValueError,
+        ) as e:
             raise EventError(f"{self.where(rel)}: cannot be read ({e})", hint=FIX) from None
         return decode(raw, self.where(rel))
 
 
 def decode(raw: bytes, where: str) -> str:
     """UTF-8 text (a BOM is dropped); a byte that is not UTF-8 is named by its line."""
-    return decode_text(raw, where, hint="this is not a Loop CSV file; import the file Loop wrote, "
-                                        "without re-saving it in another encoding")
+    return decode_text(
+        raw,
+        where,
+        hint="this is not a Loop CSV file; import the file Loop wrote, "
+        "without re-saving it in another encoding",
+    )
 
 
 def read_export(path: Path) -> list[Habit]:
@@ -110,18 +124,23 @@ def read_export(path: Path) -> list[Habit]:
     files = _Files(path)
     names = files.names()
     if "Habits.csv" not in names:
-        raise EventError(f"{files.where('Habits.csv')}: not found, so this is not a Loop CSV export folder",
-                         hint="pass the folder the export ZIP was extracted to, or the ZIP itself")
+        raise EventError(
+            f"{files.where('Habits.csv')}: not found, so this is not a Loop CSV export folder",
+            hint="pass the folder the export ZIP was extracted to, or the ZIP itself",
+        )
     habits = read_habits(files.text("Habits.csv"), files.where("Habits.csv"))
-    by_position = {pos: h for pos, h in habits}
+    by_position = dict(habits)
     covered: set[str] = set()
     for rel in sorted(names):
         parts = rel.split("/")
         if len(parts) == 2 and parts[1] == "Checkmarks.csv" and (m := HABIT_DIR.match(parts[0])):
             habit = by_position.get(int(m.group(1)))
             if habit is None:
-                raise EventError(f"{files.where(rel)}: folder {parts[0]!r} has no habit at position "
-                                 f"{int(m.group(1))} in Habits.csv", hint=FIX)
+                raise EventError(
+                    f"{files.where(rel)}: folder {parts[0]!r} has no habit at position "
+                    f"{int(m.group(1))} in Habits.csv",
+                    hint=FIX,
+                )
             habit.entries = read_habit_checkmarks(files.text(rel), files.where(rel))
             habit.source = files.where(rel)
             covered.add(habit.name)
@@ -131,8 +150,10 @@ def read_export(path: Path) -> list[Habit]:
         by_name = {h.name: h for h in known}
         for habit in root:
             if habit.name not in by_name:
-                raise EventError(f"{files.where('Checkmarks.csv')}:1: column {habit.name!r} is not a habit of "
-                                 "Habits.csv", hint=FIX)
+                raise EventError(
+                    f"{files.where('Checkmarks.csv')}:1: column {habit.name!r} is not a habit of Habits.csv",
+                    hint=FIX,
+                )
             if habit.name not in covered:
                 by_name[habit.name].entries, by_name[habit.name].source = habit.entries, habit.source
     return [h for _, h in habits if h.entries]
@@ -147,20 +168,27 @@ def read_habits(text: str, where: str) -> list[tuple[int, Habit]]:
     out = []
     for line, row in rows[1:]:
         if len(row) != len(header):
-            raise EventError(f"{where}:{line}: {len(row)} fields but the header names {len(header)}", hint=FIX)
+            raise EventError(
+                f"{where}:{line}: {len(row)} fields but the header names {len(header)}", hint=FIX
+            )
         cell = dict(zip(header, (c.strip() for c in row)))
         habit = Habit(name=cell["Name"])
         kind = cell.get("Type", "")
         habit.numeric = {"NUMERICAL": True, "YES_NO": False}.get(kind)
         if kind and habit.numeric is None:
-            raise EventError(f"{where}:{line}: field 'Type': {kind!r} is neither YES_NO nor NUMERICAL", hint=FIX)
+            raise EventError(
+                f"{where}:{line}: field 'Type': {kind!r} is neither YES_NO nor NUMERICAL", hint=FIX
+            )
         if habit.numeric:
             habit.at_most = cell.get("Target Type") == "AT_MOST"
             habit.target = _number(cell.get("Target Value", ""), where, line, "Target Value")
             period = _number(cell.get("FrequencyDenominator", "") or "1", where, line, "FrequencyDenominator")
             if period is None or period != int(period) or not 1 <= period <= MAX_PERIOD:
-                raise EventError(f"{where}:{line}: field 'FrequencyDenominator': {period} is not a whole number "
-                                 f"of days from 1 to {MAX_PERIOD}", hint=FIX)
+                raise EventError(
+                    f"{where}:{line}: field 'FrequencyDenominator': {period} is not a whole number "
+                    f"of days from 1 to {MAX_PERIOD}",
+                    hint=FIX,
+                )
             habit.period = int(period)
         position = cell.get("Position", "")
         out.append((int(_number(position, where, line, "Position")) if position else len(out) + 1, habit))
@@ -184,13 +212,19 @@ def read_checkmarks(text: str, where: str, known: list[Habit] | None = None) -> 
     lines = text.splitlines()
     if not lines or not lines[0].startswith("Date"):
         raise EventError(f"{where}:1: field 'Date': the first column must be 'Date'", hint=FIX)
-    table = [(n, _cells(_ENTRY_CELL.sub(r"\1", raw))) for n, raw in enumerate(lines[1:], start=2) if raw.strip()]
+    table = [
+        (n, _cells(_ENTRY_CELL.sub(r"\1", raw))) for n, raw in enumerate(lines[1:], start=2) if raw.strip()
+    ]
     names = _header_names(lines[0], table, known, where)
     by_name = {h.name: h for h in known or ()}
-    habits = [Habit(name=n, numeric=by_name[n].numeric if n in by_name else None, source=where) for n in names]
+    habits = [
+        Habit(name=n, numeric=by_name[n].numeric if n in by_name else None, source=where) for n in names
+    ]
     for n, row in table:
         if len(row) != len(names) + 1:
-            raise EventError(f"{where}:{n}: {len(row)} fields but the header names {len(names) + 1}", hint=FIX)
+            raise EventError(
+                f"{where}:{n}: {len(row)} fields but the header names {len(names) + 1}", hint=FIX
+            )
         day = parse_date(row[0], where, n)
         for habit, cell in zip(habits, row[1:]):
             habit.entries[day] = (parse_value(cell, where, n, habit.name), n)
@@ -203,8 +237,9 @@ def _cells(line: str) -> list[str]:
     return cells[:-1] if len(cells) > 1 and not cells[-1].strip() else cells
 
 
-def _header_names(header: str, table: list[tuple[int, list[str]]], known: list[Habit] | None,
-                  where: str) -> list[str]:
+def _header_names(
+    header: str, table: list[tuple[int, list[str]]], known: list[Habit] | None, where: str
+) -> list[str]:
     """The habit names of the header, as many as the rows hold values (cells never hold commas).
 
     Loop writes names unquoted, so a name with a comma splits in two: ``known`` (Habits.csv) names
@@ -216,15 +251,21 @@ def _header_names(header: str, table: list[tuple[int, list[str]]], known: list[H
     if len(names) == width:
         return names
     if known:
-        split = _segment(",".join(_cells(header)[1:]), width, sorted({h.name for h in known}, key=len, reverse=True))
+        split = _segment(
+            ",".join(_cells(header)[1:]), width, sorted({h.name for h in known}, key=len, reverse=True)
+        )
         if split is None:
-            raise EventError(f"{where}:1: the header's habit names do not match Habits.csv "
-                             f"({width} values a row)", hint=FIX)
+            raise EventError(
+                f"{where}:1: the header's habit names do not match Habits.csv ({width} values a row)",
+                hint=FIX,
+            )
         return [s.strip() for s in split]
     line, row = next((n, r) for n, r in table if len(r) != len(names) + 1)
-    raise EventError(f"{where}:{line}: {len(row)} fields but the header names {len(names) + 1}",
-                     hint="if a habit name contains a comma, import the whole export ZIP (or its folder): "
-                          "its Habits.csv holds the names; otherwise " + FIX)
+    raise EventError(
+        f"{where}:{line}: {len(row)} fields but the header names {len(names) + 1}",
+        hint="if a habit name contains a comma, import the whole export ZIP (or its folder): "
+        "its Habits.csv holds the names; otherwise " + FIX,
+    )
 
 
 def _segment(text: str, width: int, names: list[str]) -> list[str] | None:
@@ -235,7 +276,7 @@ def _segment(text: str, width: int, names: list[str]) -> list[str] | None:
         if text == name and width == 1:
             return [name]
         if text.startswith(name + ","):
-            rest = _segment(text[len(name) + 1:], width - 1, names)
+            rest = _segment(text[len(name) + 1 :], width - 1, names)
             if rest is not None:
                 return [name, *rest]
     return None
@@ -249,10 +290,15 @@ def parse_date(text: str, where: str, line: int) -> date:
         except ValueError:
             continue
         if not EARLIEST.year < day.year < LATEST.year:
-            raise EventError(f"{where}:{line}: field 'Date': {text.strip()!r} is not between the years "
-                             f"{EARLIEST.year + 1} and {LATEST.year - 1}", hint=FIX)
+            raise EventError(
+                f"{where}:{line}: field 'Date': {text.strip()!r} is not between the years "
+                f"{EARLIEST.year + 1} and {LATEST.year - 1}",
+                hint=FIX,
+            )
         return day
-    raise EventError(f"{where}:{line}: field 'Date': {text!r} is not a date (YYYY-MM-DD or MM-DD-YY)", hint=FIX)
+    raise EventError(
+        f"{where}:{line}: field 'Date': {text!r} is not a date (YYYY-MM-DD or MM-DD-YY)", hint=FIX
+    )
 
 
 def parse_value(text: str, where: str, line: int, name: str) -> int:
@@ -263,8 +309,10 @@ def parse_value(text: str, where: str, line: int, name: str) -> int:
     try:
         value = int(cell)
     except ValueError:
-        raise EventError(f"{where}:{line}: field {name!r}: {text!r} is not an integer or one of "
-                         f"{', '.join(SYMBOLS)}", hint=FIX) from None
+        raise EventError(
+            f"{where}:{line}: field {name!r}: {text!r} is not an integer or one of {', '.join(SYMBOLS)}",
+            hint=FIX,
+        ) from None
     if value < UNKNOWN:
         raise EventError(f"{where}:{line}: field {name!r}: {value} is below -1 (no entry)", hint=FIX)
     if value > MAX_INT:

@@ -24,9 +24,10 @@ from __future__ import annotations
 import hashlib
 import re
 import zipfile
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -51,18 +52,23 @@ from satchel_plugins.habit.loop_export import (
     read_habits,
 )
 
+
 class LoopImportOptions(BaseModel):
     """Options of the ``loop_habits_csv`` importer."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     subject: str = Field("me", min_length=1, description="subject the export belongs to")
     timezone: str = Field("UTC", description="IANA zone the dates are local to")
-    hour: float = Field(12.0, ge=0, lt=24, description="local time given to each entry (Loop stores dates only)")
+    hour: float = Field(
+        12.0, ge=0, lt=24, description="local time given to each entry (Loop stores dates only)"
+    )
     targets: dict[str, float] = Field(
         default_factory=dict,
-        description="measurable habit → daily target in its unit (overrides Habits.csv; for a lone Checkmarks.csv)")
+        description="measurable habit → daily target in its unit (overrides Habits.csv; for a lone Checkmarks.csv)",
+    )
     at_most: frozenset[str] = Field(
-        frozenset(), description="habits in `targets` whose target is a maximum (Loop's AT_MOST)")
+        frozenset(), description="habits in `targets` whose target is a maximum (Loop's AT_MOST)"
+    )
 
 
 class LoopHabitsImporter:
@@ -76,8 +82,10 @@ class LoopHabitsImporter:
         self._tz = zone(self.options.timezone, "source.options.timezone")
         unknown = self.options.at_most - set(self.options.targets)
         if unknown:
-            raise EventError(f"source.options.at_most: {sorted(unknown)} have no entry in targets",
-                             hint="give each AT_MOST habit its target in `targets` too")
+            raise EventError(
+                f"source.options.at_most: {sorted(unknown)} have no entry in targets",
+                hint="give each AT_MOST habit its target in `targets` too",
+            )
 
     def read(self, path: Path) -> Iterator[SourcedEvent]:
         for habit in _habits(Path(path)):
@@ -92,7 +100,7 @@ class LoopHabitsImporter:
             habit.numeric = any(v not in CODES for v, _ in habit.entries.values())
 
     def _events(self, habit: Habit) -> Iterator[SourcedEvent]:
-        at = time(hour=int(self.options.hour), minute=int(round(self.options.hour % 1 * 60)) % 60)
+        at = time(hour=int(self.options.hour), minute=round(self.options.hour % 1 * 60) % 60)
         days = sorted(habit.entries)
         for day in days:
             value, line = habit.entries[day]
@@ -110,8 +118,9 @@ class LoopHabitsImporter:
                 if done:
                     data["implied"] = value == YES_AUTO
             kind = HABIT_COMPLETED if done else HABIT_SKIPPED
-            event = parse_event({"type": kind, "time": when, "data": data, "id": event_id},
-                                f"{habit.source}:{line}", hint=FIX)
+            event = parse_event(
+                {"type": kind, "time": when, "data": data, "id": event_id}, f"{habit.source}:{line}", hint=FIX
+            )
             yield SourcedEvent(self.options.subject, event, line)
 
 
@@ -151,13 +160,17 @@ def _one_habit(path: Path, text: str) -> Habit:
         by_position = dict(read_habits(_text(habits_csv), str(habits_csv)))
         habit = by_position.get(int(folder.group(1)))
         if habit is None:
-            raise EventError(f"{path}: {habits_csv} has no habit at position {int(folder.group(1))}", hint=FIX)
+            raise EventError(
+                f"{path}: {habits_csv} has no habit at position {int(folder.group(1))}", hint=FIX
+            )
     elif folder and folder.group(2):
         habit = Habit(name=folder.group(2).strip())
     else:
-        raise EventError(f"{path}:1: a single habit's Checkmarks.csv, but its folder {path.parent.name!r} "
-                         "does not name the habit (Loop names it 'NNN Name')",
-                         hint="import the whole export ZIP, or keep the file in its habit folder")
+        raise EventError(
+            f"{path}:1: a single habit's Checkmarks.csv, but its folder {path.parent.name!r} "
+            "does not name the habit (Loop names it 'NNN Name')",
+            hint="import the whole export ZIP, or keep the file in its habit folder",
+        )
     habit.entries = read_habit_checkmarks(text, str(path))
     habit.source = str(path)
     return habit

@@ -6,7 +6,8 @@ This is the ``habit`` entry point, imported whenever satchel loads its plugins (
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from satchel.hookspecs import hookimpl
 
@@ -28,7 +29,9 @@ def satchel_event_sources() -> Iterator[EventSourceSpec]:
     from satchel_plugins.habit.loop_import import LoopHabitsImporter, LoopImportOptions
 
     yield EventSourceSpec(
-        name="loop_habits_csv", factory=LoopHabitsImporter, options=LoopImportOptions,
+        name="loop_habits_csv",
+        factory=LoopHabitsImporter,
+        options=LoopImportOptions,
         description="Loop Habit Tracker CSV export: the ZIP, its Habits.csv, or a Checkmarks.csv",
         produces=(HABIT_COMPLETED, HABIT_SKIPPED),
     )
@@ -41,7 +44,9 @@ def satchel_featurizers() -> Iterator[FeaturizerSpec]:
     from satchel_plugins.habit.features import HabitFeaturizer, HabitFeaturizerOptions
 
     yield FeaturizerSpec(
-        name="habit_daily", factory=HabitFeaturizer, options=HabitFeaturizerOptions,
+        name="habit_daily",
+        factory=HabitFeaturizer,
+        options=HabitFeaturizerOptions,
         description="one sample per habit per day, labelled by completion the next day",
         reads=HABIT_EVENT_TYPES,
     )
@@ -53,7 +58,11 @@ def satchel_models() -> Iterator[ModelTaskSpec]:
     from satchel_plugins.habit.task import METRICS, PURPOSE, HabitTask, HabitTaskOptions
 
     yield ModelTaskSpec(
-        name="habit", factory=HabitTask, options=HabitTaskOptions,
+        name="habit",
+        factory=HabitTask,
+        options=HabitTaskOptions,
         description="predicts today's habit completions and decides which reminders to send",
-        featurizer="habit_daily", purposes=(PURPOSE,), metrics=METRICS,
+        featurizer="habit_daily",
+        purposes=(PURPOSE,),
+        metrics=METRICS,
     )

@@ -16,7 +16,13 @@ from datetime import date, datetime, time, timedelta, timezone
 import numpy as np
 
 from satchel.events import Event
-from satchel_plugins.habit.events import APP_OPENED, HABIT_COMPLETED, HABIT_SKIPPED, REMINDER_SHOWN, REMINDER_TAPPED
+from satchel_plugins.habit.events import (
+    APP_OPENED,
+    HABIT_COMPLETED,
+    HABIT_SKIPPED,
+    REMINDER_SHOWN,
+    REMINDER_TAPPED,
+)
 
 RHYTHMS: tuple[str, ...] = ("weekdays", "fixed_days", "momentum", "alternate", "weekend", "fading")
 
@@ -38,15 +44,19 @@ class SimulatedHabitLearner:
         return datetime.combine(self.start + timedelta(days=index), time(), tzinfo=timezone.utc)
 
 
-def simulate_habit_learners(n_learners: int, *, days: int = 150, habits: int = 3, seed: int = 0,
-                            start: date = date(2024, 1, 1)) -> tuple[SimulatedHabitLearner, ...]:
+def simulate_habit_learners(
+    n_learners: int, *, days: int = 150, habits: int = 3, seed: int = 0, start: date = date(2024, 1, 1)
+) -> tuple[SimulatedHabitLearner, ...]:
     """``n_learners`` learners cycling through :data:`RHYTHMS`, times in UTC."""
-    return tuple(_learner(i, RHYTHMS[i % len(RHYTHMS)], days, habits, np.random.default_rng([seed, i]), start)
-                 for i in range(n_learners))
+    return tuple(
+        _learner(i, RHYTHMS[i % len(RHYTHMS)], days, habits, np.random.default_rng([seed, i]), start)
+        for i in range(n_learners)
+    )
 
 
-def _probability(rhythm: str, dow: int, done_yesterday: bool, progress: float, strength: float,
-                 fixed: tuple[int, ...]) -> float:
+def _probability(
+    rhythm: str, dow: int, done_yesterday: bool, progress: float, strength: float, fixed: tuple[int, ...]
+) -> float:
     hi, lo = 0.55 + 0.4 * strength, 0.05 + 0.1 * (1 - strength)
     if rhythm == "weekdays":
         return hi if dow < 5 else lo
@@ -62,8 +72,9 @@ def _probability(rhythm: str, dow: int, done_yesterday: bool, progress: float, s
     return min(base + (0.1 if done_yesterday else -0.1), 0.98)
 
 
-def _learner(index: int, rhythm: str, days: int, n_habits: int, rng: np.random.Generator,
-             start: date) -> SimulatedHabitLearner:
+def _learner(
+    index: int, rhythm: str, days: int, n_habits: int, rng: np.random.Generator, start: date
+) -> SimulatedHabitLearner:
     names = tuple(f"habit_{j}" for j in range(n_habits))
     tap_rate = rng.uniform(0.1, 0.6)
     p_true = np.zeros((n_habits, days))
@@ -79,18 +90,27 @@ def _learner(index: int, rhythm: str, days: int, n_habits: int, rng: np.random.G
             dow = (start + timedelta(days=d)).weekday()
             p = _probability(rhythm, dow, bool(done[j, d - 1]) if d else False, d / days, strength, fixed)
             day0 = origin + timedelta(days=d)
-            events.append(Event(type=REMINDER_SHOWN, time=day0 + timedelta(hours=hour - 1), data={"habit": habit}))
+            events.append(
+                Event(type=REMINDER_SHOWN, time=day0 + timedelta(hours=hour - 1), data={"habit": habit})
+            )
             if rng.random() < tap_rate:
-                events.append(Event(type=REMINDER_TAPPED, time=day0 + timedelta(hours=hour - 0.9),
-                                    data={"habit": habit}))
+                events.append(
+                    Event(
+                        type=REMINDER_TAPPED, time=day0 + timedelta(hours=hour - 0.9), data={"habit": habit}
+                    )
+                )
                 p = min(p + 0.1, 0.98)
             p_true[j, d] = p
             done[j, d] = rng.random() < p
             if done[j, d]:
                 at = float(np.clip(hour + rng.normal(0, 1.0), 0.0, 23.9))
-                events.append(Event(type=HABIT_COMPLETED, time=day0 + timedelta(hours=at), data={"habit": habit}))
+                events.append(
+                    Event(type=HABIT_COMPLETED, time=day0 + timedelta(hours=at), data={"habit": habit})
+                )
             elif rng.random() < 0.1:
-                events.append(Event(type=HABIT_SKIPPED, time=day0 + timedelta(hours=22), data={"habit": habit}))
+                events.append(
+                    Event(type=HABIT_SKIPPED, time=day0 + timedelta(hours=22), data={"habit": habit})
+                )
     active = done.any(axis=0)
     for d in range(days):
         for _ in range(rng.poisson(2.0 if active[d] else 0.5)):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -33,7 +33,9 @@ class HabitTaskOptions(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> HabitTaskOptions:
         if self.remind_below > self.quiet_above:
-            raise ValueError(f"remind_below ({self.remind_below}) must not exceed quiet_above ({self.quiet_above})")
+            raise ValueError(
+                f"remind_below ({self.remind_below}) must not exceed quiet_above ({self.quiet_above})"
+            )
         if self.hidden and min(self.hidden) < 1:
             raise ValueError("every hidden layer needs >= 1 unit (no hidden layer: a logistic regression)")
         return self
@@ -52,8 +54,15 @@ class HabitTask:
 
     def model_spec(self, schema: FeatureSchema) -> ModelSpec:
         o = self.options
-        return mlp(schema.width, o.hidden, 1, loss=Loss.bce_logits(),
-                   optimizer=Optimizer(learning_rate=o.learning_rate), batch_size=o.batch_size, seed=o.seed)
+        return mlp(
+            schema.width,
+            o.hidden,
+            1,
+            loss=Loss.bce_logits(),
+            optimizer=Optimizer(learning_rate=o.learning_rate),
+            batch_size=o.batch_size,
+            seed=o.seed,
+        )
 
     def base_params(self, schema: FeatureSchema) -> Mapping[str, np.ndarray] | None:
         return None
@@ -103,9 +112,14 @@ class HabitTask:
     def policy(self) -> dict[str, object]:
         """The reminder policy as data, for an app deciding on the device (export manifest)."""
         o = self.options
-        return {"output": "p = output[0], P(habit done today)", "actions": ["remind", "nudge", "quiet"],
-                "thresholds": {"remind_below": o.remind_below, "quiet_above": o.quiet_above},
-                "rules": [{"when": "the habit is already done today", "action": "quiet"},
-                          {"when": "p < remind_below", "action": "remind"},
-                          {"when": "p >= quiet_above", "action": "quiet"},
-                          {"when": "otherwise", "action": "nudge"}]}
+        return {
+            "output": "p = output[0], P(habit done today)",
+            "actions": ["remind", "nudge", "quiet"],
+            "thresholds": {"remind_below": o.remind_below, "quiet_above": o.quiet_above},
+            "rules": [
+                {"when": "the habit is already done today", "action": "quiet"},
+                {"when": "p < remind_below", "action": "remind"},
+                {"when": "p >= quiet_above", "action": "quiet"},
+                {"when": "otherwise", "action": "nudge"},
+            ],
+        }

@@ -20,10 +20,10 @@ import csv
 import io
 import math
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,8 +43,10 @@ LAYOUTS = (
     "satchel: card_id,rating,review_time[,duration]",
 )
 # headerless files: the layout by width, and its columns for card, rating, time, duration, kind
-_HEADERLESS = {len(REVLOG): (REVLOG, ("cid", "ease", "id", "time", "type"), True),
-               len(FSRS): (FSRS, ("card_id", "review_rating", "review_time", "review_duration", "review_state"), False)}
+_HEADERLESS = {
+    len(REVLOG): (REVLOG, ("cid", "ease", "id", "time", "type"), True),
+    len(FSRS): (FSRS, ("card_id", "review_rating", "review_time", "review_duration", "review_state"), False),
+}
 _FSRS_STATES: dict[int, Kind | None] = {0: "learn", 1: "learn", 2: "review", 3: "relearn", 4: None}
 _FIX = "export the log unchanged, or write it in one of the layouts: " + "; ".join(LAYOUTS)
 
@@ -77,8 +79,12 @@ class AnkiReviewImporter:
     def read(self, path: Path) -> Iterator[SourcedEvent]:
         path = Path(path)
         raw = _read_bytes(path)
-        text = decode_text(raw, str(path), hint="this is not a CSV review log; for an Anki collection "
-                           "(.anki2/.colpkg/.apkg) use --source anki_collection")
+        text = decode_text(
+            raw,
+            str(path),
+            hint="this is not a CSV review log; for an Anki collection "
+            "(.anki2/.colpkg/.apkg) use --source anki_collection",
+        )
         reader = csv.reader(io.StringIO(text, newline=""))
         try:
             first = next(reader, [])
@@ -128,9 +134,13 @@ def _columns(path: Path, first: list[str]) -> tuple[_Columns, bool]:
         required = ("card", "rating", "time")
         anki = True
     elif "card_id" in names:
-        found = dict(card=at("card_id"), rating=at("review_rating", "rating"),
-                     time=at("review_time", "review_datetime"), duration=at("review_duration", "duration"),
-                     kind=at("review_state"))
+        found = dict(
+            card=at("card_id"),
+            rating=at("review_rating", "rating"),
+            time=at("review_time", "review_datetime"),
+            duration=at("review_duration", "duration"),
+            kind=at("review_state"),
+        )
         required = ("card", "rating", "time")
         anki = False
     elif first and all(re.fullmatch(r"-?\d+(\.\d+)?", c) for c in first) and len(first) in _HEADERLESS:
@@ -141,8 +151,11 @@ def _columns(path: Path, first: list[str]) -> tuple[_Columns, bool]:
         found, required, anki = {}, ("card", "rating", "time"), False
     missing = [r for r in required if found.get(r) is None]
     if missing:
-        raise EventError(f"{path}:1: missing column(s) for {', '.join(missing)}; columns found: "
-                         f"{', '.join(first) or '(none)'}", hint="supported layouts: " + "; ".join(LAYOUTS))
+        raise EventError(
+            f"{path}:1: missing column(s) for {', '.join(missing)}; columns found: "
+            f"{', '.join(first) or '(none)'}",
+            hint="supported layouts: " + "; ".join(LAYOUTS),
+        )
     return _Columns(anki_types=anki, **found), True  # type: ignore[arg-type]
 
 
@@ -153,8 +166,10 @@ def _read_bytes(path: Path) -> bytes:
     except OSError as e:
         raise EventError(f"{path}: cannot be read ({e.strerror})") from None
     if raw.startswith(b"PK\x03\x04") or raw.startswith(b"SQLite format 3"):
-        raise EventError(f"{path}: an Anki collection or package, not a CSV review log",
-                         hint="import it with --source anki_collection")
+        raise EventError(
+            f"{path}: an Anki collection or package, not a CSV review log",
+            hint="import it with --source anki_collection",
+        )
     return raw
 
 
@@ -173,12 +188,16 @@ def _integer(where: str, field: str, text: str) -> int:
 def _instant(where: str, field: str, text: str) -> datetime:
     if re.fullmatch(r"\d+", text):
         if len(text) > 18:
-            raise EventError(f"{where}: field {field!r}: {text[:24]!r}… is not a time in the calendar", hint=_FIX)
+            raise EventError(
+                f"{where}: field {field!r}: {text[:24]!r}… is not a time in the calendar", hint=_FIX
+            )
         return from_ms(int(text), where, field, _FIX)
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise EventError(f"{where}: field {field!r}: {text!r} is neither epoch ms nor ISO 8601", hint=_FIX) from None
+        raise EventError(
+            f"{where}: field {field!r}: {text!r} is neither epoch ms nor ISO 8601", hint=_FIX
+        ) from None
     if when.tzinfo is None:
         raise EventError(f"{where}: field {field!r}: {text!r} has no time zone", hint=_FIX)
     return when
@@ -197,7 +216,13 @@ def write_anki_csv(path: Path, events: Iterable[Event]) -> int:
             if rating is None:
                 rating = 3 if e.data.get("recalled") else 1
             duration = e.data.get("response_ms")
-            out.writerow([e.data["item"], int(rating), int(round(e.time.timestamp() * 1000)),
-                          "" if duration is None else int(round(float(duration)))])
+            out.writerow(
+                [
+                    e.data["item"],
+                    int(rating),
+                    round(e.time.timestamp() * 1000),
+                    "" if duration is None else round(float(duration)),
+                ]
+            )
             n += 1
     return n

@@ -12,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, cast
+from typing import cast
 
 from satchel.errors import EventError
 from satchel.events import MAX_INT
@@ -22,8 +23,10 @@ from satchel_plugins.language.anki import AnkiImportOptions
 from satchel_plugins.language.review_log import ANKI_TYPES, NOT_REVIEWS, from_ms, review_event
 
 _COLLECTIONS = ("collection.anki21b", "collection.anki21", "collection.anki2")
-_LEGACY = ("in Anki: File → Export…, choose 'Anki Collection Package (.colpkg)' and tick "
-           "'Support older Anki versions' (or a deck's .apkg with that box ticked), then import that file")
+_LEGACY = (
+    "in Anki: File → Export…, choose 'Anki Collection Package (.colpkg)' and tick "
+    "'Support older Anki versions' (or a deck's .apkg with that box ticked), then import that file"
+)
 _COLUMNS = ("id", "cid", "ease", "time", "type")
 _FIX = "import the collection.anki2 of your Anki profile folder (with Anki closed), or a .colpkg/.apkg export"
 
@@ -40,14 +43,26 @@ class AnkiCollectionImporter:
             where = f"{path}:revlog row {row_number} (id {row[0]!r})"
             for column, value in zip(_COLUMNS, row):
                 if not isinstance(value, int) or (column != "cid" and abs(value) > MAX_INT):
-                    raise EventError(f"{where}: field {column!r}: {value!r} is not an integer Anki writes", hint=_FIX)
-            review_id, card, ease, answer_ms, kind = cast("tuple[int, int, int, int, int]", row)  # checked above
+                    raise EventError(
+                        f"{where}: field {column!r}: {value!r} is not an integer Anki writes", hint=_FIX
+                    )
+            review_id, card, ease, answer_ms, kind = cast(
+                "tuple[int, int, int, int, int]", row
+            )  # checked above
             if ease == 0 or kind in NOT_REVIEWS:
                 continue
             if kind not in ANKI_TYPES:
                 raise EventError(f"{where}: field 'type': {kind} is not an Anki review type (0-5)", hint=_FIX)
-            event = review_event(self.options.subject, str(card), ease, from_ms(review_id, where, "id", _FIX),
-                                 max(answer_ms, 0), ANKI_TYPES[kind], where, _FIX)
+            event = review_event(
+                self.options.subject,
+                str(card),
+                ease,
+                from_ms(review_id, where, "id", _FIX),
+                max(answer_ms, 0),
+                ANKI_TYPES[kind],
+                where,
+                _FIX,
+            )
             yield SourcedEvent(self.options.subject, event, row_number)
 
 
@@ -74,8 +89,10 @@ def _database_bytes(path: Path) -> tuple[bytes, str]:
         raise EventError(f"no such file: {path}", hint=_FIX)
     wal = path.with_name(path.name + "-wal")
     if wal.is_file() and wal.stat().st_size > 0:
-        raise EventError(f"{path}: Anki is open (or closed uncleanly): recent reviews are still in {wal.name}",
-                         hint="close Anki (or open and close it once), then import again")
+        raise EventError(
+            f"{path}: Anki is open (or closed uncleanly): recent reviews are still in {wal.name}",
+            hint="close Anki (or open and close it once), then import again",
+        )
     try:
         if not zipfile.is_zipfile(path):
             return path.read_bytes(), str(path)
@@ -85,8 +102,19 @@ def _database_bytes(path: Path) -> tuple[bytes, str]:
             if name is None:
                 raise EventError(f"{path}: a ZIP without a collection ({', '.join(_COLLECTIONS)})", hint=_FIX)
             if name == "collection.anki21b":
-                raise EventError(f"{path}: holds collection.anki21b, Anki 2.1.50+'s zstd-compressed format, "
-                                 "which satchel cannot decompress", hint=_LEGACY)
+                raise EventError(
+                    f"{path}: holds collection.anki21b, Anki 2.1.50+'s zstd-compressed format, "
+                    "which satchel cannot decompress",
+                    hint=_LEGACY,
+                )
             return z.read(name), f"{path}:{name}"
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, ValueError) as e:
+    except (
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        RuntimeError,
+        NotImplementedError,
+        ValueError,
+    ) as e:
         raise EventError(f"{path}: cannot be read ({e})", hint=_FIX) from None

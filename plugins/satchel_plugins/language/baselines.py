@@ -59,7 +59,9 @@ class ClassicHLR:
 
     def half_life(self, x: np.ndarray) -> np.ndarray:
         """Half-lives in days of ``review_history`` feature rows, within the paper's bounds."""
-        return np.clip(np.exp2(classic_hlr_features(x) @ np.asarray(self.theta)), MIN_HALF_LIFE, MAX_HALF_LIFE)
+        return np.clip(
+            np.exp2(classic_hlr_features(x) @ np.asarray(self.theta)), MIN_HALF_LIFE, MAX_HALF_LIFE
+        )
 
     def recall(self, data: Dataset) -> np.ndarray:
         """Recall probabilities ``2^(-Δ/h)`` of the reviews in ``data`` (labels: recalled, Δ days, …)."""
@@ -110,7 +112,7 @@ def fit_classic_hlr(data: Dataset, *, l2: float = 1e-3, iterations: int = 50) ->
     for _ in range(iterations):
         r = np.maximum(_neg_log_recall(f @ theta, delta), 1e-9)
         grad_z = -LN2 * r * (y - (1.0 - y) / np.expm1(r))  # d nll / d z, z = θ·x = log2 h
-        fisher_z = LN2**2 * r**2 / np.expm1(r)            # E[(d nll / d z)²]
+        fisher_z = LN2**2 * r**2 / np.expm1(r)  # E[(d nll / d z)²]
         grad = f.T @ grad_z / len(y) + l2 * theta
         hessian = (f * fisher_z[:, None]).T @ f / len(y) + l2 * np.eye(3)
         step = np.linalg.solve(hessian, grad)

@@ -24,16 +24,24 @@ class WordReviewed(BaseModel):
     rating: int | None = Field(None, ge=1, le=4)
     recalled: bool | None = None
     response_ms: float | None = Field(None, ge=0, description="time to answer, milliseconds")
-    kind: Literal["learn", "review", "relearn"] | None = Field(None, description="learning step, review or relearning")
+    kind: Literal["learn", "review", "relearn"] | None = Field(
+        None, description="learning step, review or relearning"
+    )
 
     @model_validator(mode="after")
     def _outcome(self) -> WordReviewed:
         if self.rating is None and self.recalled is None:
             raise ValueError("give the rating (1-4) or recalled (true/false)")
         if self.rating is not None and self.recalled is not None and self.recalled != (self.rating > 1):
-            raise ValueError(f"rating {self.rating} contradicts recalled={self.recalled} (rating 1 means forgotten)")
+            raise ValueError(
+                f"rating {self.rating} contradicts recalled={self.recalled} (rating 1 means forgotten)"
+            )
         return self
 
 
 def event_type_specs() -> tuple[EventTypeSpec, ...]:
-    return (EventTypeSpec(WORD_REVIEWED, WordReviewed, ("learning_performance",), "a vocabulary item was reviewed"),)
+    return (
+        EventTypeSpec(
+            WORD_REVIEWED, WordReviewed, ("learning_performance",), "a vocabulary item was reviewed"
+        ),
+    )

@@ -15,9 +15,10 @@ scored, as in srs-benchmark); ``Dataset.times`` holds each review's instant.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,59 +31,100 @@ from satchel_plugins.language.events import WORD_REVIEWED
 from satchel_plugins.language.fsrs6 import FSRS6, memory_states
 
 FEATURES: tuple[str, ...] = (
-    "log_stability",    # ln S (FSRS-6 default stability in days before the review) / 10
-    "difficulty",       # (D - 1) / 9, FSRS-6 difficulty before the review
+    "log_stability",  # ln S (FSRS-6 default stability in days before the review) / 10
+    "difficulty",  # (D - 1) / 9, FSRS-6 difficulty before the review
     "last_retrievability",  # FSRS-6 recall probability at the previous review (1 for a first review)
-    "reviews",          # log-scaled number of earlier reviews
-    "lapses",           # log-scaled number of earlier failures
-    "last_again",       # previous rating, one-hot (Again, Hard, Good, Easy)
+    "reviews",  # log-scaled number of earlier reviews
+    "lapses",  # log-scaled number of earlier failures
+    "last_again",  # previous rating, one-hot (Again, Hard, Good, Easy)
     "last_hard",
     "last_good",
     "last_easy",
-    "last_interval",    # log-scaled days between the two previous reviews
-    "last_response",    # log-scaled seconds to answer at the previous review
-    "last_learning",    # 1 when the previous review was a learning or relearning step
+    "last_interval",  # log-scaled days between the two previous reviews
+    "last_response",  # log-scaled seconds to answer at the previous review
+    "last_learning",  # 1 when the previous review was a learning or relearning step
     "session_reviews",  # log-scaled reviews in the previous review's same-day session
-    "first_rating",     # rating at the first review, scaled to [0, 1]
-    "age",              # log-scaled days from the first to the previous review
-    "recall_rate",      # smoothed share of earlier reviews recalled
+    "first_rating",  # rating at the first review, scaled to [0, 1]
+    "age",  # log-scaled days from the first to the previous review
+    "recall_rate",  # smoothed share of earlier reviews recalled
 )
 SCHEMA = FeatureSchema(FEATURES, version="review_history/2")
 LABELS: tuple[str, ...] = ("recalled", "elapsed_days", "log_stability")
 _DAY = 86400.0
 LOG_STABILITY_SCALE = 10.0
-_SCALE = {"reviews": np.log(21.0), "lapses": np.log(11.0), "interval": np.log(366.0), "response": np.log(61.0),
-          "session": np.log(11.0)}
+_SCALE = {
+    "reviews": np.log(21.0),
+    "lapses": np.log(11.0),
+    "interval": np.log(366.0),
+    "response": np.log(61.0),
+    "session": np.log(11.0),
+}
 _DEFAULT_RESPONSE_S = 8.0
 _KINDS = {"learn": 0.0, "review": 1.0, "relearn": 2.0}
 FSRS_DEFAULT = FSRS6()
-_PREV = ("Over the item's reviews before this one (same-day learning steps included), in time order; "
-         "'previous' = the item's latest earlier review. ")
+_PREV = (
+    "Over the item's reviews before this one (same-day learning steps included), in time order; "
+    "'previous' = the item's latest earlier review. "
+)
 FEATURE_DOCS: tuple[FeatureDoc, ...] = (
-    FeatureDoc("log_stability", _PREV + "S = FSRS-6 stability (days) after the previous review, by the FSRS-6 "
-               "recurrences with default parameters (1 before any review).", "ln(S) / 10", {"scale": 10.0}),
+    FeatureDoc(
+        "log_stability",
+        _PREV + "S = FSRS-6 stability (days) after the previous review, by the FSRS-6 "
+        "recurrences with default parameters (1 before any review).",
+        "ln(S) / 10",
+        {"scale": 10.0},
+    ),
     FeatureDoc("difficulty", "FSRS-6 difficulty D after the previous review (5 before any).", "(D - 1) / 9"),
-    FeatureDoc("last_retrievability", "FSRS-6 recall probability at the previous review, from the stability "
-               "before it and the days since the review before it (1 for a first review).", "none"),
+    FeatureDoc(
+        "last_retrievability",
+        "FSRS-6 recall probability at the previous review, from the stability "
+        "before it and the days since the review before it (1 for a first review).",
+        "none",
+    ),
     FeatureDoc("reviews", "Earlier reviews n.", "log1p(n) / ln(21)", {"divisor": float(np.log(21.0))}),
-    FeatureDoc("lapses", "Earlier reviews not recalled.", "log1p(n) / ln(11)", {"divisor": float(np.log(11.0))}),
+    FeatureDoc(
+        "lapses", "Earlier reviews not recalled.", "log1p(n) / ln(11)", {"divisor": float(np.log(11.0))}
+    ),
     FeatureDoc("last_again", "Previous rating == 1 (Again); 0 without a previous review.", "one-hot"),
     FeatureDoc("last_hard", "Previous rating == 2.", "one-hot"),
     FeatureDoc("last_good", "Previous rating == 3.", "one-hot"),
     FeatureDoc("last_easy", "Previous rating == 4.", "one-hot"),
-    FeatureDoc("last_interval", "Days between the two previous reviews (0 with fewer than two).",
-               "min(log1p(days) / ln(366), 2)", {"divisor": float(np.log(366.0)), "cap": 2.0}),
-    FeatureDoc("last_response", "Seconds to answer at the previous review (8 when unknown or none).",
-               "min(log1p(s) / ln(61), 2)", {"divisor": float(np.log(61.0)), "cap": 2.0, "default_s": 8.0}),
-    FeatureDoc("last_learning", "1 when the previous review was a learn/relearn step (given kind, else: before "
-               "the item's first gap >= 1 day, or < 1 day after its predecessor).", "none"),
-    FeatureDoc("session_reviews", "Position of the previous review in its same-day session (reviews < 1 day "
-               "apart), counted from 1.", "min(log1p(n) / ln(11), 2)", {"divisor": float(np.log(11.0)), "cap": 2.0}),
+    FeatureDoc(
+        "last_interval",
+        "Days between the two previous reviews (0 with fewer than two).",
+        "min(log1p(days) / ln(366), 2)",
+        {"divisor": float(np.log(366.0)), "cap": 2.0},
+    ),
+    FeatureDoc(
+        "last_response",
+        "Seconds to answer at the previous review (8 when unknown or none).",
+        "min(log1p(s) / ln(61), 2)",
+        {"divisor": float(np.log(61.0)), "cap": 2.0, "default_s": 8.0},
+    ),
+    FeatureDoc(
+        "last_learning",
+        "1 when the previous review was a learn/relearn step (given kind, else: before "
+        "the item's first gap >= 1 day, or < 1 day after its predecessor).",
+        "none",
+    ),
+    FeatureDoc(
+        "session_reviews",
+        "Position of the previous review in its same-day session (reviews < 1 day apart), counted from 1.",
+        "min(log1p(n) / ln(11), 2)",
+        {"divisor": float(np.log(11.0)), "cap": 2.0},
+    ),
     FeatureDoc("first_rating", "Rating of the item's first review (1-4).", "(rating - 1) / 3"),
-    FeatureDoc("age", "Days from the item's first review to the previous review.", "min(log1p(days) / ln(366), 2)",
-               {"divisor": float(np.log(366.0)), "cap": 2.0}),
-    FeatureDoc("recall_rate", "Earlier reviews recalled (rating > 1 unless 'recalled' is given).",
-               "(recalled + 1) / (n + 2)"),
+    FeatureDoc(
+        "age",
+        "Days from the item's first review to the previous review.",
+        "min(log1p(days) / ln(366), 2)",
+        {"divisor": float(np.log(366.0)), "cap": 2.0},
+    ),
+    FeatureDoc(
+        "recall_rate",
+        "Earlier reviews recalled (rating > 1 unless 'recalled' is given).",
+        "(recalled + 1) / (n + 2)",
+    ),
 )
 
 
@@ -90,8 +132,12 @@ class ReviewFeaturizerOptions(BaseModel):
     """Options of the ``review_history`` featurizer."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    min_elapsed_days: float = Field(1.0, ge=0.0, description="reviews sooner after the item's previous review "
-                                                              "(same-day learning steps) are history, not samples")
+    min_elapsed_days: float = Field(
+        1.0,
+        ge=0.0,
+        description="reviews sooner after the item's previous review "
+        "(same-day learning steps) are history, not samples",
+    )
 
 
 @dataclass(frozen=True)
@@ -101,7 +147,7 @@ class ReviewSamples:
     data: Dataset
     items: tuple[str, ...]
     review_index: np.ndarray  # 1-based number of this review of its item
-    lapses: np.ndarray        # earlier failures of the item
+    lapses: np.ndarray  # earlier failures of the item
     event_ids: tuple[str, ...]
 
     @property
@@ -121,13 +167,13 @@ class ReviewSamples:
 
 @dataclass(frozen=True)
 class _Log:
-    item: np.ndarray      # int index into names
+    item: np.ndarray  # int index into names
     names: tuple[str, ...]
-    t: np.ndarray         # epoch seconds
+    t: np.ndarray  # epoch seconds
     recalled: np.ndarray  # 0/1
-    rating: np.ndarray    # 1..4
+    rating: np.ndarray  # 1..4
     response_s: np.ndarray
-    kind: np.ndarray      # 0 learn, 1 review, 2 relearn, NaN unknown
+    kind: np.ndarray  # 0 learn, 1 review, 2 relearn, NaN unknown
     ids: tuple[str, ...]
 
 
@@ -155,8 +201,11 @@ class ReviewFeaturizer:
         keep = keep[np.argsort(log.t[keep], kind="stable")]
         y = np.stack([log.recalled[keep], h.delta_s[keep] / _DAY, h.log_stability[keep]], axis=1)
         return ReviewSamples(
-            Dataset.of(h.x[keep], y, schema=SCHEMA, times=log.t[keep]), tuple(log.names[i] for i in log.item[keep]),
-            h.n_prev[keep] + 1, h.lapses[keep], tuple(log.ids[i] for i in keep),
+            Dataset.of(h.x[keep], y, schema=SCHEMA, times=log.t[keep]),
+            tuple(log.names[i] for i in log.item[keep]),
+            h.n_prev[keep] + 1,
+            h.lapses[keep],
+            tuple(log.ids[i] for i in keep),
         )
 
     def training_data(self, events: Sequence[Event], *, now: datetime) -> Dataset:
@@ -172,20 +221,29 @@ class ReviewFeaturizer:
         n_items = len(log.names)
         t_now = now.timestamp()
         probe = _Log(
-            np.concatenate([log.item, np.arange(n_items)]), log.names,
-            np.concatenate([log.t, np.full(n_items, t_now)]), np.concatenate([log.recalled, np.zeros(n_items)]),
-            np.concatenate([log.rating, np.ones(n_items)]), np.concatenate([log.response_s, np.zeros(n_items)]),
-            np.concatenate([log.kind, np.full(n_items, np.nan)]), log.ids + ("",) * n_items,
+            np.concatenate([log.item, np.arange(n_items)]),
+            log.names,
+            np.concatenate([log.t, np.full(n_items, t_now)]),
+            np.concatenate([log.recalled, np.zeros(n_items)]),
+            np.concatenate([log.rating, np.ones(n_items)]),
+            np.concatenate([log.response_s, np.zeros(n_items)]),
+            np.concatenate([log.kind, np.full(n_items, np.nan)]),
+            log.ids + ("",) * n_items,
         )
         h = _history(probe)
         at = np.arange(len(log.t), len(probe.t))
         order = np.lexsort((log.t, log.item))
         ends = np.searchsorted(log.item[order], np.arange(n_items + 1))
         context = tuple(
-            {"item": log.names[i], "last_review": datetime.fromtimestamp(t_now - h.delta_s[j], timezone.utc).isoformat(),
-             "elapsed_days": float(h.delta_s[j] / _DAY), "reviews": int(h.n_prev[j]), "lapses": int(h.lapses[j]),
-             "ratings": tuple(int(r) for r in log.rating[order[ends[i]:ends[i + 1]]]),
-             "times": tuple(float(t) for t in log.t[order[ends[i]:ends[i + 1]]])}
+            {
+                "item": log.names[i],
+                "last_review": datetime.fromtimestamp(t_now - h.delta_s[j], timezone.utc).isoformat(),
+                "elapsed_days": float(h.delta_s[j] / _DAY),
+                "reviews": int(h.n_prev[j]),
+                "lapses": int(h.lapses[j]),
+                "ratings": tuple(int(r) for r in log.rating[order[ends[i] : ends[i + 1]]]),
+                "times": tuple(float(t) for t in log.t[order[ends[i] : ends[i + 1]]]),
+            }
             for i, j in enumerate(at)
         )
         return Rows(log.names, h.x[at].astype(np.float32), context)
@@ -228,7 +286,12 @@ def _history(log: _Log) -> _History:
     """Features of each review from its item's earlier reviews, with counts, elapsed seconds and ln S."""
     order = np.lexsort((np.arange(log.t.size), log.t, log.item))
     item, t = log.item[order], log.t[order]
-    ok, rating, response, kind = log.recalled[order], log.rating[order], log.response_s[order], log.kind[order]
+    ok, rating, response, kind = (
+        log.recalled[order],
+        log.rating[order],
+        log.response_s[order],
+        log.kind[order],
+    )
     n = item.size
     pos = np.arange(n)
     first = np.ones(n, bool)
@@ -282,8 +345,9 @@ def _history(log: _Log) -> _History:
     x_sorted = np.stack(columns, axis=1)
     inverse = np.empty(n, np.int64)
     inverse[order] = pos
-    return _History(x_sorted[inverse], n_prev[inverse], fail_prev[inverse], delta[inverse],
-                    np.log(stability)[inverse])
+    return _History(
+        x_sorted[inverse], n_prev[inverse], fail_prev[inverse], delta[inverse], np.log(stability)[inverse]
+    )
 
 
 def review_counts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

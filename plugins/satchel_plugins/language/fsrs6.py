@@ -22,8 +22,27 @@ import numpy as np
 
 #: FSRS-6 default parameters w0 … w20 (py-fsrs 6 ``DEFAULT_PARAMETERS``)
 DEFAULT_PARAMETERS: tuple[float, ...] = (
-    0.212, 1.2931, 2.3065, 8.2956, 6.4133, 0.8334, 3.0194, 0.001, 1.8722, 0.1666, 0.796,
-    1.4835, 0.0614, 0.2629, 1.6483, 0.6014, 1.8729, 0.5425, 0.0912, 0.0658, 0.1542,
+    0.212,
+    1.2931,
+    2.3065,
+    8.2956,
+    6.4133,
+    0.8334,
+    3.0194,
+    0.001,
+    1.8722,
+    0.1666,
+    0.796,
+    1.4835,
+    0.0614,
+    0.2629,
+    1.6483,
+    0.6014,
+    1.8729,
+    0.5425,
+    0.0912,
+    0.0658,
+    0.1542,
 )
 STABILITY_MIN = 0.001
 MIN_DIFFICULTY, MAX_DIFFICULTY = 1.0, 10.0
@@ -76,16 +95,28 @@ class FSRS6:
         increase = np.where(r > 1, np.maximum(increase, 1.0), increase)
         return np.maximum(stability * increase, STABILITY_MIN)
 
-    def next_stability(self, difficulty: np.ndarray, stability: np.ndarray, retrievability: np.ndarray,
-                       rating: np.ndarray) -> np.ndarray:
+    def next_stability(
+        self, difficulty: np.ndarray, stability: np.ndarray, retrievability: np.ndarray, rating: np.ndarray
+    ) -> np.ndarray:
         w, r = self.w, np.asarray(rating, np.float64)
         hard = np.where(r == 2, w[15], 1.0)
         easy = np.where(r == 4, w[16], 1.0)
-        recall = stability * (1.0 + np.exp(w[8]) * (11.0 - difficulty) * np.power(stability, -w[9])
-                              * np.expm1((1.0 - retrievability) * w[10]) * hard * easy)
-        forget = np.minimum(w[11] * np.power(difficulty, -w[12]) * (np.power(stability + 1.0, w[13]) - 1.0)
-                            * np.exp((1.0 - retrievability) * w[14]),
-                            stability / np.exp(w[17] * w[18]))
+        recall = stability * (
+            1.0
+            + np.exp(w[8])
+            * (11.0 - difficulty)
+            * np.power(stability, -w[9])
+            * np.expm1((1.0 - retrievability) * w[10])
+            * hard
+            * easy
+        )
+        forget = np.minimum(
+            w[11]
+            * np.power(difficulty, -w[12])
+            * (np.power(stability + 1.0, w[13]) - 1.0)
+            * np.exp((1.0 - retrievability) * w[14]),
+            stability / np.exp(w[17] * w[18]),
+        )
         return np.maximum(np.where(r == 1, forget, recall), STABILITY_MIN)
 
 
@@ -93,13 +124,15 @@ class FSRS6:
 class MemoryStates:
     """Per review (in the order given): the card's state just before it, and just after it."""
 
-    stability: np.ndarray        # S before the review (NaN at a card's first review)
-    difficulty: np.ndarray       # D before the review (NaN at a card's first review)
+    stability: np.ndarray  # S before the review (NaN at a card's first review)
+    difficulty: np.ndarray  # D before the review (NaN at a card's first review)
     stability_after: np.ndarray
     difficulty_after: np.ndarray
 
 
-def memory_states(card: np.ndarray, t: np.ndarray, rating: np.ndarray, model: FSRS6 = FSRS6()) -> MemoryStates:
+def memory_states(
+    card: np.ndarray, t: np.ndarray, rating: np.ndarray, model: FSRS6 = FSRS6()
+) -> MemoryStates:
     """FSRS-6 states around each review; ``card`` integer ids, ``t`` epoch seconds, ``rating`` 1-4.
 
     Reviews of a card are taken in time order (ties keep the given order); the elapsed days of
@@ -136,8 +169,9 @@ def memory_states(card: np.ndarray, t: np.ndarray, rating: np.ndarray, model: FS
     return MemoryStates(*out)
 
 
-def learning_step_due(ratings: tuple[int, ...], learning_steps: tuple[float, ...],
-                      relearning_steps: tuple[float, ...]) -> float | None:
+def learning_step_due(
+    ratings: tuple[int, ...], learning_steps: tuple[float, ...], relearning_steps: tuple[float, ...]
+) -> float | None:
     """Seconds after a card's last review at which its next (re)learning step is due, or None once
     it has graduated to review: py-fsrs's learning-step state machine over the card's ratings."""
     state, step, wait = "learning", 0, 0.0
@@ -152,7 +186,11 @@ def learning_step_due(ratings: tuple[int, ...], learning_steps: tuple[float, ...
         elif r == 1:
             step, wait = 0, steps[0]
         elif r == 2:
-            wait = steps[step] if step > 0 else (steps[0] * 1.5 if len(steps) == 1 else (steps[0] + steps[1]) / 2.0)
+            wait = (
+                steps[step]
+                if step > 0
+                else (steps[0] * 1.5 if len(steps) == 1 else (steps[0] + steps[1]) / 2.0)
+            )
         else:
             step += 1
             wait = steps[step]

@@ -6,7 +6,8 @@ This is the ``language`` entry point, imported whenever satchel loads its plugin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from satchel.hookspecs import hookimpl
 
@@ -29,12 +30,18 @@ def satchel_event_sources() -> Iterator[EventSourceSpec]:
     from satchel_plugins.language.events import WORD_REVIEWED
 
     yield EventSourceSpec(
-        name="anki_revlog_csv", factory=AnkiReviewImporter, options=AnkiImportOptions,
-        description="review log CSV: Anki's revlog table, the FSRS tools' layouts, or satchel's", produces=(WORD_REVIEWED,),
+        name="anki_revlog_csv",
+        factory=AnkiReviewImporter,
+        options=AnkiImportOptions,
+        description="review log CSV: Anki's revlog table, the FSRS tools' layouts, or satchel's",
+        produces=(WORD_REVIEWED,),
     )
     yield EventSourceSpec(
-        name="anki_collection", factory=AnkiCollectionImporter, options=AnkiImportOptions,
-        description="Anki collection.anki2/.anki21, .colpkg or .apkg (its revlog, read-only)", produces=(WORD_REVIEWED,),
+        name="anki_collection",
+        factory=AnkiCollectionImporter,
+        options=AnkiImportOptions,
+        description="Anki collection.anki2/.anki21, .colpkg or .apkg (its revlog, read-only)",
+        produces=(WORD_REVIEWED,),
     )
 
 
@@ -45,7 +52,9 @@ def satchel_featurizers() -> Iterator[FeaturizerSpec]:
     from satchel_plugins.language.features import ReviewFeaturizer, ReviewFeaturizerOptions
 
     yield FeaturizerSpec(
-        name="review_history", factory=ReviewFeaturizer, options=ReviewFeaturizerOptions,
+        name="review_history",
+        factory=ReviewFeaturizer,
+        options=ReviewFeaturizerOptions,
         description="one sample per review of a known item: its history, the outcome and elapsed days",
         reads=(WORD_REVIEWED,),
     )
@@ -57,7 +66,11 @@ def satchel_models() -> Iterator[ModelTaskSpec]:
     from satchel_plugins.language.task import METRICS, PURPOSE, LanguageTask, LanguageTaskOptions
 
     yield ModelTaskSpec(
-        name="language", factory=LanguageTask, options=LanguageTaskOptions,
+        name="language",
+        factory=LanguageTask,
+        options=LanguageTaskOptions,
         description="learns this learner's forgetting (half-life regression) and schedules reviews",
-        featurizer="review_history", purposes=(PURPOSE,), metrics=METRICS,
+        featurizer="review_history",
+        purposes=(PURPOSE,),
+        metrics=METRICS,
     )

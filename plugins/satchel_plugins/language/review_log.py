@@ -31,11 +31,21 @@ def from_ms(ms: int, where: str, field: str, hint: str) -> datetime:
     try:
         return _EPOCH + timedelta(milliseconds=ms)
     except OverflowError:
-        raise EventError(f"{where}: field {field!r}: {ms} ms is not a time in the calendar", hint=hint) from None
+        raise EventError(
+            f"{where}: field {field!r}: {ms} ms is not a time in the calendar", hint=hint
+        ) from None
 
 
-def review_event(subject: str, card: str, rating: int, when: datetime, response_ms: float | None,
-                 kind: Kind | None, where: str, hint: str) -> Event:
+def review_event(
+    subject: str,
+    card: str,
+    rating: int,
+    when: datetime,
+    response_ms: float | None,
+    kind: Kind | None,
+    where: str,
+    hint: str,
+) -> Event:
     """The ``word_reviewed`` event of one answer; an EventError naming ``where`` and the field if invalid."""
     try:
         payload = WordReviewed(item=card, rating=rating, response_ms=response_ms, kind=kind)
@@ -44,5 +54,8 @@ def review_event(subject: str, card: str, rating: int, when: datetime, response_
         field = ".".join(str(p) for p in first["loc"]) or "rating"
         raise EventError(f"{where}: field {field!r}: {first['msg']}", hint=hint) from None
     event_id = hashlib.sha256(f"anki|{subject}|{card}|{when.isoformat()}".encode()).hexdigest()[:32]
-    return parse_event({"type": WORD_REVIEWED, "time": when, "data": payload.model_dump(exclude_none=True),
-                        "id": event_id}, where, hint=hint)
+    return parse_event(
+        {"type": WORD_REVIEWED, "time": when, "data": payload.model_dump(exclude_none=True), "id": event_id},
+        where,
+        hint=hint,
+    )

@@ -40,20 +40,32 @@ class SimulatedVocabularyLearner:
     end: datetime
 
 
-def simulate_vocabulary_learners(n_learners: int, *, days: int = 120, words: int = 80, seed: int = 0,
-                                 start: datetime = datetime(2024, 1, 1, tzinfo=timezone.utc)
-                                 ) -> tuple[SimulatedVocabularyLearner, ...]:
+def simulate_vocabulary_learners(
+    n_learners: int,
+    *,
+    days: int = 120,
+    words: int = 80,
+    seed: int = 0,
+    start: datetime = datetime(2024, 1, 1, tzinfo=timezone.utc),
+) -> tuple[SimulatedVocabularyLearner, ...]:
     """Learners whose memory scales span fast (0.5×) to slow (4×) forgetters."""
     scales = np.geomspace(0.5, 4.0, max(n_learners, 1))
-    return tuple(_learner(i, float(scales[i]), days, words, np.random.default_rng([seed, i]), start)
-                 for i in range(n_learners))
+    return tuple(
+        _learner(i, float(scales[i]), days, words, np.random.default_rng([seed, i]), start)
+        for i in range(n_learners)
+    )
 
 
-def _learner(index: int, scale: float, days: int, n_words: int, rng: np.random.Generator,
-             start: datetime) -> SimulatedVocabularyLearner:
+def _learner(
+    index: int, scale: float, days: int, n_words: int, rng: np.random.Generator, start: datetime
+) -> SimulatedVocabularyLearner:
     words = tuple(f"word_{k:03d}" for k in range(n_words))
-    memory = LearnerMemory(scale, float(rng.uniform(1.8, 3.2)), float(rng.uniform(0.2, 0.5)),
-                           {w: float(rng.normal(0.0, 0.8)) for w in words})
+    memory = LearnerMemory(
+        scale,
+        float(rng.uniform(1.8, 3.2)),
+        float(rng.uniform(0.2, 0.5)),
+        {w: float(rng.normal(0.0, 0.8)) for w in words},
+    )
     introduced = np.sort(rng.uniform(0.0, days * 0.4, n_words))
     events: list[Event] = []
     p_true: dict[str, float] = {}
@@ -72,8 +84,12 @@ def _learner(index: int, scale: float, days: int, n_words: int, rng: np.random.G
             recalled = bool(rng.random() < p)
             rating = _rating(recalled, p, rng)
             response = float(1500.0 + 6000.0 * (1.0 - p) * rng.lognormal(0.0, 0.3))
-            event = Event(type=WORD_REVIEWED, time=when, id=f"learner_{index}-{word}-{len(events):06d}",
-                          data={"item": word, "rating": rating, "response_ms": round(response)})
+            event = Event(
+                type=WORD_REVIEWED,
+                time=when,
+                id=f"learner_{index}-{word}-{len(events):06d}",
+                data={"item": word, "rating": rating, "response_ms": round(response)},
+            )
             events.append(event)
             if last is not None:
                 p_true[event.id] = p

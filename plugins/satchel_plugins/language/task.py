@@ -20,8 +20,9 @@ every output has a gradient pointing back toward the data.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Mapping, cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,7 +69,7 @@ def memory_loss() -> Expr:
     """Per-review negative log-likelihood; labels are [recalled, Δ days, ln S0]."""
     recalled, delta, base = Label(0), Label(1), Label(2)
     u = (delta.maximum(MIN_ELAPSED_DAYS) * FACTOR).log() - _log_stability(base, Out(0))
-    a = _softplus_accurate(u) * DECAY                   # -ln p
+    a = _softplus_accurate(u) * DECAY  # -ln p
     e = (-a).exp()
     forgot_nll = -((1.0 - e).maximum(a * e).minimum(a)).log()  # -ln(1 - e^-a), a·e^-a ≤ 1 - e^-a ≤ a
     return recalled * a + (1.0 - recalled) * forgot_nll
@@ -108,9 +109,12 @@ class LanguageTaskOptions(BaseModel):
     batch_size: int = Field(64, ge=1, le=1024)
     l2_to_prior: float = Field(1e-3, ge=0, description="pull toward the base parameters (FSRS-6 defaults)")
     seed: int = 0
-    min_samples: int = Field(300, ge=0, description="reviews (a day or more apart) before the learner's model "
-                                                    "is trained")
-    target_retention: float = Field(0.9, gt=0.5, lt=1.0, description="recall probability at which a review is due")
+    min_samples: int = Field(
+        300, ge=0, description="reviews (a day or more apart) before the learner's model is trained"
+    )
+    target_retention: float = Field(
+        0.9, gt=0.5, lt=1.0, description="recall probability at which a review is due"
+    )
     learning_steps_minutes: tuple[float, ...] = Field((1.0, 10.0), description="same-day steps of a new item")
     relearning_steps_minutes: tuple[float, ...] = Field((10.0,), description="same-day steps after a lapse")
     max_interval_days: float = Field(36500.0, gt=0)
@@ -134,8 +138,16 @@ class LanguageTask:
     def model_spec(self, schema: FeatureSchema) -> ModelSpec:
         o = self.options
         loss = Loss.custom("fsrs6_correction", memory_loss(), label_dim=3)
-        return mlp(schema.width, o.hidden, 1, loss=loss, optimizer=Optimizer(learning_rate=o.learning_rate),
-                   batch_size=o.batch_size, l2_to_reference=o.l2_to_prior, seed=o.seed)
+        return mlp(
+            schema.width,
+            o.hidden,
+            1,
+            loss=loss,
+            optimizer=Optimizer(learning_rate=o.learning_rate),
+            batch_size=o.batch_size,
+            l2_to_reference=o.l2_to_prior,
+            seed=o.seed,
+        )
 
     def base_params(self, schema: FeatureSchema) -> Mapping[str, np.ndarray]:
         """The seeded network with a zero output layer: no correction, FSRS-6 with default parameters."""
@@ -151,7 +163,11 @@ class LanguageTask:
         return np.zeros((len(rows.x), 1), np.float32)
 
     def baselines(self) -> tuple[Baseline, ...]:
-        from satchel_plugins.language.baselines import ClassicHLRBaseline, ConstantBaseline, FSRS6DefaultBaseline
+        from satchel_plugins.language.baselines import (
+            ClassicHLRBaseline,
+            ConstantBaseline,
+            FSRS6DefaultBaseline,
+        )
 
         return FSRS6DefaultBaseline(), ClassicHLRBaseline(), ConstantBaseline()
 
@@ -166,14 +182,20 @@ class LanguageTask:
         for i, key in enumerate(rows.keys):
             ctx = rows.context[i]
             elapsed = float(cast(float, ctx["elapsed_days"]))
-            p_now = float(FSRS_DEFAULT.retrievability(np.array([elapsed]), s[i:i + 1])[0])
+            p_now = float(FSRS_DEFAULT.retrievability(np.array([elapsed]), s[i : i + 1])[0])
             step = learning_step_due(tuple(ctx["ratings"]), steps, relearn)  # type: ignore[arg-type]
             wait_days = float(interval[i]) if step is None else step / 86400.0
             due = elapsed >= wait_days
             next_review = now + timedelta(days=max(wait_days - elapsed, 0.0))
-            details = {"p_recall_now": p_now, "stability_days": float(s[i]), "half_life_days": float(half_life[i]),
-                       "interval_days": wait_days, "learning_step": step is not None,
-                       "next_review": next_review.isoformat(), "last_review": ctx["last_review"]}
+            details = {
+                "p_recall_now": p_now,
+                "stability_days": float(s[i]),
+                "half_life_days": float(half_life[i]),
+                "interval_days": wait_days,
+                "learning_step": step is not None,
+                "next_review": next_review.isoformat(),
+                "last_review": ctx["last_review"],
+            }
             order = (0, p_now) if due else (1, wait_days - elapsed)
             decisions.append((order, Decision(key, "review_now" if due else "wait", p_now, details)))
         return tuple(d for _, d in sorted(decisions, key=lambda od: od[0]))
@@ -198,20 +220,29 @@ class LanguageTask:
     def policy(self) -> dict[str, object]:
         """The scheduling policy as data, for an app deciding on the device (export manifest)."""
         o = self.options
-        return {"output": "z = output[0], a correction to ln S0 (S0 = FSRS-6 default stability = exp(10 * "
-                          "feature log_stability))",
-                "stability": "r = ln S0 + z; S = exp(r - (1 - ceiling_leak) * softplus(r - log_stability_ceiling))",
-                "recall": "p(elapsed_days) = (1 + factor * elapsed_days / S) ^ -decay",
-                "interval": "min(S / factor * (target_retention ^ (-1 / decay) - 1), max_interval_days)",
-                "actions": ["review_now", "wait"],
-                "thresholds": {"target_retention": o.target_retention, "max_interval_days": o.max_interval_days,
-                               "decay": DECAY, "factor": FACTOR, "log_stability_ceiling": LOG_STABILITY_CEILING,
-                               "ceiling_leak": CEILING_LEAK},
-                "learning_steps_minutes": list(o.learning_steps_minutes),
-                "relearning_steps_minutes": list(o.relearning_steps_minutes),
-                "rules": [{"when": "the item's next (re)learning step is due", "action": "review_now"},
-                          {"when": "elapsed_days >= interval", "action": "review_now"},
-                          {"when": "otherwise", "action": "wait", "next_review": "last review + interval"}]}
+        return {
+            "output": "z = output[0], a correction to ln S0 (S0 = FSRS-6 default stability = exp(10 * "
+            "feature log_stability))",
+            "stability": "r = ln S0 + z; S = exp(r - (1 - ceiling_leak) * softplus(r - log_stability_ceiling))",
+            "recall": "p(elapsed_days) = (1 + factor * elapsed_days / S) ^ -decay",
+            "interval": "min(S / factor * (target_retention ^ (-1 / decay) - 1), max_interval_days)",
+            "actions": ["review_now", "wait"],
+            "thresholds": {
+                "target_retention": o.target_retention,
+                "max_interval_days": o.max_interval_days,
+                "decay": DECAY,
+                "factor": FACTOR,
+                "log_stability_ceiling": LOG_STABILITY_CEILING,
+                "ceiling_leak": CEILING_LEAK,
+            },
+            "learning_steps_minutes": list(o.learning_steps_minutes),
+            "relearning_steps_minutes": list(o.relearning_steps_minutes),
+            "rules": [
+                {"when": "the item's next (re)learning step is due", "action": "review_now"},
+                {"when": "elapsed_days >= interval", "action": "review_now"},
+                {"when": "otherwise", "action": "wait", "next_review": "last review + interval"},
+            ],
+        }
 
 
 def due_now(decisions: tuple[Decision, ...]) -> tuple[str, ...]:

@@ -41,7 +41,11 @@ class AnswerGraded(BaseModel):
 
 def event_type_specs() -> tuple[EventTypeSpec, ...]:
     return (
-        EventTypeSpec(ANSWER_SUBMITTED, AnswerSubmitted, ("free_text", "learning_performance"),
-                      "a student's free-text answer to a question"),
+        EventTypeSpec(
+            ANSWER_SUBMITTED,
+            AnswerSubmitted,
+            ("free_text", "learning_performance"),
+            "a student's free-text answer to a question",
+        ),
         EventTypeSpec(ANSWER_GRADED, AnswerGraded, ("assessment",), "a teacher's grade of an answer"),
     )

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,13 +36,33 @@ from satchel_plugins import _text
 from satchel_plugins.rubric.events import ANSWER_GRADED, ANSWER_SUBMITTED
 
 REFERENCE: tuple[str, ...] = (
-    "align_recall", "align_precision", "align_f1", "exact_recall", "bigram_recall", "char3_cosine",
-    "char4_recall", "tfidf_cosine", "lcs_ratio", "length", "length_ratio", "negation_mismatch",
-    "question_parroting", "novel_content", "number_mismatch", "empty",
+    "align_recall",
+    "align_precision",
+    "align_f1",
+    "exact_recall",
+    "bigram_recall",
+    "char3_cosine",
+    "char4_recall",
+    "tfidf_cosine",
+    "lcs_ratio",
+    "length",
+    "length_ratio",
+    "negation_mismatch",
+    "question_parroting",
+    "novel_content",
+    "number_mismatch",
+    "empty",
 )
 TEACHER: tuple[str, ...] = (
-    "knn_credit", "nearest_credit", "nearest_similarity", "full_credit_similarity", "no_credit_similarity",
-    "question_credit", "question_graded", "teacher_credit", "teacher_graded",
+    "knn_credit",
+    "nearest_credit",
+    "nearest_similarity",
+    "full_credit_similarity",
+    "no_credit_similarity",
+    "question_credit",
+    "question_graded",
+    "teacher_credit",
+    "teacher_graded",
 )
 FEATURES: tuple[str, ...] = REFERENCE + TEACHER + ("inverse_scale",)
 SCHEMA = FeatureSchema(FEATURES, version="answer_text/2")
@@ -53,43 +73,87 @@ QUESTION_GRADED_COLUMN = FEATURES.index("question_graded")
 QUESTION_GRADED_DIVISOR = float(np.log(101.0))
 #: an interval edge standing for -inf/+inf on the fraction of credit
 OPEN_EDGE = 8.0
-_REF = ("Against the reference answer; tokens, stems and content words by satchel_plugins._text "
-        "(lowercase word tokens, a light suffix stemmer, stopwords removed). ")
-_KNN = ("From this teacher's grades known before the answer (same question), by answer similarity = mean of "
-        "IDF-weighted word cosine and character-trigram cosine. ")
+_REF = (
+    "Against the reference answer; tokens, stems and content words by satchel_plugins._text "
+    "(lowercase word tokens, a light suffix stemmer, stopwords removed). "
+)
+_KNN = (
+    "From this teacher's grades known before the answer (same question), by answer similarity = mean of "
+    "IDF-weighted word cosine and character-trigram cosine. "
+)
 FEATURE_DOCS: tuple[FeatureDoc, ...] = (
-    FeatureDoc("align_recall", _REF + "IDF-weighted share of the reference's content words (minus the question's) "
-               "aligned to an answer word: exact, same stem or trigram-similar.", "none (0..1)"),
+    FeatureDoc(
+        "align_recall",
+        _REF + "IDF-weighted share of the reference's content words (minus the question's) "
+        "aligned to an answer word: exact, same stem or trigram-similar.",
+        "none (0..1)",
+    ),
     FeatureDoc("align_precision", "As align_recall, answer words aligned to the reference.", "none (0..1)"),
     FeatureDoc("align_f1", "Harmonic mean of align_recall and align_precision.", "none (0..1)"),
-    FeatureDoc("exact_recall", "Share of the reference's content stems present in the answer.", "none (0..1)"),
-    FeatureDoc("bigram_recall", "Share of the reference's stem bigrams present in the answer.", "none (0..1)"),
+    FeatureDoc(
+        "exact_recall", "Share of the reference's content stems present in the answer.", "none (0..1)"
+    ),
+    FeatureDoc(
+        "bigram_recall", "Share of the reference's stem bigrams present in the answer.", "none (0..1)"
+    ),
     FeatureDoc("char3_cosine", "Cosine of character-trigram counts, answer vs reference.", "none (0..1)"),
-    FeatureDoc("char4_recall", "Share of the reference's distinct character 4-grams in the answer.", "none (0..1)"),
-    FeatureDoc("tfidf_cosine", "Cosine of IDF-weighted content-word counts, answer vs reference.", "none (0..1)"),
+    FeatureDoc(
+        "char4_recall", "Share of the reference's distinct character 4-grams in the answer.", "none (0..1)"
+    ),
+    FeatureDoc(
+        "tfidf_cosine", "Cosine of IDF-weighted content-word counts, answer vs reference.", "none (0..1)"
+    ),
     FeatureDoc("lcs_ratio", "Longest common stem subsequence / reference tokens.", "none"),
-    FeatureDoc("length", "Answer tokens n.", "min(log1p(n) / ln(101), 1.5)", {"divisor": float(np.log(101.0))}),
+    FeatureDoc(
+        "length", "Answer tokens n.", "min(log1p(n) / ln(101), 1.5)", {"divisor": float(np.log(101.0))}
+    ),
     FeatureDoc("length_ratio", "ln((answer tokens + 1) / (reference tokens + 1)).", "clip(v / 2, -1.5, 1.5)"),
-    FeatureDoc("negation_mismatch", "1 when exactly one of answer and reference contains a negation.", "none"),
-    FeatureDoc("question_parroting", "Share of the answer's content words taken from the question, not the "
-               "reference.", "none (0..1)"),
-    FeatureDoc("novel_content", "Share of the answer's content words in neither reference nor question.", "none"),
+    FeatureDoc(
+        "negation_mismatch", "1 when exactly one of answer and reference contains a negation.", "none"
+    ),
+    FeatureDoc(
+        "question_parroting",
+        "Share of the answer's content words taken from the question, not the reference.",
+        "none (0..1)",
+    ),
+    FeatureDoc(
+        "novel_content", "Share of the answer's content words in neither reference nor question.", "none"
+    ),
     FeatureDoc("number_mismatch", "1 when the answer has a number the reference lacks.", "none"),
     FeatureDoc("empty", "1 when the answer has no content word.", "none"),
-    FeatureDoc("knn_credit", _KNN + "Mean credit of the k most similar, weighted by max(similarity, 0) + 0.001; "
-               "0 with none.", "credit = score / scale_max", {"k": 5.0}),
+    FeatureDoc(
+        "knn_credit",
+        _KNN + "Mean credit of the k most similar, weighted by max(similarity, 0) + 0.001; 0 with none.",
+        "credit = score / scale_max",
+        {"k": 5.0},
+    ),
     FeatureDoc("nearest_credit", _KNN + "Credit of the most similar graded answer; 0 with none.", "credit"),
     FeatureDoc("nearest_similarity", _KNN + "Similarity to that answer; 0 with none.", "none (0..1)"),
-    FeatureDoc("full_credit_similarity", _KNN + "Highest similarity to a full-credit (>= 0.999) answer; 0 with "
-               "none.", "none (0..1)"),
-    FeatureDoc("no_credit_similarity", _KNN + "Highest similarity to a no-credit (<= 0.001) answer; 0 with none.",
-               "none (0..1)"),
+    FeatureDoc(
+        "full_credit_similarity",
+        _KNN + "Highest similarity to a full-credit (>= 0.999) answer; 0 with none.",
+        "none (0..1)",
+    ),
+    FeatureDoc(
+        "no_credit_similarity",
+        _KNN + "Highest similarity to a no-credit (<= 0.001) answer; 0 with none.",
+        "none (0..1)",
+    ),
     FeatureDoc("question_credit", _KNN + "Mean credit of those graded answers; 0 with none.", "credit"),
-    FeatureDoc("question_graded", _KNN + "How many, n.", "min(log1p(n) / ln(101), 1)",
-               {"divisor": QUESTION_GRADED_DIVISOR}),
-    FeatureDoc("teacher_credit", "Mean credit of every answer this teacher graded before (any question); 0 with "
-               "none.", "credit"),
-    FeatureDoc("teacher_graded", "How many, n.", "min(log1p(n) / ln(1001), 1)", {"divisor": float(np.log(1001.0))}),
+    FeatureDoc(
+        "question_graded",
+        _KNN + "How many, n.",
+        "min(log1p(n) / ln(101), 1)",
+        {"divisor": QUESTION_GRADED_DIVISOR},
+    ),
+    FeatureDoc(
+        "teacher_credit",
+        "Mean credit of every answer this teacher graded before (any question); 0 with none.",
+        "credit",
+    ),
+    FeatureDoc(
+        "teacher_graded", "How many, n.", "min(log1p(n) / ln(1001), 1)", {"divisor": float(np.log(1001.0))}
+    ),
     FeatureDoc("inverse_scale", "1 / scale_max of the answer's grading scale; 0 when unknown.", "none"),
 )
 
@@ -137,8 +201,9 @@ def _doc(text: str) -> _Doc:
     return _Doc(toks, [_text.stem(t) for t in toks], _text.content_stems(toks))
 
 
-def _reference_features(ans: _Doc, text: str, ref: _Doc, reference: str, question: set[str],
-                        weights: dict[str, float]) -> list[float]:
+def _reference_features(
+    ans: _Doc, text: str, ref: _Doc, reference: str, question: set[str], weights: dict[str, float]
+) -> list[float]:
     ref_content = [t for t in ref.content if t not in question] or ref.content
     content = [t for t in ans.content if t not in question] or ans.content
     recall = _text.alignment(content, ref_content, weights)
@@ -149,7 +214,10 @@ def _reference_features(ans: _Doc, text: str, ref: _Doc, reference: str, questio
     negations = _text.negation_count(ans.toks)
     numbers = {t for t in ans.toks if t.isdigit()}
     return [
-        recall, precision, f1, _text.overlap(content, ref_content),
+        recall,
+        precision,
+        f1,
+        _text.overlap(content, ref_content),
         _text.overlap(_text.bigrams(ans.stems), _text.bigrams(ref.stems)),
         _text.cosine(_text.char_ngrams(text, 3), _text.char_ngrams(reference, 3)),
         len(set(_text.char_ngrams(text, 4)) & ref_char4) / len(ref_char4) if ref_char4 else 0.0,
@@ -176,6 +244,7 @@ def _tfidf_cosine(a: Sequence[str], b: Sequence[str], weights: dict[str, float])
 
 def _similarity(docs: Sequence[_Doc], texts: Sequence[str], weights: dict[str, float]) -> np.ndarray:
     """Pairwise answer similarity: the mean of TF-IDF word cosine and character-trigram cosine."""
+
     def normalized(rows: list[Counter[str]], weigh: dict[str, float] | None) -> np.ndarray:
         vocab = {t: i for i, t in enumerate(sorted({t for r in rows for t in r}))}
         m = np.zeros((len(rows), max(len(vocab), 1)))
@@ -208,8 +277,9 @@ def featurize(items: Sequence[Item], *, neighbours: int = 5) -> np.ndarray:
             question_words[it.question_text] = set(_text.content_stems(_text.tokens(it.question_text or "")))
     weights = _text.idf([d.content for d in docs] + [d.content for d in ref_docs.values()])
     for i, (it, d) in enumerate(zip(items, docs)):
-        out[i, :len(REFERENCE)] = _reference_features(d, it.text, ref_docs[it.reference], it.reference,
-                                                      question_words[it.question_text], weights)
+        out[i, : len(REFERENCE)] = _reference_features(
+            d, it.text, ref_docs[it.reference], it.reference, question_words[it.question_text], weights
+        )
         out[i, SCALE_COLUMN] = 1.0 / it.scale if it.scale else 0.0
     known = np.array([it.known for it in items])
     credit = np.array([np.nan if it.credit is None else it.credit for it in items])
@@ -227,8 +297,9 @@ def featurize(items: Sequence[Item], *, neighbours: int = 5) -> np.ndarray:
             past = graded[idx] & (known[idx] < known[i])
             past[row] = False
             n_teacher = int(np.searchsorted(graded_known, known[i], side="left"))
-            out[i, teacher] = _teacher_features(sim[row, past], credit[idx][past], graded_credit[:n_teacher],
-                                                neighbours)
+            out[i, teacher] = _teacher_features(
+                sim[row, past], credit[idx][past], graded_credit[:n_teacher], neighbours
+            )
     return out
 
 
@@ -241,9 +312,15 @@ def _teacher_features(sim: np.ndarray, credit: np.ndarray, teacher_credit: np.nd
     w = np.maximum(sim[top], 0.0) + 1e-3
     full, none = credit >= 0.999, credit <= 0.001
     return [
-        float(np.dot(w, credit[top]) / w.sum()), float(credit[top[0]]), float(sim[top[0]]),
-        float(sim[full].max()) if full.any() else 0.0, float(sim[none].max()) if none.any() else 0.0,
-        float(credit.mean()), min(np.log1p(len(sim)) / QUESTION_GRADED_DIVISOR, 1.0), teacher_mean, graded_before,
+        float(np.dot(w, credit[top]) / w.sum()),
+        float(credit[top[0]]),
+        float(sim[top[0]]),
+        float(sim[full].max()) if full.any() else 0.0,
+        float(sim[none].max()) if none.any() else 0.0,
+        float(credit.mean()),
+        min(np.log1p(len(sim)) / QUESTION_GRADED_DIVISOR, 1.0),
+        teacher_mean,
+        graded_before,
     ]
 
 
@@ -288,8 +365,13 @@ class AnswerFeaturizer:
         rows = [i for i, it in enumerate(items) if it.credit is not None]
         graded = [items[i] for i in rows]
         y = grade_labels(np.array([it.credit for it in graded]), np.array([it.scale or 1 for it in graded]))
-        data = Dataset(x[rows].reshape(len(rows), len(FEATURES)), y.reshape(len(rows), 3), np.ones(len(rows)),
-                       SCHEMA, np.array([it.known for it in graded], np.float64))
+        data = Dataset(
+            x[rows].reshape(len(rows), len(FEATURES)),
+            y.reshape(len(rows), 3),
+            np.ones(len(rows)),
+            SCHEMA,
+            np.array([it.known for it in graded], np.float64),
+        )
         return AnswerSamples(data, tuple(it.answer_id for it in graded), tuple(it.question for it in graded))
 
     def training_data(self, events: Sequence[Event], *, now: datetime) -> Dataset:
@@ -301,7 +383,9 @@ class AnswerFeaturizer:
         x = featurize(items, neighbours=self.options.neighbours)
         keep = [i for i, it in enumerate(items) if it.credit is None]
         context = tuple({"answer_id": items[i].answer_id, "question": items[i].question} for i in keep)
-        return Rows(tuple(items[i].answer_id for i in keep), x[keep].reshape(len(keep), len(FEATURES)), context)
+        return Rows(
+            tuple(items[i].answer_id for i in keep), x[keep].reshape(len(keep), len(FEATURES)), context
+        )
 
     def describe(self) -> tuple[FeatureDoc, ...]:
         """Each feature's definition and scaling (the export contract; see docs/mobile.md)."""
@@ -330,8 +414,11 @@ def _items(events: Sequence[Event], now: datetime) -> list[Item]:
             answers[str(e.data["answer_id"])] = e
         elif e.type == ANSWER_GRADED:
             grades[str(e.data["answer_id"])] = e
-    question_scale = {str(answers[a].data["question"]): int(g.data.get("scale_max", 1))
-                      for a, g in grades.items() if a in answers}
+    question_scale = {
+        str(answers[a].data["question"]): int(g.data.get("scale_max", 1))
+        for a, g in grades.items()
+        if a in answers
+    }
     items = []
     for answer_id, e in answers.items():
         d, g = e.data, grades.get(answer_id)
@@ -341,8 +428,16 @@ def _items(events: Sequence[Event], now: datetime) -> list[Item]:
             scale: int | None = int(g.data.get("scale_max", 1))
         else:
             scale = int(d["scale_max"]) if d.get("scale_max") else question_scale.get(question)
-        items.append(Item(answer_id, question, str(d.get("reference") or q_text or ""), str(d["text"]),
-                          None if q_text is None else str(q_text), scale,
-                          None if g is None else float(g.data["score"]) / max(scale or 1, 1),
-                          math.inf if g is None else g.time.timestamp()))
+        items.append(
+            Item(
+                answer_id,
+                question,
+                str(d.get("reference") or q_text or ""),
+                str(d["text"]),
+                None if q_text is None else str(q_text),
+                scale,
+                None if g is None else float(g.data["score"]) / max(scale or 1, 1),
+                math.inf if g is None else g.time.timestamp(),
+            )
+        )
     return items

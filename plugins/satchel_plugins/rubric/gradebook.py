@@ -31,15 +31,16 @@ import hashlib
 import io
 import math
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from satchel.errors import EventError
-from satchel.events import EARLIEST, LATEST, MAX_INT
+from satchel.events import EARLIEST, LATEST, MAX_INT, Event
 from satchel.ingest import parse_event
 from satchel.task import SourcedEvent
 from satchel_plugins.rubric.events import ANSWER_GRADED, ANSWER_SUBMITTED, AnswerGraded, AnswerSubmitted
@@ -48,17 +49,53 @@ from satchel_plugins.rubric.events import ANSWER_GRADED, ANSWER_SUBMITTED, Answe
 ALIASES: dict[str, tuple[str, ...]] = {
     "answer_id": ("answerid", "studentanswerid", "responseid", "submissionid", "id"),
     "student": ("student", "studentid", "studentname", "learner", "learnerid", "name", "user", "userid"),
-    "question_id": ("questionid", "qid", "itemid", "questionnumber", "questionno", "question#", "item", "task",
-                    "taskid"),
+    "question_id": (
+        "questionid",
+        "qid",
+        "itemid",
+        "questionnumber",
+        "questionno",
+        "question#",
+        "item",
+        "task",
+        "taskid",
+    ),
     "question": ("question", "questiontext", "prompt", "questionprompt"),
-    "reference_answer": ("referenceanswer", "reference", "modelanswer", "expectedanswer", "answerkey", "key",
-                         "solution", "correctanswer", "sampleanswer", "desiredanswer"),
-    "student_answer": ("studentanswer", "answer", "response", "studentresponse", "answertext", "text",
-                       "submission", "responsetext"),
+    "reference_answer": (
+        "referenceanswer",
+        "reference",
+        "modelanswer",
+        "expectedanswer",
+        "answerkey",
+        "key",
+        "solution",
+        "correctanswer",
+        "sampleanswer",
+        "desiredanswer",
+    ),
+    "student_answer": (
+        "studentanswer",
+        "answer",
+        "response",
+        "studentresponse",
+        "answertext",
+        "text",
+        "submission",
+        "responsetext",
+    ),
     "score": ("score", "grade", "points", "mark", "marks", "credit", "pointsawarded", "awarded"),
     "label_2way": ("label2way",),
-    "scale_max": ("scalemax", "maxscore", "maxpoints", "maxmarks", "outof", "max", "pointspossible",
-                  "possiblepoints", "fullmarks"),
+    "scale_max": (
+        "scalemax",
+        "maxscore",
+        "maxpoints",
+        "maxmarks",
+        "outof",
+        "max",
+        "pointspossible",
+        "possiblepoints",
+        "fullmarks",
+    ),
     "graded_at": ("gradedat", "gradedon", "graded", "timestamp", "time", "date", "datetime", "gradetime"),
 }
 FIELDS: tuple[str, ...] = tuple(ALIASES)
@@ -74,10 +111,17 @@ class GradebookImportOptions(BaseModel):
     """Options of the ``graded_answers_csv`` importer."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    subject: str = Field("teacher", min_length=1, description="subject (the teacher) the gradebook belongs to")
-    map: dict[str, str] = Field(default_factory=dict, description="field -> column name, e.g. "
-                                "{student_answer = 'Antwort', score = 'Punkte'}; fields: " + ", ".join(FIELDS))
-    scale_max: int | None = Field(None, ge=1, le=100, description="the scale when the file has no scale column")
+    subject: str = Field(
+        "teacher", min_length=1, description="subject (the teacher) the gradebook belongs to"
+    )
+    map: dict[str, str] = Field(
+        default_factory=dict,
+        description="field -> column name, e.g. "
+        "{student_answer = 'Antwort', score = 'Punkte'}; fields: " + ", ".join(FIELDS),
+    )
+    scale_max: int | None = Field(
+        None, ge=1, le=100, description="the scale when the file has no scale column"
+    )
     sheet: str | None = Field(None, description="XLSX: the worksheet (default: the first)")
 
     @field_validator("map")
@@ -105,10 +149,17 @@ class GradebookImporter:
         path = Path(path)
         if not path.is_file():
             raise EventError(f"no such file: {path}")
-        table = _read_xlsx(path, self.options.sheet) if path.suffix.lower() in (".xlsx", ".xlsm") else _read_text(path)
+        table = (
+            _read_xlsx(path, self.options.sheet)
+            if path.suffix.lower() in (".xlsx", ".xlsm")
+            else _read_text(path)
+        )
         columns = self._columns(path, table.header)
-        records = [self._record(path, line, cells, columns) for line, cells in table.rows
-                   if any(str(c or "").strip() for c in cells)]
+        records = [
+            self._record(path, line, cells, columns)
+            for line, cells in table.rows
+            if any(str(c or "").strip() for c in cells)
+        ]
         if not records:
             raise EventError(f"{path}: no answers below the header", hint="is the header the last line?")
         scale = self._scale(records)
@@ -126,8 +177,10 @@ class GradebookImporter:
         listed = ", ".join(repr(h) for h in header)
         for field, column in self.options.map.items():
             if _norm(column) not in names:
-                raise EventError(f"{path}:1: map {field}={column!r}: no such column; the columns are {listed}",
-                                 hint="name a column of the header row in the map option")
+                raise EventError(
+                    f"{path}:1: map {field}={column!r}: no such column; the columns are {listed}",
+                    hint="name a column of the header row in the map option",
+                )
             found[field] = names.index(_norm(column))
         taken = set(found.values())
         for field, aliases in ALIASES.items():
@@ -141,8 +194,10 @@ class GradebookImporter:
         if "answer_id" not in found and header and not header[0].strip() and 0 not in taken:
             found["answer_id"] = 0  # an unnamed first column: a spreadsheet's row index
         if "student_answer" not in found:
-            raise EventError(f"{path}:1: no column with the students' answers; the columns are {listed}",
-                             hint="name it 'answer' or 'student_answer', or map it: map = {student_answer = '<column>'}")
+            raise EventError(
+                f"{path}:1: no column with the students' answers; the columns are {listed}",
+                hint="name it 'answer' or 'student_answer', or map it: map = {student_answer = '<column>'}",
+            )
         return found
 
     def _record(self, path: Path, line: int, cells: list[Any], columns: Mapping[str, int]) -> dict[str, Any]:
@@ -155,7 +210,9 @@ class GradebookImporter:
 
         question_text = cell("question")
         question = cell("question_id") or question_text[:128] or path.stem
-        answer_id = cell("answer_id") or (f"{cell('student')}|{question}" if cell("student") else f"line{line}")
+        answer_id = cell("answer_id") or (
+            f"{cell('student')}|{question}" if cell("student") else f"line{line}"
+        )
         score: float | None = None
         if cell("score"):
             score = _finite(path, line, "score", cell("score"))
@@ -168,12 +225,25 @@ class GradebookImporter:
         if cell("scale_max"):
             scale = int(_finite(path, line, "scale_max", cell("scale_max")))
         i = columns.get("graded_at")
-        graded_at = _time(path, line, cells[i] if i is not None and i < len(cells) else None) if score is not None else None
+        graded_at = (
+            _time(path, line, cells[i] if i is not None and i < len(cells) else None)
+            if score is not None
+            else None
+        )
         if score is not None and "graded_at" in columns and graded_at is None:
             raise EventError(f"{path}:{line}: a grade without a time in the graded_at column")
-        return {"line": line, "answer_id": answer_id[:128], "question": question[:128], "question_text": question_text,
-                "reference": cell("reference_answer"), "text": cell("student_answer"), "score": score,
-                "scale": scale, "graded_at": graded_at, "label": "label_2way" if cell("label_2way") else "score"}
+        return {
+            "line": line,
+            "answer_id": answer_id[:128],
+            "question": question[:128],
+            "question_text": question_text,
+            "reference": cell("reference_answer"),
+            "text": cell("student_answer"),
+            "score": score,
+            "scale": scale,
+            "graded_at": graded_at,
+            "label": "label_2way" if cell("label_2way") else "score",
+        }
 
     def _scale(self, records: Sequence[Mapping[str, Any]]) -> int:
         """The scale of rows without one: the option, else 1 when every score is at most 1, else the top score."""
@@ -182,27 +252,58 @@ class GradebookImporter:
         top = max((r["score"] for r in records if r["score"] is not None and r["scale"] is None), default=1.0)
         return max(1, math.ceil(top))
 
-    def _events(self, path: Path, r: Mapping[str, Any], scale: int, start: datetime, fallback: datetime) -> list[Event]:
+    def _events(
+        self, path: Path, r: Mapping[str, Any], scale: int, start: datetime, fallback: datetime
+    ) -> list[Event]:
         # an ungraded row without a scale takes its question's from the grades (None here)
         row_scale = r["scale"] or (scale if r["score"] is not None or self.options.scale_max else None)
         try:
-            submitted = AnswerSubmitted(answer_id=r["answer_id"], question=r["question"], reference=r["reference"],
-                                        text=r["text"], question_text=r["question_text"] or None, scale_max=row_scale)
-            grade = None if r["score"] is None or row_scale is None else AnswerGraded(
-                answer_id=r["answer_id"], score=r["score"], scale_max=row_scale)
+            submitted = AnswerSubmitted(
+                answer_id=r["answer_id"],
+                question=r["question"],
+                reference=r["reference"],
+                text=r["text"],
+                question_text=r["question_text"] or None,
+                scale_max=row_scale,
+            )
+            grade = (
+                None
+                if r["score"] is None or row_scale is None
+                else AnswerGraded(answer_id=r["answer_id"], score=r["score"], scale_max=row_scale)
+            )
         except ValidationError as e:
             first = e.errors()[0]
             field = ".".join(map(str, first["loc"])) or r["label"]
-            raise EventError(f"{path}:{r['line']}: field {field!r}: {first['msg']}",
-                             hint="a score must lie in 0..scale_max; texts are at most 4,000 characters") from None
+            raise EventError(
+                f"{path}:{r['line']}: field {field!r}: {first['msg']}",
+                hint="a score must lie in 0..scale_max; texts are at most 4,000 characters",
+            ) from None
         graded_at = r["graded_at"] or fallback
         key = f"gradebook|{self.options.subject}|{r['answer_id']}"
         where = f"{path}:{r['line']}"
-        events = [parse_event({"type": ANSWER_SUBMITTED, "time": min(start, graded_at - timedelta(microseconds=1)),
-                               "data": submitted.model_dump(exclude_none=True), "id": _id(key)}, where)]
+        events = [
+            parse_event(
+                {
+                    "type": ANSWER_SUBMITTED,
+                    "time": min(start, graded_at - timedelta(microseconds=1)),
+                    "data": submitted.model_dump(exclude_none=True),
+                    "id": _id(key),
+                },
+                where,
+            )
+        ]
         if grade is not None:
-            events.append(parse_event({"type": ANSWER_GRADED, "time": graded_at, "data": grade.model_dump(),
-                                       "id": _id(f"{key}|grade|{graded_at.isoformat()}")}, where))
+            events.append(
+                parse_event(
+                    {
+                        "type": ANSWER_GRADED,
+                        "time": graded_at,
+                        "data": grade.model_dump(),
+                        "id": _id(f"{key}|grade|{graded_at.isoformat()}"),
+                    },
+                    where,
+                )
+            )
         return events
 
 
@@ -217,7 +318,9 @@ def _finite(path: Path, line: int, field: str, text: str) -> float:
     except ValueError:
         raise EventError(f"{path}:{line}: {field} {text!r} is not a number") from None
     if not math.isfinite(value) or abs(value) > MAX_INT:
-        raise EventError(f"{path}:{line}: {field} {text!r} is not a finite number", hint="write the grade as a number")
+        raise EventError(
+            f"{path}:{line}: {field} {text!r} is not a finite number", hint="write the grade as a number"
+        )
     return value
 
 
@@ -239,8 +342,11 @@ def _time(path: Path, line: int, value: Any) -> datetime | None:
                 raise EventError(f"{path}:{line}: graded_at {text!r} is not a time", hint=hint) from None
         else:
             if not EARLIEST.timestamp() <= seconds <= LATEST.timestamp():
-                raise EventError(f"{path}:{line}: graded_at {text!r} is not a time between the years "
-                                 f"{EARLIEST.year} and {LATEST.year}", hint=hint)
+                raise EventError(
+                    f"{path}:{line}: graded_at {text!r} is not a time between the years "
+                    f"{EARLIEST.year} and {LATEST.year}",
+                    hint=hint,
+                )
             t = datetime.fromtimestamp(seconds, timezone.utc)
     t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
     try:
@@ -248,8 +354,11 @@ def _time(path: Path, line: int, value: Any) -> datetime | None:
     except OverflowError:  # an offset that moves the time off the calendar
         in_range = False
     if not in_range:
-        raise EventError(f"{path}:{line}: graded_at {t.isoformat()} is not between the years "
-                         f"{EARLIEST.year} and {LATEST.year}", hint=hint)
+        raise EventError(
+            f"{path}:{line}: graded_at {t.isoformat()} is not between the years "
+            f"{EARLIEST.year} and {LATEST.year}",
+            hint=hint,
+        )
     return t
 
 
@@ -264,8 +373,10 @@ def _read_text(path: Path) -> _Table:
             text = raw.decode("cp1252")
         except UnicodeDecodeError as e:
             line = raw.count(b"\n", 0, e.start) + 1
-            raise EventError(f"{path}:{line}: byte 0x{raw[e.start]:02x} is neither UTF-8 nor Windows-1252 text",
-                             hint="save the gradebook as UTF-8 CSV") from None
+            raise EventError(
+                f"{path}:{line}: byte 0x{raw[e.start]:02x} is neither UTF-8 nor Windows-1252 text",
+                hint="save the gradebook as UTF-8 CSV",
+            ) from None
     first = text.split("\n", 1)[0]
     try:
         delimiter = csv.Sniffer().sniff(text[:65536], delimiters=_DELIMITERS).delimiter
@@ -278,7 +389,9 @@ def _read_text(path: Path) -> _Table:
         header = next(reader, [])
         rows = [(reader.line_num, list(cells)) for cells in reader]
     except csv.Error as e:
-        raise EventError(f"{path}:{reader.line_num}: unreadable CSV ({e})", hint="check the quoting of that line") from None
+        raise EventError(
+            f"{path}:{reader.line_num}: unreadable CSV ({e})", hint="check the quoting of that line"
+        ) from None
     if not header:
         raise EventError(f"{path}: empty file")
     return _Table(header, rows)
@@ -290,12 +403,16 @@ def _read_xlsx(path: Path, sheet: str | None) -> _Table:
     try:
         from openpyxl import load_workbook
     except ImportError:
-        raise EventError(f"{path}: reading XLSX needs openpyxl", hint="pip install openpyxl, or export as CSV") from None
+        raise EventError(
+            f"{path}: reading XLSX needs openpyxl", hint="pip install openpyxl, or export as CSV"
+        ) from None
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as e:
-        raise EventError(f"{path}: not a readable XLSX workbook ({type(e).__name__})",
-                         hint="save it again from the spreadsheet, or export as CSV") from None
+        raise EventError(
+            f"{path}: not a readable XLSX workbook ({type(e).__name__})",
+            hint="save it again from the spreadsheet, or export as CSV",
+        ) from None
     try:
         if sheet is not None and sheet not in book.sheetnames:
             raise EventError(f"{path}: no sheet {sheet!r}; the sheets are {', '.join(book.sheetnames)}")

@@ -6,7 +6,8 @@ This is the ``rubric`` entry point, imported whenever satchel loads its plugins 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from satchel.hookspecs import hookimpl
 
@@ -28,7 +29,9 @@ def satchel_event_sources() -> Iterator[EventSourceSpec]:
     from satchel_plugins.rubric.gradebook import GradebookImporter, GradebookImportOptions
 
     yield EventSourceSpec(
-        name="graded_answers_csv", factory=GradebookImporter, options=GradebookImportOptions,
+        name="graded_answers_csv",
+        factory=GradebookImporter,
+        options=GradebookImportOptions,
         description="answers with reference answers and optional grades (SemEval-2013 flat CSV works as is)",
         produces=(ANSWER_SUBMITTED, ANSWER_GRADED),
     )
@@ -41,7 +44,9 @@ def satchel_featurizers() -> Iterator[FeaturizerSpec]:
     from satchel_plugins.rubric.features import AnswerFeaturizer, AnswerFeaturizerOptions
 
     yield FeaturizerSpec(
-        name="answer_text", factory=AnswerFeaturizer, options=AnswerFeaturizerOptions,
+        name="answer_text",
+        factory=AnswerFeaturizer,
+        options=AnswerFeaturizerOptions,
         description="on-device text features of an answer against its reference answer",
         reads=(ANSWER_SUBMITTED, ANSWER_GRADED),
     )
@@ -53,7 +58,11 @@ def satchel_models() -> Iterator[ModelTaskSpec]:
     from satchel_plugins.rubric.task import METRICS, PURPOSE, RubricTask, RubricTaskOptions
 
     yield ModelTaskSpec(
-        name="rubric", factory=RubricTask, options=RubricTaskOptions,
+        name="rubric",
+        factory=RubricTask,
+        options=RubricTaskOptions,
         description="suggests scores on the teacher's rubric and flags answers that need the teacher",
-        featurizer="answer_text", purposes=(PURPOSE,), metrics=METRICS,
+        featurizer="answer_text",
+        purposes=(PURPOSE,),
+        metrics=METRICS,
     )

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from satchel_plugins.rubric.semeval import GradedAnswer
 
 #: ``../shared/data/...`` relative to the repository root.
-SAF_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "saf_short_answer_feedback" / "data"
+SAF_DIR = (
+    Path(__file__).resolve().parents[3].parent / "shared" / "data" / "saf_short_answer_feedback" / "data"
+)
 SAF_SPLITS: tuple[str, ...] = ("training", "unseen_answers", "unseen_questions")
 SCALE_MAX = 4
 
@@ -33,8 +35,18 @@ def load_saf(directory: Path = SAF_DIR, splits: Iterable[str] = SAF_SPLITS) -> t
             reference = " ".join((root.findtext("referenceAnswers/referenceAnswer") or "").split())
             for sa in root.iter("studentAnswer"):
                 raw = float((sa.findtext("score") or "").strip())
-                answers.append(GradedAnswer(
-                    str(sa.get("id")), path.stem, question_text, reference, " ".join((sa.findtext("response") or "").split()),
-                    int((sa.findtext("verification_feedback") or "").strip().lower() == "correct"), split, "saf",
-                    float(math.floor(raw * SCALE_MAX + 0.5)), SCALE_MAX))
+                answers.append(
+                    GradedAnswer(
+                        str(sa.get("id")),
+                        path.stem,
+                        question_text,
+                        reference,
+                        " ".join((sa.findtext("response") or "").split()),
+                        int((sa.findtext("verification_feedback") or "").strip().lower() == "correct"),
+                        split,
+                        "saf",
+                        float(math.floor(raw * SCALE_MAX + 0.5)),
+                        SCALE_MAX,
+                    )
+                )
     return tuple(answers)

@@ -13,8 +13,8 @@ With probability ``noise`` a score moves one step up or down (a teacher is not a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -56,8 +56,9 @@ def rubric_score(rubric: str, answer: GradedAnswer) -> int:
     raise ValueError(f"unknown rubric {rubric!r}; choose one of {sorted(RUBRICS)}")
 
 
-def simulate_teacher(answers: Sequence[GradedAnswer], rubric: str, *, noise: float = 0.05,
-                     seed: int = 0) -> SimulatedTeacher:
+def simulate_teacher(
+    answers: Sequence[GradedAnswer], rubric: str, *, noise: float = 0.05, seed: int = 0
+) -> SimulatedTeacher:
     """A teacher grading ``answers`` (shuffled) by ``rubric``."""
     if rubric not in RUBRICS:
         raise ValueError(f"unknown rubric {rubric!r}; choose one of {sorted(RUBRICS)}")
@@ -72,17 +73,63 @@ def simulate_teacher(answers: Sequence[GradedAnswer], rubric: str, *, noise: flo
 
 
 _QUESTIONS: tuple[tuple[str, str], ...] = (
-    ("Why does the bulb light when the switch is closed?", "closing the switch completes the circuit so current flows through the bulb"),
-    ("What happens to the voltage across a gap in a circuit?", "the gap has a voltage because it separates terminals at different electrical states"),
-    ("Why do plants need sunlight?", "plants use light energy to make sugar from carbon dioxide and water in photosynthesis"),
-    ("What makes a magnet attract a nail?", "the nail is made of iron which is attracted by the magnetic field"),
-    ("Why does ice melt in a warm room?", "heat energy flows from the warmer air into the ice raising its temperature above freezing"),
-    ("How does sound travel to your ear?", "vibrations travel through the air as waves and reach the eardrum"),
+    (
+        "Why does the bulb light when the switch is closed?",
+        "closing the switch completes the circuit so current flows through the bulb",
+    ),
+    (
+        "What happens to the voltage across a gap in a circuit?",
+        "the gap has a voltage because it separates terminals at different electrical states",
+    ),
+    (
+        "Why do plants need sunlight?",
+        "plants use light energy to make sugar from carbon dioxide and water in photosynthesis",
+    ),
+    (
+        "What makes a magnet attract a nail?",
+        "the nail is made of iron which is attracted by the magnetic field",
+    ),
+    (
+        "Why does ice melt in a warm room?",
+        "heat energy flows from the warmer air into the ice raising its temperature above freezing",
+    ),
+    (
+        "How does sound travel to your ear?",
+        "vibrations travel through the air as waves and reach the eardrum",
+    ),
     ("Why is the sky dark at night?", "the earth rotates so our side faces away from the sun"),
     ("What does a thermometer measure?", "a thermometer measures temperature how hot or cold something is"),
 )
-_FILLER = "i think because it is the that so well maybe just like really".split()
-_DISTRACTORS = "battery color weight moon rain paper glass wind sound light water metal energy".split()
+_FILLER = [
+    "i",
+    "think",
+    "because",
+    "it",
+    "is",
+    "the",
+    "that",
+    "so",
+    "well",
+    "maybe",
+    "just",
+    "like",
+    "really",
+]
+_DISTRACTORS = [
+    "battery",
+    "color",
+    "weight",
+    "moon",
+    "rain",
+    "paper",
+    "glass",
+    "wind",
+    "sound",
+    "light",
+    "water",
+    "metal",
+    "energy",
+]
 
 
 def synthetic_answers(per_question: int = 40, *, seed: int = 0) -> tuple[GradedAnswer, ...]:
@@ -102,5 +149,7 @@ def synthetic_answers(per_question: int = 40, *, seed: int = 0) -> tuple[GradedA
             chosen += list(rng.choice(_FILLER, size=int(rng.integers(0, 4))))
             if not correct:
                 rng.shuffle(chosen)
-            out.append(GradedAnswer(f"q{q}_a{j}", f"q{q}", question, reference, " ".join(chosen), int(correct)))
+            out.append(
+                GradedAnswer(f"q{q}_a{j}", f"q{q}", question, reference, " ".join(chosen), int(correct))
+            )
     return tuple(out)

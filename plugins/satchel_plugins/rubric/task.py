@@ -21,9 +21,9 @@ the base reading those features, weighed by how many answers to the same questio
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,7 +55,9 @@ def ordinal_loss() -> Loss:
     mu, spread = Out(0), Out(1).softplus() + S_MIN
     credit, lower, upper = Label(0), Label(1), Label(2)
     p = ((upper - mu) / spread).sigmoid() - ((lower - mu) / spread).sigmoid()
-    return Loss.custom("ordinal_credit", -(p.maximum(P_FLOOR).log()) + PULL * (mu - credit).square(), label_dim=3)
+    return Loss.custom(
+        "ordinal_credit", -(p.maximum(P_FLOOR).log()) + PULL * (mu - credit).square(), label_dim=3
+    )
 
 
 def grade_probabilities(outputs: np.ndarray, scale: int) -> np.ndarray:
@@ -73,15 +75,23 @@ class RubricTaskOptions(BaseModel):
     """Options of the ``rubric`` task: network, fine-tuning and the suggestion policy."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    scale_max: int = Field(1, ge=1, le=100, description="the teacher's 0..K scale where an answer does not give one")
-    hidden: tuple[int, ...] = Field((24, 12), min_length=1, description="hidden layer widths (the base uses the default)")
+    scale_max: int = Field(
+        1, ge=1, le=100, description="the teacher's 0..K scale where an answer does not give one"
+    )
+    hidden: tuple[int, ...] = Field(
+        (24, 12), min_length=1, description="hidden layer widths (the base uses the default)"
+    )
     learning_rate: float = Field(0.002, gt=0, le=1)
     batch_size: int = Field(16, ge=1, le=1024)
     l2_to_reference: float = Field(0.3, ge=0, description="pull toward the base weights while fine-tuning")
     seed: int = 0
     min_samples: int = Field(20, ge=0, description="grades before the teacher's own model trains")
-    review_below: float = Field(0.5, ge=0, le=1, description="probability of the suggested grade below which "
-                                "the teacher should check it")
+    review_below: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="probability of the suggested grade below which the teacher should check it",
+    )
     base_weights: Path = Field(BASE_WEIGHTS, description="base weights (.npz, with a .json beside it)")
 
 
@@ -91,8 +101,9 @@ class Suggestions:
 
     def __init__(self, x: np.ndarray, outputs: np.ndarray, default_scale: int) -> None:
         inverse = np.asarray(x, np.float64).reshape(len(outputs), -1)[:, SCALE_COLUMN]
-        self.scale = np.where(inverse > 0, np.rint(1.0 / np.where(inverse > 0, inverse, 1.0)),
-                              default_scale).astype(np.int64)
+        self.scale = np.where(
+            inverse > 0, np.rint(1.0 / np.where(inverse > 0, inverse, 1.0)), default_scale
+        ).astype(np.int64)
         self.probabilities: list[np.ndarray] = [np.empty(0)] * len(outputs)
         self.grade = np.zeros(len(outputs), np.int64)
         self.expected = np.zeros(len(outputs))
@@ -126,8 +137,16 @@ class RubricTask:
 
     def model_spec(self, schema: FeatureSchema) -> ModelSpec:
         o = self.options
-        return mlp(schema.width, o.hidden, 2, loss=ordinal_loss(), optimizer=Optimizer(learning_rate=o.learning_rate),
-                   batch_size=o.batch_size, l2_to_reference=o.l2_to_reference, seed=o.seed)
+        return mlp(
+            schema.width,
+            o.hidden,
+            2,
+            loss=ordinal_loss(),
+            optimizer=Optimizer(learning_rate=o.learning_rate),
+            batch_size=o.batch_size,
+            l2_to_reference=o.l2_to_reference,
+            seed=o.seed,
+        )
 
     def base_params(self, schema: FeatureSchema) -> Mapping[str, np.ndarray] | None:
         """The shipped base weights; None for a non-default architecture, which starts untrained."""
@@ -139,8 +158,9 @@ class RubricTask:
             raise PluginError(f"rubric base weights not found at {path} (or its .json)", hint=_REBUILD)
         meta = json.loads(meta_path.read_text())
         if meta.get("feature_schema_hash") != schema.hash:
-            raise PluginError(f"rubric base weights at {path} were trained on another feature schema",
-                              hint=_REBUILD)
+            raise PluginError(
+                f"rubric base weights at {path} were trained on another feature schema", hint=_REBUILD
+            )
         shapes = self.model_spec(schema).param_shapes
         if self._base is None:
             with np.load(path) as npz:
@@ -174,9 +194,13 @@ class RubricTask:
         decisions = []
         for rank, i in enumerate(np.argsort(confidence, kind="stable")):
             action = "needs_review" if confidence[i] < self.options.review_below else "suggest"
-            details = {"suggested_score": int(s.grade[i]), "scale_max": int(s.scale[i]),
-                       "expected_score": round(float(s.expected[i]), 3),
-                       "probabilities": [round(float(p), 3) for p in s.probabilities[i]], "review_rank": rank + 1}
+            details = {
+                "suggested_score": int(s.grade[i]),
+                "scale_max": int(s.scale[i]),
+                "expected_score": round(float(s.expected[i]), 3),
+                "probabilities": [round(float(p), 3) for p in s.probabilities[i]],
+                "review_rank": rank + 1,
+            }
             decisions.append(Decision(rows.keys[i], action, float(confidence[i]), details))
         return tuple(decisions)
 
@@ -205,14 +229,18 @@ class RubricTask:
     def policy(self) -> dict[str, object]:
         """The suggestion policy as data, for an app deciding on the device (export manifest)."""
         o = self.options
-        return {"output": "mu = output[0]; spread = softplus(output[1]) + s_min (latent credit, fraction of full marks)",
-                "scale": "K = round(1 / feature inverse_scale) when > 0, else scale_max",
-                "grade_probability": "P(g) = sigmoid((hi_g - mu) / spread) - sigmoid((lo_g - mu) / spread), "
-                                     "lo_g = (g - 0.5) / K, hi_g = (g + 0.5) / K, open below 0 and above K",
-                "actions": ["needs_review", "suggest"],
-                "thresholds": {"review_below": o.review_below, "s_min": S_MIN, "scale_max": o.scale_max},
-                "rules": [{"when": "P(most probable grade) < review_below", "action": "needs_review"},
-                          {"when": "otherwise", "action": "suggest", "grade": "the most probable grade"}]}
+        return {
+            "output": "mu = output[0]; spread = softplus(output[1]) + s_min (latent credit, fraction of full marks)",
+            "scale": "K = round(1 / feature inverse_scale) when > 0, else scale_max",
+            "grade_probability": "P(g) = sigmoid((hi_g - mu) / spread) - sigmoid((lo_g - mu) / spread), "
+            "lo_g = (g - 0.5) / K, hi_g = (g + 0.5) / K, open below 0 and above K",
+            "actions": ["needs_review", "suggest"],
+            "thresholds": {"review_below": o.review_below, "s_min": S_MIN, "scale_max": o.scale_max},
+            "rules": [
+                {"when": "P(most probable grade) < review_below", "action": "needs_review"},
+                {"when": "otherwise", "action": "suggest", "grade": "the most probable grade"},
+            ],
+        }
 
 
 class BaseGrader:

@@ -21,8 +21,8 @@ import dataclasses
 import hashlib
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -36,22 +36,42 @@ from satchel_plugins.rubric.task import BASE_WEIGHTS, RubricTask
 LEARNING_RATE = 0.003
 SEED = 0
 #: held-out splits scored into the metadata (never trained on)
-HELD_OUT = {"semeval test_ua": ("semeval", "test_ua"), "semeval test_uq": ("semeval", "test_uq"),
-            "saf unseen_answers": ("saf", "unseen_answers"), "saf unseen_questions": ("saf", "unseen_questions")}
+HELD_OUT = {
+    "semeval test_ua": ("semeval", "test_ua"),
+    "semeval test_uq": ("semeval", "test_uq"),
+    "saf unseen_answers": ("saf", "unseen_answers"),
+    "saf unseen_questions": ("saf", "unseen_questions"),
+}
 
 
 def graded_in_order(answers: Sequence[GradedAnswer], *, seed: int | None) -> np.ndarray:
     """Feature rows of ``answers`` as a teacher grading them in a seeded random order sees them
     (``seed`` None: before any grade)."""
-    known = np.full(len(answers), np.inf) if seed is None else \
-        np.random.default_rng(seed).permutation(len(answers)).astype(np.float64)
-    items = [Item(a.answer_id, a.question, a.reference, a.text, a.question_text, a.scale_max,
-                  None if seed is None else a.grade / a.scale_max, float(t)) for a, t in zip(answers, known)]
+    known = (
+        np.full(len(answers), np.inf)
+        if seed is None
+        else np.random.default_rng(seed).permutation(len(answers)).astype(np.float64)
+    )
+    items = [
+        Item(
+            a.answer_id,
+            a.question,
+            a.reference,
+            a.text,
+            a.question_text,
+            a.scale_max,
+            None if seed is None else a.grade / a.scale_max,
+            float(t),
+        )
+        for a, t in zip(answers, known)
+    ]
     return featurize(items)
 
 
 def labels(answers: Sequence[GradedAnswer]) -> np.ndarray:
-    return grade_labels(np.array([a.grade / a.scale_max for a in answers]), np.array([a.scale_max for a in answers]))
+    return grade_labels(
+        np.array([a.grade / a.scale_max for a in answers]), np.array([a.scale_max for a in answers])
+    )
 
 
 def training_set(semeval: Sequence[GradedAnswer], saf: Sequence[GradedAnswer]) -> Dataset:
@@ -71,7 +91,7 @@ def training_set(semeval: Sequence[GradedAnswer], saf: Sequence[GradedAnswer]) -
     return Dataset(x, y, w * len(w) / w.sum(), SCHEMA)
 
 
-def _backend(name: str):  # noqa: ANN202 - a TrainerBackend
+def _backend(name: str):
     if name == "litert":
         from satchel_plugins.backends.litert import LiteRTBackend
 
@@ -92,9 +112,14 @@ def train_params(data: Dataset, backend_name: str, epochs: int) -> tuple[dict[st
     return params, fit.final_loss, f"{backend.name} {backend.version}"
 
 
-def _training_spec():  # noqa: ANN202 - a ModelSpec
-    return dataclasses.replace(RubricTask().model_spec(SCHEMA), l2_to_reference=0.0,
-                               optimizer=Optimizer(learning_rate=LEARNING_RATE), batch_size=32, seed=SEED)
+def _training_spec():
+    return dataclasses.replace(
+        RubricTask().model_spec(SCHEMA),
+        l2_to_reference=0.0,
+        optimizer=Optimizer(learning_rate=LEARNING_RATE),
+        batch_size=32,
+        seed=SEED,
+    )
 
 
 def held_out_scores(params: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -134,12 +159,20 @@ def train(backend_name: str, epochs: int, out: Path) -> dict[str, object]:
         "learning_rate": LEARNING_RATE,
         "final_train_loss": round(final_loss, 5),
         "data": {
-            "semeval": {"file": SEMEVAL_CSV.name, "sha256": hashlib.sha256(SEMEVAL_CSV.read_bytes()).hexdigest(),
-                        "split": "train", "answers": len(semeval),
-                        "source": "SemEval-2013 Task 7 2-way (Dzikovska et al. 2013), both corpora"},
-            "saf": {"split": "training/english", "answers": len(saf), "questions": len(saf_files),
-                    "sha256": hashlib.sha256(b"".join(p.read_bytes() for p in saf_files)).hexdigest(),
-                    "source": "SAF (Filighera et al. 2022), scores x4 rounded to 0..4"},
+            "semeval": {
+                "file": SEMEVAL_CSV.name,
+                "sha256": hashlib.sha256(SEMEVAL_CSV.read_bytes()).hexdigest(),
+                "split": "train",
+                "answers": len(semeval),
+                "source": "SemEval-2013 Task 7 2-way (Dzikovska et al. 2013), both corpora",
+            },
+            "saf": {
+                "split": "training/english",
+                "answers": len(saf),
+                "questions": len(saf_files),
+                "sha256": hashlib.sha256(b"".join(p.read_bytes() for p in saf_files)).hexdigest(),
+                "source": "SAF (Filighera et al. 2022), scores x4 rounded to 0..4",
+            },
             "rows": len(data),
         },
         "scores": held_out_scores(params),
@@ -156,11 +189,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for path in (SEMEVAL_CSV, SAF_DIR):
         if not path.exists():
-            raise SystemExit(f"{path} not found; the public data is read from ../shared/data beside the repository")
+            raise SystemExit(
+                f"{path} not found; the public data is read from ../shared/data beside the repository"
+            )
     meta = train(args.backend, args.epochs, args.out)
     for name, s in meta["scores"].items():  # type: ignore[union-attr]
-        print(f"{name:36s} n={s['n']:5d} pearson={s['pearson']:.3f} qwk={s['qwk']:.3f} "
-              f"accuracy={s['accuracy']:.3f} nll={s['grade_nll']:.3f}")
+        print(
+            f"{name:36s} n={s['n']:5d} pearson={s['pearson']:.3f} qwk={s['qwk']:.3f} "
+            f"accuracy={s['accuracy']:.3f} nll={s['grade_nll']:.3f}"
+        )
     print(f"wrote {args.out} and {args.out.with_suffix('.json').name}")
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Iterator, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -24,7 +25,7 @@ class SchoolDaysOptions(BaseModel):
     min_new_samples: int = Field(1, ge=0)
 
     @model_validator(mode="after")
-    def _window(self) -> "SchoolDaysOptions":
+    def _window(self) -> SchoolDaysOptions:
         if self.start_hour >= self.end_hour:
             raise ValueError(f"start_hour ({self.start_hour}) must be before end_hour ({self.end_hour})")
         return self
@@ -44,13 +45,18 @@ class SchoolDaysScheduler:
             reasons.append(f"outside {o.start_hour:02d}:00-{o.end_hour:02d}:00")
         if facts.new_samples < o.min_new_samples:
             reasons.append(f"{facts.new_samples} new samples, need {o.min_new_samples}")
-        return ScheduleDecision(run=not reasons, reasons=tuple(reasons),
-                                not_before=None if not reasons else self._next_window(local))
+        return ScheduleDecision(
+            run=not reasons,
+            reasons=tuple(reasons),
+            not_before=None if not reasons else self._next_window(local),
+        )
 
-    def _next_window(self, local):  # noqa: ANN001, ANN202
+    def _next_window(self, local):
         o = self.options
         for ahead in range(8):
-            day = (local + timedelta(days=ahead)).replace(hour=o.start_hour, minute=0, second=0, microsecond=0)
+            day = (local + timedelta(days=ahead)).replace(
+                hour=o.start_hour, minute=0, second=0, microsecond=0
+            )
             if _DAYS[day.weekday()] in o.days and day > local:
                 return day
         return None
