@@ -547,6 +547,7 @@ class App:
             def on(predictions: Any, index: Any) -> float:
                 return float(task.metrics(holdout.take(index), np.asarray(predictions)[index])[objective])
 
+            assert prior_pred is not None and served_pred is not None  # demotion needs both on the holdout
             share = promotion.win_share(on, prior_pred, served_pred, len(holdout), seed=seed)
             return share >= promotion.DEMOTE_CONFIDENCE
 

@@ -59,7 +59,7 @@ class Checkpoint:
             "data_until": self.data_until,
         }
         buf = io.BytesIO()
-        np.savez(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        np.savez(buf, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)  # type: ignore[arg-type]  # numpy stubs: **arrays could name allow_pickle
         return buf.getvalue()
 
     @staticmethod

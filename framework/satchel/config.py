@@ -265,8 +265,8 @@ def load_config(source: str | Path | Mapping[str, Any], registry: Registry) -> A
                 description=p.description,
                 warm_start=p.warm_start,
                 federated=p.federated,
-                **comps,
-            )  # type: ignore[arg-type]
+                **comps,  # type: ignore[arg-type]
+            )
     if problems:
         raise ConfigError(problems, source=where)
     assert key_provider is not None

@@ -463,13 +463,13 @@ class EventStore:
         sealed = self._seal(subject, events)
         who = _who(subject)
         conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [(who, k, *v) for k, v in sealed.items()])
-        element = self._elements(subject)
+        row_mac = self._elements(subject)
         return [
             self._heads.stage(
                 conn,
                 subject,
                 head,
-                [element(k, *v) for k, v in sealed.items()],
+                [row_mac(k, *v) for k, v in sealed.items()],
                 [head.digest],
                 count=len(sealed) - head.count,
             )

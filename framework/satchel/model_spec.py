@@ -18,9 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -161,7 +161,7 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
 
-_NP_UNARY = {
+_NP_UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "neg": np.negative,
     "exp": np.exp,
     "log": np.log,
@@ -389,17 +389,17 @@ class ModelSpec:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     @staticmethod
-    def from_json(d: Mapping[str, object]) -> ModelSpec:
-        loss_d = dict(d["loss"])  # type: ignore[arg-type]
+    def from_json(d: Mapping[str, Any]) -> ModelSpec:
+        loss_d = dict(d["loss"])
         expr = expr_from_json(loss_d["expr"]) if loss_d.get("expr") is not None else None
         return ModelSpec(
-            input_dim=int(d["input_dim"]),  # type: ignore[arg-type]
-            layers=tuple(Dense(**layer) for layer in d["layers"]),  # type: ignore[union-attr]
+            input_dim=int(d["input_dim"]),
+            layers=tuple(Dense(**layer) for layer in d["layers"]),
             loss=Loss(loss_d["kind"], loss_d["link"], loss_d["name"], expr, loss_d.get("label_dim")),
-            optimizer=Optimizer(**d["optimizer"]),  # type: ignore[arg-type]
-            batch_size=int(d["batch_size"]),  # type: ignore[arg-type]
-            l2_to_reference=float(d["l2_to_reference"]),  # type: ignore[arg-type]
-            seed=int(d["seed"]),  # type: ignore[arg-type]
+            optimizer=Optimizer(**d["optimizer"]),
+            batch_size=int(d["batch_size"]),
+            l2_to_reference=float(d["l2_to_reference"]),
+            seed=int(d["seed"]),
         )
 
 

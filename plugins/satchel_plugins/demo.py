@@ -236,10 +236,10 @@ def _grant(
             purposes=[purpose],
             notice=NOTICES[purpose],
             policy_version=POLICY,
-            actor=actor,
+            actor=actor,  # type: ignore[arg-type]
             age_band=age_band,
             method=method,
-        )  # type: ignore[arg-type]
+        )
     except ConsentError as e:
         _say(console, REFUSED, who, f"consent by {label}: {e.message}")
         return

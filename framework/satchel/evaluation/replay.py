@@ -343,7 +343,7 @@ def _summarise(
     within: dict[str, dict[str, float]] = {}
     ids = np.unique(subjects)
     if len(ids) > 1:
-        per = [(np.count_nonzero(subjects == s), metrics_of(np.flatnonzero(subjects == s))) for s in ids]
+        per = [(int(np.count_nonzero(subjects == s)), metrics_of(np.flatnonzero(subjects == s))) for s in ids]
         for name in preds:
             keys = per[0][1][name]
             within[name] = {m: _weighted_mean([(n, d[name][m]) for n, d in per]) for m in keys}
@@ -389,8 +389,8 @@ def _concat(parts: Sequence[Dataset]) -> Dataset:
         np.concatenate([p.y for p in parts]),
         np.concatenate([p.weights for p in parts]),
         parts[0].schema,
-        None if any(t is None for t in times) else np.concatenate(times),
-    )  # type: ignore[arg-type]
+        None if any(t is None for t in times) else np.concatenate(times),  # type: ignore[arg-type]
+    )
 
 
 def _weighted_mean(pairs: Sequence[tuple[int, float]]) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -78,19 +78,19 @@ def calibration_plot(result: Replay, path: Path, bins: int = 10) -> Path:
     return path
 
 
-def _panel(ax: object, p: PipelineReplay, bins: int) -> None:
-    ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls="--")  # type: ignore[attr-defined]
+def _panel(ax: Any, p: PipelineReplay, bins: int) -> None:
+    ax.plot([0, 1], [0, 1], color="0.7", lw=1, ls="--")
     for name, (prob, y) in p.calibration.items():
         centers, observed = reliability(prob, y, bins)
-        ax.plot(centers, observed, marker="o", ms=3, label=name)  # type: ignore[attr-defined]
+        ax.plot(centers, observed, marker="o", ms=3, label=name)
     ax.set(
         title=f"{p.pipeline} ({p.n} items)",
-        xlabel="predicted probability",  # type: ignore[attr-defined]
+        xlabel="predicted probability",
         ylabel="observed rate",
         xlim=(0, 1),
         ylim=(0, 1),
     )
-    ax.legend(fontsize=8)  # type: ignore[attr-defined]
+    ax.legend(fontsize=8)
 
 
 def reliability(prob: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[Sequence[float], Sequence[float]]:

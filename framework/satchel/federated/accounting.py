@@ -14,6 +14,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from satchel.config import FederatedSection
 
 #: the RDP orders searched; dp-accounting's default plus a few low ones for large epsilon
 ORDERS: tuple[float, ...] = tuple(
@@ -108,7 +112,7 @@ class Plan:
         return Steps(self.noise_multiplier, 1.0, 1)
 
 
-def plan(section: object, *, population: int | None = None) -> Plan:
+def plan(section: FederatedSection, *, population: int | None = None) -> Plan:
     """Resolve a ``FederatedSection`` (``population`` overrides its own) into a :class:`Plan`."""
     pop = population or getattr(section, "population", None)
     per_round = int(section.clients_per_round)

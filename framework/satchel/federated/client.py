@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 _TRAINERS: weakref.WeakKeyDictionary[App, dict[tuple[str, str], object]] = weakref.WeakKeyDictionary()
 
 
-def _trainer(app: App, pipeline: str, spec: object, start: dict[str, np.ndarray]) -> object:
+def _trainer(app: App, pipeline: str, spec: object, start: dict[str, np.ndarray]) -> Any:
     from satchel.backend import Weights
 
     cache = _TRAINERS.setdefault(app, {})

@@ -219,7 +219,7 @@ class SharedModelStrategy(Strategy):
             self._m = [b1 * m + (1 - b1) * u for m, u in zip(self._m, update)]
             self._v = [b2 * v + (1 - b2) * u * u for v, u in zip(self._v, update)]
             lr = self.lr * math.sqrt(1 - b2**self._steps) / (1 - b1**self._steps)  # bias-corrected
-            step = [lr * m / (np.sqrt(v) + tau) for m, v in zip(self._m, self._v)]
+            step: list[np.ndarray] = [lr * m / (np.sqrt(v) + tau) for m, v in zip(self._m, self._v)]
         else:
             step = [self.lr * u for u in update]
         self.current = [(c + s).astype(np.float32) for c, s in zip(self.current, step)]
@@ -313,7 +313,7 @@ def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
     if s.get("out"):
         out = Path(str(s["out"]))
         out.mkdir(parents=True, exist_ok=True)
-        np.savez(out / "global.npz", **result.params)
+        np.savez(out / "global.npz", **result.params)  # type: ignore[arg-type]  # numpy stubs: **arrays could name allow_pickle
         (out / "result.json").write_text(json.dumps({"spec_hash": spec.hash, **result.to_json()}, indent=2))
     return result
 

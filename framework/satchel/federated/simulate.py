@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from satchel.errors import ConfigError
+
 
 def simulate(
     config: Path,
@@ -26,6 +28,8 @@ def simulate(
 
     with satchel.open(config) as app:
         section = app.pipeline(pipeline).federated
+        if section is None:
+            raise ConfigError([(f"pipelines.{pipeline}.federated", "this pipeline declares no shared model")])
         secure = section.secure_aggregation if secure_aggregation is None else secure_aggregation
     os.environ["SATCHEL_FEDERATED_CONFIG"] = json.dumps(
         {

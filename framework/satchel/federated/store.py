@@ -137,7 +137,7 @@ def save_shared(
     write, _, counter, _ = _shared_files(app, pipeline)
     version = app.vault.current(counter) + 1
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v, np.float32) for k, v in params.items()})
+    np.savez(buf, **{k: np.asarray(v, np.float32) for k, v in params.items()})  # type: ignore[arg-type]  # numpy stubs: **arrays could name allow_pickle
     header = json.dumps({"spec_hash": spec_hash, **meta}).encode()
     blob = write(version, len(header).to_bytes(4, "big") + header + buf.getvalue())
     app.vault.advance(counter, version, hashlib.sha256(blob).digest()[:16])

@@ -326,7 +326,7 @@ def _verify(data: bytes, anchor: Counter, key: bytes) -> AuditVerification:
     objs = [_parse(raw) for raw in _lines(data)]
     torn = bool(data) and not data.endswith(b"\n")
     good = [o is not None and hmac.compare_digest(o["mac"], _mac(key, o)) for o in objs]
-    later = {o["seq"]: i for i, (o, g) in enumerate(zip(objs, good)) if g}
+    later = {o["seq"]: i for i, (o, g) in enumerate(zip(objs, good)) if g and o is not None}
     anchor_mac = anchor.tag.hex()
     exp_seq, exp_prev = 1, GENESIS
 
@@ -348,6 +348,7 @@ def _verify(data: bytes, anchor: Counter, key: bytes) -> AuditVerification:
             ):  # the genuine MAC is still in place (the next entry or the anchor vouches for it)
                 return fail("edited", i, f"entry {obj['seq']} was changed after it was written")
             return fail("bad_mac", i, f"entry {obj['seq']}'s MAC does not verify (forged or altered)")
+        assert obj is not None  # good[i]: it parsed and its MAC verified
         seq = obj["seq"]
         if seq < exp_seq:  # entries 1..exp_seq-1 were all seen in order
             return fail("duplicated", i, f"entry {seq} appears twice")
@@ -363,7 +364,8 @@ def _verify(data: bytes, anchor: Counter, key: bytes) -> AuditVerification:
     if anchor.value > last:
         message = f"the log ends at entry {last}; the vault anchors entry {anchor.value}"
         return fail("truncated", len(objs), message)
-    if anchor.value and objs[later[anchor.value]]["mac"] != anchor_mac:
+    anchored = objs[later[anchor.value]] if anchor.value else None
+    if anchored is not None and anchored["mac"] != anchor_mac:
         message = f"entry {anchor.value} differs from the one the vault anchors"
         return fail("rewritten", later[anchor.value], message)
     return AuditVerification(True, len(objs))

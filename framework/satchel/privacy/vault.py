@@ -823,7 +823,7 @@ def _unlock(
     if meta.get("master_key_id") != offered:
         raise _retired_error(conn, path, offered)
     try:
-        return _unwrap(master, meta["root"], _root_aad(app_id))  # type: ignore[arg-type]
+        return _unwrap(master, meta["root"], _root_aad(app_id))
     except InvalidTag:
         raise IntegrityError(
             f"the root secret in the key vault at {path} failed authentication",

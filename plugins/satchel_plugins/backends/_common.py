@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -437,8 +438,8 @@ class Export:
     precision, optional signatures and note), ``signatures`` (tensors by signature) and
     ``runtime`` (versions and support notes)."""
 
-    artifacts: tuple[dict[str, object], ...]
-    signatures: dict[str, object]
+    artifacts: tuple[dict[str, Any], ...]
+    signatures: Mapping[str, Any]
     runtime: dict[str, str]
 
 

@@ -151,7 +151,10 @@ def write_checkpoint(
     grads = vector([tensor(n, a) for n, a in trainable.items()])
     frozen_vec = vector([tensor(n, a) for n, a in frozen.items()])
     module_state = table(4, [("UOffsetTRelative", 0, grads), ("UOffsetTRelative", 1, frozen_vec)])
-    fields = [("Int32", 0, _CHECKPOINT_VERSION), ("UOffsetTRelative", 1, module_state)]
+    fields: list[tuple[str, int, object]] = [
+        ("Int32", 0, _CHECKPOINT_VERSION),
+        ("UOffsetTRelative", 1, module_state),
+    ]
     if adam is not None:
         states = []
         for name in trainable:

@@ -103,9 +103,9 @@ def bake_variables(model: bytes, values: Mapping[str, np.ndarray]) -> bytes:
             "between the model and the values to bake",
             hint="recompile the spec",
         )
-    for name, value in values.items():
+    for name, initial in values.items():
         targets = set(init.get(name, ()))
-        data = np.ascontiguousarray(value, np.float32).reshape(-1).view(np.uint8)
+        data = np.ascontiguousarray(initial, np.float32).reshape(-1).view(np.uint8)
         if len(targets) != 1 or any(users[b] != 1 for b in targets):
             raise BackendError(
                 f"litert.export: cannot locate the initial value of variable {name!r}",

@@ -84,6 +84,7 @@ class OnnxTrainer(TrainerBase):
         self._adam = self.spec.optimizer.kind == "adam"
         self._scratch = ScratchFiles(compiled.directory)
         self._reference: Arrays = {}
+        self._state: Any = None  # the ORT CheckpointState, set when the module is built
         self._params: Arrays | None = None
         self._initializers: dict[str, Any] = {}
         self._sessions: dict[str, Any] = {}

@@ -27,6 +27,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from satchel.errors import EventError
 from satchel.events import EARLIEST, LATEST, MAX_INT
@@ -165,7 +166,7 @@ def read_habits(text: str, where: str) -> list[tuple[int, Habit]]:
     if not rows or "Name" not in rows[0][1]:
         raise EventError(f"{where}:1: field 'Name': missing, so this is not Loop's Habits.csv", hint=FIX)
     header = rows[0][1]
-    out = []
+    out: list[tuple[int, Any]] = []
     for line, row in rows[1:]:
         if len(row) != len(header):
             raise EventError(
@@ -191,7 +192,8 @@ def read_habits(text: str, where: str) -> list[tuple[int, Habit]]:
                 )
             habit.period = int(period)
         position = cell.get("Position", "")
-        out.append((int(_number(position, where, line, "Position")) if position else len(out) + 1, habit))
+        number = _number(position, where, line, "Position") if position else None
+        out.append((int(number) if number is not None else len(out) + 1, habit))
     return out
 
 

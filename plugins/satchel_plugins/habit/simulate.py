@@ -111,7 +111,7 @@ def _learner(
                 events.append(
                     Event(type=HABIT_SKIPPED, time=day0 + timedelta(hours=22), data={"habit": habit})
                 )
-    active = done.any(axis=0)
+    active = np.asarray(done.any(axis=0))
     for d in range(days):
         for _ in range(rng.poisson(2.0 if active[d] else 0.5)):
             events.append(Event(type=APP_OPENED, time=origin + timedelta(days=d, hours=rng.uniform(6, 23))))

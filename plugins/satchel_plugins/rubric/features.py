@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -415,7 +416,7 @@ def _items(events: Sequence[Event], now: datetime) -> list[Item]:
         elif e.type == ANSWER_GRADED:
             grades[str(e.data["answer_id"])] = e
     question_scale = {
-        str(answers[a].data["question"]): int(g.data.get("scale_max", 1))
+        str(answers[a].data["question"]): int(cast(float, g.data.get("scale_max", 1)))
         for a, g in grades.items()
         if a in answers
     }
@@ -425,9 +426,9 @@ def _items(events: Sequence[Event], now: datetime) -> list[Item]:
         question = str(d["question"])
         q_text = d.get("question_text")
         if g is not None:
-            scale: int | None = int(g.data.get("scale_max", 1))
+            scale: int | None = int(cast(float, g.data.get("scale_max", 1)))
         else:
-            scale = int(d["scale_max"]) if d.get("scale_max") else question_scale.get(question)
+            scale = int(cast(float, d["scale_max"])) if d.get("scale_max") else question_scale.get(question)
         items.append(
             Item(
                 answer_id,
@@ -436,7 +437,7 @@ def _items(events: Sequence[Event], now: datetime) -> list[Item]:
                 str(d["text"]),
                 None if q_text is None else str(q_text),
                 scale,
-                None if g is None else float(g.data["score"]) / max(scale or 1, 1),
+                None if g is None else float(cast(float, g.data["score"])) / max(scale or 1, 1),
                 math.inf if g is None else g.time.timestamp(),
             )
         )

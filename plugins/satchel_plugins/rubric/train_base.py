@@ -23,6 +23,7 @@ import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -147,7 +148,7 @@ def train(backend_name: str, epochs: int, out: Path) -> dict[str, object]:
     data = training_set(semeval, saf)
     params, final_loss, backend = train_params(data, backend_name, epochs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **params)
+    np.savez(out, **params)  # type: ignore[arg-type]  # numpy stubs: **arrays could name allow_pickle
     saf_files = sorted((SAF_DIR / "training" / "english").glob("*.xml"))
     meta: dict[str, object] = {
         "spec_hash": RubricTask().model_spec(SCHEMA).hash,
@@ -192,8 +193,8 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(
                 f"{path} not found; the public data is read from ../shared/data beside the repository"
             )
-    meta = train(args.backend, args.epochs, args.out)
-    for name, s in meta["scores"].items():  # type: ignore[union-attr]
+    meta: dict[str, Any] = train(args.backend, args.epochs, args.out)
+    for name, s in meta["scores"].items():
         print(
             f"{name:36s} n={s['n']:5d} pearson={s['pearson']:.3f} qwk={s['qwk']:.3f} "
             f"accuracy={s['accuracy']:.3f} nll={s['grade_nll']:.3f}"
