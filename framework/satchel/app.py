@@ -291,13 +291,15 @@ class App:
         *,
         source: str | None = None,
         subject: str | None = None,
+        options: Mapping[str, Any] | None = None,
         at: datetime | None = None,
     ) -> RecordResult:
-        """Import a file all-or-nothing: JSONL/CSV in satchel's format, or any registered event source.
+        """Import a file all-or-nothing: JSONL/CSV in satchel's format, or any registered event source
+        (``options`` configure it, e.g. ``{"map": {"student_answer": "Antwort"}}`` for a gradebook).
 
         A bad line is reported with its line number and field; nothing from the file is stored.
         """
-        sourced = read_file(Path(path), self.registry, source=source, subject=subject)
+        sourced = read_file(Path(path), self.registry, source=source, subject=subject, options=options)
         name = Path(path).name
         by_subject: dict[str, list[Event]] = {}
         for item in sourced:

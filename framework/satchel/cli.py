@@ -388,6 +388,19 @@ def events_schema(ctx: click.Context) -> None:
     click.echo(json.dumps(event_line_schema(_registry(ctx)), indent=2))
 
 
+def _key_value(text: str, flag: str, *, raw: bool = False) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``flag``; the value parsed as JSON when it is JSON (unless ``raw``), else text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint=flag)
+    if raw:
+        return key.strip(), value
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
 def _open_app(ctx: click.Context, config_path: Path):
     import satchel
 
@@ -415,19 +428,43 @@ def _echo_json(data: Any) -> None:
 @click.argument("file", type=click.Path(path_type=Path, exists=True))
 @click.option("--source", help="a registered event source (see `satchel plugins`); default: by file suffix")
 @click.option("--subject", help="the learner the file belongs to (for exports without a subject column)")
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="a gradebook column for a field, e.g. --map student_answer=Antwort (repeat; needs --source)",
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="an option of the --source importer (repeat; values are JSON or text, e.g. scale_max=5)",
+)
 @JSON_OPTION
 @CONFIG_OPTION
 @click.pass_context
 def ingest(
-    ctx: click.Context, file: Path, source: str | None, subject: str | None, as_json: bool, config_path: Path
+    ctx: click.Context,
+    file: Path,
+    source: str | None,
+    subject: str | None,
+    maps: tuple[str, ...],
+    options: tuple[str, ...],
+    as_json: bool,
+    config_path: Path,
 ) -> None:
     """Import FILE, all or nothing; a bad line is named with its field.
 
     FILE is satchel JSONL or CSV, a `satchel export` JSON file as written, or (with --source) any
     registered format; a folder when the source reads folders (a Loop export extracted).
     """
+    settings: dict[str, Any] = dict(_key_value(o, "--option") for o in options)
+    if maps:
+        settings["map"] = {**settings.get("map", {}), **dict(_key_value(m, "--map", raw=True) for m in maps)}
     with _open_app(ctx, config_path) as app:
-        result = app.ingest(file, source=source, subject=subject)
+        result = app.ingest(file, source=source, subject=subject, options=settings or None)
     if as_json:
         _echo_json({"file": str(file), "stored": result.stored, "duplicates": result.duplicates})
         return

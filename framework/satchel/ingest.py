@@ -77,9 +77,17 @@ def decode_text(raw: bytes, where: str, hint: str = _UTF8_HINT) -> str:
 
 
 def read_file(
-    path: Path, registry: Registry, *, source: str | None = None, subject: str | None = None
+    path: Path,
+    registry: Registry,
+    *,
+    source: str | None = None,
+    subject: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[SourcedEvent]:
-    """All events in ``path`` (the whole file is read and checked before anything is returned)."""
+    """All events in ``path`` (the whole file is read and checked before anything is returned).
+    ``options`` configure the event ``source`` (its options model), e.g. a gradebook's column map."""
+    if options and source is None:
+        raise EventError("importer options need --source", hint="name the event source the options are for")
     if subject is not None:
         check_subject(subject, "--subject")
     if path.is_dir():
@@ -91,7 +99,7 @@ def read_file(
             SourcedEvent(
                 check_subject(subject or item.subject, f"{path.name} line {item.line}"), item.event, item.line
             )
-            for item in _from_source(path, registry, source)
+            for item in _from_source(path, registry, source, options)
         ]
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         return list(_jsonl(path, subject))
@@ -126,10 +134,22 @@ def _check_folder(path: Path, registry: Registry, source: str | None) -> None:
         )
 
 
-def _from_source(path: Path, registry: Registry, source: str) -> list[SourcedEvent]:
+def _from_source(
+    path: Path, registry: Registry, source: str, options: Mapping[str, Any] | None = None
+) -> list[SourcedEvent]:
     """A registered source's events; undecodable text and invalid events are errors, not crashes."""
+    spec = registry.get("event_source", source)
     try:
-        return list(registry.get("event_source", source).create().read(path))
+        validated = spec.options.model_validate(dict(options or {}))
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = ".".join(map(str, err["loc"])) or "options"
+        raise EventError(
+            f"event source '{source}': option '{name}': {err['msg']}",
+            hint=f"its options: {', '.join(spec.options.model_fields) or 'none'} (see `satchel config schema`)",
+        ) from None
+    try:
+        return list(spec.create(validated).read(path))
     except UnicodeDecodeError as e:
         raise EventError(
             f"{path}: byte {e.start} is not valid {e.encoding} (event source '{source}')", hint=_UTF8_HINT

@@ -115,3 +115,96 @@ def test_consent_ingest_train_predict_export_rotate_erase(tmp_path):
     assert code == 0 and "audit log ok" in out
     code, out = run("predict", "--subject", "ada", "--pipeline", "habits", *c)
     assert code == 1 and out.startswith("error:") and "Traceback" not in out
+
+
+GRADING = """
+[app]
+id = "cli-grading"
+data_dir = "{data}"
+key_dir = "{keys}"
+
+[privacy]
+key_provider = "insecure_file"
+
+[pipelines.grading]
+model = "rubric"
+purposes = ["grading_assistance"]
+epochs = 2
+"""
+
+
+def test_ingest_passes_importer_options_from_the_command_line(tmp_path):
+    """A teacher's German gradebook: columns mapped with --map, the scale with --option."""
+    cfg = tmp_path / "satchel.toml"
+    cfg.write_text(GRADING.format(data=(tmp_path / "data").as_posix(), keys=(tmp_path / "keys").as_posix()))
+    c = ("--config", str(cfg))
+    notice = tmp_path / "notice.txt"
+    notice.write_text("Your grades stay on this device.")
+    code, out = run(
+        "consent",
+        "grant",
+        "frau_berg",
+        "--purpose",
+        "grading_assistance",
+        "--notice-file",
+        str(notice),
+        "--policy-version",
+        "1",
+        "--actor",
+        "self",
+        "--age-band",
+        "18+",
+        "--method",
+        "cli",
+        *c,
+    )
+    assert code == 0, out
+    book = tmp_path / "noten.csv"
+    book.write_bytes(
+        "Schüler;Aufgabe;Antwort;Punkte\nAnna;A1;Strom fließt;2\nBen;A1;weiß nicht;0\n".encode("cp1252")
+    )
+    maps = (
+        "--map",
+        "student=Schüler",
+        "--map",
+        "question_id=Aufgabe",
+        "--map",
+        "student_answer=Antwort",
+        "--map",
+        "score=Punkte",
+    )
+    code, out = run(
+        "ingest",
+        str(book),
+        "--source",
+        "graded_answers_csv",
+        "--subject",
+        "frau_berg",
+        *maps,
+        "--option",
+        "scale_max=4",
+        "--json",
+        *c,
+    )
+    assert code == 0, out
+    assert json.loads(out)["stored"] == 4  # two submissions, two grades
+    code, out = run("export", "--subject", "frau_berg", *c)
+    graded = [e for e in json.loads(out)["events"] if e["type"] == "answer_graded"]
+    assert [e["data"]["scale_max"] for e in graded] == [4, 4]
+
+    code, out = run(
+        "ingest",
+        str(book),
+        "--source",
+        "graded_answers_csv",
+        "--subject",
+        "frau_berg",
+        "--option",
+        "colour=red",
+        *c,
+    )
+    assert code == 1 and "option 'colour'" in out and "its options:" in out
+    code, out = run("ingest", str(book), "--subject", "frau_berg", "--map", "score=Punkte", *c)
+    assert code == 1 and "need --source" in out
+    code, out = run("ingest", str(book), "--source", "graded_answers_csv", "--option", "scale_max", *c)
+    assert code == 2 and "KEY=VALUE" in out
