@@ -21,11 +21,8 @@ class QuizFeatures(SequenceFeaturizer):
 
     def features_of(self, history, now):
         right = [e.data["correct"] for e in history]
-        return [
-            (sum(right) + 1) / (len(right) + 2),
-            min(len(right), 20) / 20,
-            float(bool(right) and right[-1]),
-        ]
+        last = float(bool(right) and right[-1])
+        return [(sum(right) + 1) / (len(right) + 2), min(len(right), 20) / 20, last]
 
 
 class QuizTask(ModelTask):
