@@ -13,6 +13,7 @@ See docs/plugins.md for a complete plugin in under 30 lines.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -79,7 +80,7 @@ def _summary(cls: type) -> str:
     return (cls.__doc__ or "").strip().split("\n", 1)[0]
 
 
-class _Component:
+class _Component(ABC):
     """Shared by the base classes: a name, an options model and the options given."""
 
     name: ClassVar[str]
@@ -114,6 +115,14 @@ class Featurizer(_Component):
     def schema(self) -> FeatureSchema:
         return FeatureSchema(tuple(self.features), self.version)
 
+    @abstractmethod
+    def training_data(self, events: Sequence[Event], *, now: datetime) -> Dataset:
+        """Training samples from a learner's events (oldest first), with ``times`` when labels became known."""
+
+    @abstractmethod
+    def rows(self, events: Sequence[Event], *, now: datetime) -> Rows:
+        """The rows to predict at ``now``, one per key."""
+
     @classmethod
     def spec(cls) -> FeaturizerSpec:
         cls._check("reads", "features")
@@ -135,14 +144,17 @@ class SequenceFeaturizer(Featurizer):
     shapes the history. Cost is quadratic in a key's history: fine for hundreds of events per key.
     """
 
+    @abstractmethod
     def key(self, event: Event) -> str:
-        raise NotImplementedError
+        """The key an event belongs to (a topic, a word, a habit)."""
 
+    @abstractmethod
     def label(self, event: Event) -> float | None:
-        raise NotImplementedError
+        """The outcome an event records, or ``None`` when it only shapes the history."""
 
+    @abstractmethod
     def features_of(self, history: Sequence[Event], now: datetime) -> Sequence[float]:
-        raise NotImplementedError
+        """The features of a key at ``now`` from its events before, one value per name in ``features``."""
 
     def _histories(self, events: Sequence[Event]) -> dict[str, list[Event]]:
         by_key: dict[str, list[Event]] = {}
@@ -233,8 +245,9 @@ class EventSource(_Component):
 
     produces: ClassVar[tuple[str, ...]] = ()
 
+    @abstractmethod
     def read(self, path: Path) -> Iterator[SourcedEvent]:
-        raise NotImplementedError
+        """Every event in ``path``; raise :class:`EventError` naming the line and field of a bad one."""
 
     @classmethod
     def spec(cls) -> EventSourceSpec:
