@@ -208,6 +208,7 @@ class App:
             f"{operation} refused for pipeline '{pipeline.name}': {reason}",
             hint="record an opt-in consent for its purposes "
             f"({', '.join(pipeline.purposes)}) with app.consent.grant(...) first",
+            missing=tuple(pipeline.purposes),
         )
 
     def _readers(self, event_type: str) -> list[PipelineConfig]:

@@ -173,23 +173,15 @@ def _fail(e: SatchelError, *, as_json: bool = False) -> None:
     sys.exit(1)
 
 
-_PYTHON_GRANT = "with app.consent.grant(...) first"
-
-
 def _for_the_cli(e: SatchelError) -> SatchelError:
     """The same error, with a hint naming the CLI command rather than the Python call."""
-    if isinstance(e, ConsentError) and e.hint and _PYTHON_GRANT in e.hint:
-        purposes = e.hint[e.hint.find("(") + 1 : e.hint.find(")")].split(", ")
-        command = "satchel consent grant SUBJECT " + " ".join(f"--purpose {p}" for p in purposes)
-        return ConsentError(
-            e.message,
-            hint=e.hint.replace(
-                _PYTHON_GRANT,
-                f"first: {command} --notice-file "
-                "NOTICE.txt --policy-version V --actor A --age-band B "
-                "--method M",
-            ),
+    if isinstance(e, ConsentError) and e.missing:
+        purposes = " ".join(f"--purpose {p}" for p in e.missing)
+        hint = (
+            f"record an opt-in consent for its purposes ({', '.join(e.missing)}) first: satchel consent grant "
+            f"SUBJECT {purposes} --notice-file NOTICE.txt --policy-version V --actor A --age-band B --method M"
         )
+        return ConsentError(e.message, hint=hint, missing=e.missing)
     return e
 
 

@@ -36,7 +36,12 @@ class EventError(SatchelError):
 
 
 class ConsentError(SatchelError):
-    """The consent gate refused an operation; nothing was processed or stored."""
+    """The consent gate refused an operation; nothing was processed or stored. ``missing`` names the
+    purposes a grant would have to cover (empty when the refusal is about something else)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, missing: tuple[str, ...] = ()) -> None:
+        self.missing = missing
+        super().__init__(message, hint=hint)
 
 
 class PrivacyError(SatchelError):

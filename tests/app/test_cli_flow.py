@@ -208,3 +208,12 @@ def test_ingest_passes_importer_options_from_the_command_line(tmp_path):
     assert code == 1 and "need --source" in out
     code, out = run("ingest", str(book), "--source", "graded_answers_csv", "--option", "scale_max", *c)
     assert code == 2 and "KEY=VALUE" in out
+
+
+def test_a_consent_refusal_in_the_cli_names_the_cli_command(tmp_path):
+    cfg = tmp_path / "satchel.toml"
+    cfg.write_text(CONFIG.format(data=(tmp_path / "data").as_posix(), keys=(tmp_path / "keys").as_posix()))
+    code, out = run("train", "--subject", "ada", "--pipeline", "habits", "--config", str(cfg))
+    assert code == 1 and "refused" in out
+    assert "satchel consent grant SUBJECT --purpose habit_reminders --notice-file" in out
+    assert "app.consent.grant" not in out
