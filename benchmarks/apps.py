@@ -14,9 +14,9 @@ import numpy as np
 
 import satchel
 from benchmarks.report import Context
-from satchel.backend import CompiledModel, OpenTrainer, Trainer, Weights
 from satchel.events import Event
-from satchel.model_spec import ModelSpec
+from satchel.model.backend import CompiledModel, OpenTrainer, Trainer, Weights
+from satchel.model.spec import ModelSpec
 
 KEY_VARIABLE = "SATCHEL_BENCH_KEY"
 NOTICE = "Benchmark: simulated learners only."

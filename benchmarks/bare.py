@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from satchel.backend import Trainer
-from satchel.dataset import Dataset
+from satchel.model.backend import Trainer
+from satchel.model.dataset import Dataset
 
 
 class Bare(Protocol):

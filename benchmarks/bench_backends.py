@@ -12,8 +12,8 @@ import numpy as np
 
 from benchmarks.bare import Bare, bare_from, batches
 from benchmarks.report import Context, Section, TableBuilder, latencies, paired, percentile, ratio
-from satchel.dataset import Dataset
-from satchel.model_spec import Loss, ModelSpec, mlp
+from satchel.model.dataset import Dataset
+from satchel.model.spec import Loss, ModelSpec, mlp
 
 NETWORKS: dict[str, ModelSpec] = {
     "12-16-8-1 bce (habit)": mlp(12, (16, 8), 1, seed=1),

@@ -178,9 +178,9 @@ def _featurize(year: list[Event], fleet: Sequence[Any], ctx: Context) -> TableBu
 
 
 def _checkpoints(root: Path, ctx: Context) -> TableBuilder:
-    from satchel.backend import Weights
-    from satchel.checkpoint import Checkpoint
-    from satchel.model_spec import initial_params, mlp
+    from satchel.model.backend import Weights
+    from satchel.model.spec import initial_params, mlp
+    from satchel.storage.checkpoint import Checkpoint
 
     table = TableBuilder(
         "Encrypted checkpoint save/load vs plaintext np.savez (ms)",

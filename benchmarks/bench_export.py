@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks.report import LOOP_CSV, SEMEVAL_CSV, Context, Section, TableBuilder
-from satchel.backend import Weights
-from satchel.dataset import Dataset
+from satchel.model.backend import Weights
+from satchel.model.dataset import Dataset
 from satchel_plugins.backends import satchel_trainer_backends
 
 ANKI_CSV = LOOP_CSV.parents[1] / "anki_revlog_niplav" / "anki_reviews.csv"

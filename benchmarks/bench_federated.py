@@ -50,7 +50,7 @@ class Config:
 
 
 def _pooled(featurizer: Any, learners: Any, now: Any) -> Any:
-    from satchel.dataset import Dataset
+    from satchel.model.dataset import Dataset
 
     parts = [featurizer.training_data(list(learner.events), now=now) for learner in learners]
     parts = [d for d in parts if len(d)]
@@ -90,11 +90,11 @@ def inprocess(
     wrapper adds the noise) applies the server step. Returns the global model and the noise multiplier."""
     from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
 
-    from satchel.backend import Weights
     from satchel.federated.accounting import noise_for_epsilon
     from satchel.federated.client import clip, local_spec
     from satchel.federated.flower import SharedModelStrategy
-    from satchel.model_spec import initial_params
+    from satchel.model.backend import Weights
+    from satchel.model.spec import initial_params
 
     names = list(spec.param_shapes)
     sigma = noise_for_epsilon(eps, c.per_round / c.learners, c.rounds, 1e-5)
@@ -135,11 +135,11 @@ def measure(
     enrols the fleet once and runs each epsilon on a copy on the Simulation Engine; ``"inprocess"``
     runs :func:`inprocess` (``seeds`` runs per epsilon) on the same learners' samples."""
     import satchel
-    from satchel import metrics
-    from satchel.backend import Weights
     from satchel.federated.fleet import build_fleet, write_config
     from satchel.federated.simulate import simulate
-    from satchel.model_spec import initial_params
+    from satchel.model import metrics
+    from satchel.model.backend import Weights
+    from satchel.model.spec import initial_params
     from satchel_plugins.habit.simulate import simulate_habit_learners
 
     os.environ.setdefault("SATCHEL_FLEET_KEY", base64.b64encode(os.urandom(32)).decode())

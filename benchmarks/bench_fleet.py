@@ -78,16 +78,22 @@ _Target = tuple[str, str, str]  # module, class, method
 #: another, except the key-vault counters, which run inside the checkpoint, audit and vault commit rows.
 PROBES: tuple[tuple[str, tuple[_Target, ...]], ...] = (
     ("consent check", (("satchel.app", "App", "_verdict"),)),
-    ("read + decrypt events", (("satchel.event_store", "EventStore", "read"),)),
+    ("read + decrypt events", (("satchel.storage.event_store", "EventStore", "read"),)),
     ("featurize", (("satchel_plugins.habit.features", "HabitFeaturizer", "training_data"),)),
-    ("checkpoint version check", (("satchel.sealed_files", "SealedFiles", "latest"),)),
+    ("checkpoint version check", (("satchel.storage.sealed_files", "SealedFiles", "latest"),)),
     ("open LiteRT trainer", (("satchel_plugins.backends.litert", "LiteRTBackend", "open"),)),
     ("fit", (("satchel_plugins.backends._common", "TrainerBase", "fit"),)),
-    ("checkpoint seal + atomic write", (("satchel.sealed_files", "SealedFiles", "write"),)),
-    ("audit entry", (("satchel.privacy.audit_log", "AuditLog", "stage"),)),
+    ("checkpoint seal + atomic write", (("satchel.storage.sealed_files", "SealedFiles", "write"),)),
+    ("audit entry", (("satchel.audit.log", "AuditLog", "stage"),)),
     ("vault commit (checkpoint version + audit anchor)", (("satchel.privacy.vault", "Vault", "commit"),)),
-    ("model lock", (("satchel.locks", "ModelLock", "acquire"), ("satchel.locks", "ModelLock", "release"))),
-    ("device state (psutil)", (("satchel.registry", "Registry", "device_state"),)),
+    (
+        "model lock",
+        (
+            ("satchel.training.locks", "ModelLock", "acquire"),
+            ("satchel.training.locks", "ModelLock", "release"),
+        ),
+    ),
+    ("device state (psutil)", (("satchel.plugin.registry", "Registry", "device_state"),)),
 )
 VAULT = "of which key-vault counters"
 #: the scale table of the last run before the O(1) vault counters and the shared plan/train read
@@ -361,7 +367,7 @@ def _worker(argv: list[str]) -> None:
         for target in targets:
             _probe(wall, label, target)
     cpu: dict[str, float] = {}
-    _probe(cpu, "pass_cpu", ("satchel.runner", "Runner", "tick"), time.process_time)
+    _probe(cpu, "pass_cpu", ("satchel.training.runner", "Runner", "tick"), time.process_time)
     out = Path(argv[0])
     atexit.register(lambda: out.write_text(json.dumps({"wall": wall, **cpu})))
     from satchel.cli import cli

@@ -69,7 +69,7 @@ def events(run: int, op: int, n: int) -> list[dict[str, Any]]:
 
 def child(root: Path, run: int, state: dict[str, Any]) -> None:
     from satchel.errors import SchedulerError
-    from satchel.privacy.keyprovider import rotate_master_key
+    from satchel.privacy.key_provider import rotate_master_key
 
     rng = random.Random(run)
     journal = (root / "journal.jsonl").open("a", buffering=1)

@@ -7,25 +7,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from satchel import _moved
 from satchel._version import __version__
 from satchel.errors import SatchelError
 
 if TYPE_CHECKING:
     from satchel.app import App, Pseudonym, open
-    from satchel.dataset import Dataset, FeatureSchema
     from satchel.events import Event
-    from satchel.hookspecs import hookimpl
-    from satchel.model_spec import ModelSpec
+    from satchel.model.dataset import Dataset, FeatureSchema
+    from satchel.model.spec import ModelSpec
+    from satchel.plugin.hookspecs import hookimpl
 
 _LAZY = {
     "App": "satchel.app",
     "Pseudonym": "satchel.app",
     "open": "satchel.app",
-    "Dataset": "satchel.dataset",
-    "FeatureSchema": "satchel.dataset",
+    "Dataset": "satchel.model.dataset",
+    "FeatureSchema": "satchel.model.dataset",
     "Event": "satchel.events",
-    "hookimpl": "satchel.hookspecs",
-    "ModelSpec": "satchel.model_spec",
+    "hookimpl": "satchel.plugin.hookspecs",
+    "ModelSpec": "satchel.model.spec",
 }
 
 __all__ = [
@@ -40,6 +41,9 @@ __all__ = [
     "hookimpl",
     "open",
 ]
+
+
+_moved.install()
 
 
 def __getattr__(name: str) -> Any:

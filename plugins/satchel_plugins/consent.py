@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from satchel.hookspecs import hookimpl
+from satchel.plugin.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from satchel.records import ConsentRequest, ConsentVerdict
+    from satchel.plugin.records import ConsentRequest, ConsentVerdict
 
 SOURCE = "opt_in_consent"
 
 
 def verdict(request: ConsentRequest) -> ConsentVerdict:
     """Decide ``request`` from the subject's consent history."""
-    from satchel.consent import active_purposes, may_self_consent  # here: keeps the entry point light
-    from satchel.records import ConsentVerdict
+    from satchel.plugin.records import ConsentVerdict
+    from satchel.privacy.consent import active_purposes, may_self_consent  # here: keeps the entry point light
 
     active = active_purposes(request.history, request.at)
     missing = [p for p in request.purposes if p not in active]

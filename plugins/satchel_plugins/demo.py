@@ -149,7 +149,7 @@ def demo(data_dir: Path | None, full_report: bool) -> None:
 
 def _run(console: Console, data_root: Path, key_root: Path, full_report: bool) -> None:
     import satchel
-    from satchel.registry import Registry
+    from satchel.plugin.registry import Registry
 
     console.rule("[bold]satchel demo: on-device personalization with privacy controls")
     console.print(
@@ -275,7 +275,7 @@ def _training(console: Console, app: App, pipeline: str, who: Sequence[str], met
 
 
 def _train(progress: Progress, app: App, who: str, pipeline: str, metric: str) -> None:
-    from satchel.backend import TrainingProgress
+    from satchel.model.backend import TrainingProgress
 
     task = progress.add_task(who, total=None, status="compiling & training…")
 
@@ -571,7 +571,7 @@ def _look_inside(console: Console, data_root: Path, key_root: Path) -> None:
 
 
 def _audit(console: Console, apps: Sequence[App], full_report: bool) -> None:
-    from satchel.audit_report import render_text
+    from satchel.audit.report import render_text
 
     _section(
         console,

@@ -4,17 +4,17 @@ Battery and AC power come from ``psutil.sensors_battery()``; a machine without a
 mains power, so it counts as charging with an unknown battery level. "Idle" means the CPU was less
 than :data:`IDLE_CPU_PERCENT` busy over a short sample. The network's metering is not knowable
 here, so it stays unknown (``None``): a pipeline that requires an unmetered network needs the host
-app to report it (``satchel.runner.use_host_device_state``), which takes precedence over this plugin.
+app to report it (``satchel.training.runner.use_host_device_state``), which takes precedence over this plugin.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from satchel.hookspecs import hookimpl
+from satchel.plugin.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from satchel.records import DeviceState
+    from satchel.plugin.records import DeviceState
 
 IDLE_CPU_PERCENT = 25.0
 CPU_SAMPLE_S = 0.2
@@ -24,7 +24,7 @@ def read_device_state(cpu_sample_s: float = CPU_SAMPLE_S) -> DeviceState:
     """The state of this machine now (takes ``cpu_sample_s`` seconds to measure CPU use)."""
     import psutil
 
-    from satchel.records import DeviceState
+    from satchel.plugin.records import DeviceState
 
     battery = psutil.sensors_battery()
     if battery is None:

@@ -12,7 +12,7 @@ import pytest
 from app_support import grant
 
 import satchel
-from satchel.audit_report import (
+from satchel.audit.report import (
     ENCRYPTION,
     Finding,
     Severity,
@@ -22,9 +22,9 @@ from satchel.audit_report import (
     render_text,
 )
 from satchel.events import Event
-from satchel.hookspecs import hookimpl
-from satchel.records import DATA_CATEGORIES, SchedulerSpec
-from satchel.registry import Registry
+from satchel.plugin.hookspecs import hookimpl
+from satchel.plugin.records import DATA_CATEGORIES, SchedulerSpec
+from satchel.plugin.registry import Registry
 from satchel.testing import builtin_plugins
 from satchel_plugins.schedulers import ConditionsOptions, ConditionsScheduler
 

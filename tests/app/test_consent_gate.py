@@ -68,7 +68,7 @@ def test_expired_consent_is_not_consent(make_app):
 
 def test_a_deny_from_any_plugin_wins(make_app):
     from satchel import hookimpl
-    from satchel.records import ConsentVerdict
+    from satchel.plugin.records import ConsentVerdict
 
     class Veto:
         @hookimpl

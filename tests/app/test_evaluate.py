@@ -55,7 +55,7 @@ def test_every_item_is_predicted_before_it_is_seen_by_satchel_and_each_baseline(
 def test_cli_prints_tables_json_and_a_calibration_plot(export, tmp_path, monkeypatch):
     path, config = export
     monkeypatch.setattr("satchel.cli._registry", lambda ctx: isolated_registry())
-    monkeypatch.setattr("satchel.cli_evaluate._registry", lambda ctx: isolated_registry())
+    monkeypatch.setattr("satchel.cli.evaluate._registry", lambda ctx: isolated_registry())
     plot = tmp_path / "calibration.png"
     out = CliRunner().invoke(
         cli, ["evaluate", str(path), "-c", str(config), "--curve", "0,50", "--plot", str(plot)]

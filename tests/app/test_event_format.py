@@ -108,7 +108,7 @@ def test_format2_rows_changed_before_migration_stay_refused(format2, make_app):
 KILLER = """
 import os, signal, sys
 import satchel
-from satchel.event_store import EventStore
+from satchel.storage.event_store import EventStore
 from satchel.privacy.commitment import Commitments
 from satchel.testing import isolated_registry
 

@@ -7,8 +7,8 @@ import pytest
 from app_support import grant
 
 from satchel.events import Event
-from satchel.records import DeviceState
-from satchel.runner import Runner, use_host_device_state
+from satchel.plugin.records import DeviceState
+from satchel.training.runner import Runner, use_host_device_state
 
 T0 = datetime(2024, 3, 4, tzinfo=timezone.utc)
 

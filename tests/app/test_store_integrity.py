@@ -350,9 +350,9 @@ def test_new_keys_flag_starts_over_explicitly(make_app, tmp_path):
 def test_onnx_trainer_keeps_weights_and_adam_state_in_memory(tmp_path):
     """Train, read and reload weights with Adam state through the ONNX backend; no byte of them (nor any
     scratch directory) may appear on disk: under the compile cache in the data dir, or in the temp dir."""
-    from satchel.backend import Weights
-    from satchel.dataset import Dataset
-    from satchel.model_spec import Optimizer, initial_params, mlp
+    from satchel.model.backend import Weights
+    from satchel.model.dataset import Dataset
+    from satchel.model.spec import Optimizer, initial_params, mlp
     from satchel_plugins.backends.onnx_training import OnnxBackend
 
     before = set(os.listdir(tempfile.gettempdir()))

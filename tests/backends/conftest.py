@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from specs import BACKENDS
 
-from satchel.backend import CompiledModel, Trainer, TrainerBackend, Weights
-from satchel.model_spec import ModelSpec
+from satchel.model.backend import CompiledModel, Trainer, TrainerBackend, Weights
+from satchel.model.spec import ModelSpec
 from satchel_plugins.backends import satchel_trainer_backends
 
 

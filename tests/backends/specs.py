@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from satchel.dataset import Dataset
-from satchel.model_spec import Dense, Label, Loss, ModelSpec, Optimizer, Out, mlp
+from satchel.model.dataset import Dataset
+from satchel.model.spec import Dense, Label, Loss, ModelSpec, Optimizer, Out, mlp
 
 BACKENDS = ("litert", "onnx")
 SGD = Optimizer("sgd", learning_rate=0.1)

@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 from specs import GRADIENT_SPECS, TASK, separable
 
-from satchel.backend import Trainer, TrainerBackend
+from satchel.model.backend import Trainer, TrainerBackend
 from satchel_plugins.backends import LiteRTOptions, OnnxOptions, satchel_trainer_backends
 from satchel_plugins.backends._tflite import model_ops
 
@@ -67,8 +67,8 @@ def test_litert_trains_in_a_process_without_tensorflow(compile_spec, cache_dir: 
         sys.modules["tensorflow"] = None  # importing it now raises ImportError, as if not installed
         from pathlib import Path
         import numpy as np
-        from satchel.dataset import Dataset
-        from satchel.model_spec import ModelSpec
+        from satchel.model.dataset import Dataset
+        from satchel.model.spec import ModelSpec
         from satchel_plugins.backends.litert import LiteRTBackend
         import json
         spec = ModelSpec.from_json(json.loads(sys.argv[1]))
@@ -98,8 +98,8 @@ def test_onnx_trains_in_a_process_without_torch(compile_spec, cache_dir: Path, t
         import json, sys
         from pathlib import Path
         import numpy as np
-        from satchel.dataset import Dataset
-        from satchel.model_spec import ModelSpec
+        from satchel.model.dataset import Dataset
+        from satchel.model.spec import ModelSpec
         from satchel_plugins.backends.onnx_training import OnnxBackend
         spec = ModelSpec.from_json(json.loads(sys.argv[1]))
         trainer = OnnxBackend().open(OnnxBackend().compile(spec, Path(sys.argv[2])))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from specs import GRADIENT_SPECS, labels_for
 
-from satchel import reference
-from satchel.backend import Weights
-from satchel.dataset import Dataset
-from satchel.model_spec import initial_params
+from satchel.model import reference
+from satchel.model.backend import Weights
+from satchel.model.dataset import Dataset
+from satchel.model.spec import initial_params
 
 
 @pytest.mark.parametrize("name", sorted(GRADIENT_SPECS))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from specs import GRADIENT_SPECS, TASK, separable
 
-from satchel.backend import Weights
-from satchel.dataset import Dataset
 from satchel.errors import BackendError, ShapeError
-from satchel.model_spec import Const, Label, Loss, mlp
+from satchel.model.backend import Weights
+from satchel.model.dataset import Dataset
+from satchel.model.spec import Const, Label, Loss, mlp
 
 
 @pytest.mark.parametrize(

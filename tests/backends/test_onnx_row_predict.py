@@ -11,7 +11,7 @@ import pytest
 from specs import TASK, separable
 
 from satchel.errors import ShapeError
-from satchel.model_spec import Loss, mlp
+from satchel.model.spec import Loss, mlp
 
 SOFTMAX = mlp(10, (8,), 3, loss=Loss.softmax_ce(), seed=5)
 
@@ -93,7 +93,7 @@ def continue_training(trainer) -> np.ndarray:
 def test_set_weights_after_training_matches_a_fresh_trainer(open_trainer, change_optimizer: bool) -> None:
     """Parameters set in place (the module already holds the optimizer state) or a reloaded module
     continue exactly as a trainer opened on the same weights."""
-    from satchel.backend import Weights
+    from satchel.model.backend import Weights
 
     trainer = open_trainer("onnx", TASK)
     trainer.fit(separable(200), 3, seed=1)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from specs import GRADIENT_SPECS, labels_for
 
-from satchel import reference
-from satchel.model_spec import initial_params
+from satchel.model import reference
+from satchel.model.spec import initial_params
 
 
 @pytest.mark.parametrize("name", sorted(GRADIENT_SPECS))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from specs import BACKENDS, GRADIENT_SPECS, HOT, TASK, labels_for, separable
 
-from satchel import reference
-from satchel.backend import TrainingProgress
-from satchel.dataset import Dataset
+from satchel.model import reference
+from satchel.model.backend import TrainingProgress
+from satchel.model.dataset import Dataset
 
 
 def test_both_backends_learn_a_separable_task_equally(open_trainer) -> None:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from specs import BACKENDS, GRADIENT_SPECS, TASK, separable
 
-from satchel.backend import Weights
 from satchel.errors import BackendError, ShapeError
-from satchel.model_spec import initial_params
+from satchel.model.backend import Weights
+from satchel.model.spec import initial_params
 
 
 def test_both_backends_start_from_initial_params(open_trainer) -> None:

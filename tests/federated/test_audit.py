@@ -10,11 +10,11 @@ import os
 import pytest
 
 import satchel
-from satchel.audit_report import build_report, render_html, render_text
+from satchel.audit.report import build_report, render_html, render_text
 from satchel.federated.client import contribute
 from satchel.federated.fleet import FleetOptions, enroll, write_config
 from satchel.federated.store import BudgetLedger
-from satchel.model_spec import initial_params
+from satchel.model.spec import initial_params
 from satchel_plugins.habit.simulate import simulate_habit_learners
 
 

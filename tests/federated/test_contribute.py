@@ -18,7 +18,7 @@ from satchel.federated import accounting
 from satchel.federated.client import BudgetExceeded, contribute
 from satchel.federated.fleet import FleetOptions, enroll, write_config
 from satchel.federated.store import BudgetLedger, load_shared, save_shared
-from satchel.model_spec import initial_params
+from satchel.model.spec import initial_params
 from satchel_plugins.habit.simulate import simulate_habit_learners
 
 
@@ -182,8 +182,8 @@ def test_without_dp_a_learner_still_contributes_and_the_audit_says_inf(fleet):
 
 def test_fedadam_devices_train_plain_sgd_at_the_pipelines_learning_rate(fleet):
     """FedAdam's devices send SGD steps (the server adapts); FedAvg's run the pipeline's own Adam."""
-    from satchel.backend import Weights
-    from satchel.model_spec import Optimizer
+    from satchel.model.backend import Weights
+    from satchel.model.spec import Optimizer
 
     app, learners = fleet(strategy="fedadam", noise_multiplier=4.0, clip_norm=100.0)
     enroll(app, learners[:1])

@@ -24,7 +24,7 @@ def test_version_and_help():
 
 
 def test_plugins_json_lists_every_hook_kind_and_distribution():
-    from satchel.registry import HOOK_KINDS, RUNTIME_HOOKS
+    from satchel.plugin.registry import HOOK_KINDS, RUNTIME_HOOKS
 
     data = json.loads(run("plugins", "--json").output)
     assert set(data["registrations"]) == {k.hook for k in HOOK_KINDS}
@@ -82,7 +82,7 @@ def test_deprecated_hook_commands_still_run_with_a_warning_without_collecting_ot
     import click
 
     from satchel import hookimpl
-    from satchel.records import CliCommandSpec
+    from satchel.plugin.records import CliCommandSpec
 
     @click.command()
     def hello():

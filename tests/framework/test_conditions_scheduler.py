@@ -2,9 +2,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from satchel.records import DeviceState
-from satchel.scheduling import ScheduleInput
+from satchel.plugin.records import DeviceState
 from satchel.testing.conformance import PluginConformance, SchedulerConformance
+from satchel.training.scheduling import ScheduleInput
 from satchel_plugins import schedulers
 from satchel_plugins.schedulers import ConditionsOptions, ConditionsScheduler, parse_duration
 

@@ -3,7 +3,7 @@ import json
 import pytest
 from toy_plugin import TOY_CONFIG
 
-from satchel.config import config_schema, load_config
+from satchel.app.config import config_schema, load_config
 from satchel.errors import ConfigError
 
 
@@ -72,6 +72,6 @@ def test_schema_lists_component_choices_and_options(toy_registry):
 def test_starter_config_is_valid_toml_with_the_builtin_names():
     import tomllib
 
-    from satchel.config import STARTER_CONFIG, ConfigFile
+    from satchel.app.config import STARTER_CONFIG, ConfigFile
 
     ConfigFile.model_validate(tomllib.loads(STARTER_CONFIG))

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from satchel.dataset import Dataset, FeatureSchema
 from satchel.errors import ShapeError
+from satchel.model.dataset import Dataset, FeatureSchema
 
 
 def test_of_builds_read_only_float32_views():

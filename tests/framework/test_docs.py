@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from satchel import hookspecs
+from satchel.plugin import hookspecs
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "hooks.md").read_text()
 HOOKS = [name for name, fn in vars(hookspecs).items() if name.startswith("satchel_") and callable(fn)]

@@ -7,7 +7,7 @@ import copy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from satchel.config import STARTER_CONFIG, load_config
+from satchel.app.config import STARTER_CONFIG, load_config
 from satchel.errors import ConfigError
 from satchel.testing import isolated_registry
 

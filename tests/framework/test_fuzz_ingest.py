@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from satchel.errors import EventError
-from satchel.ingest import read_file
+from satchel.events.ingest import read_file
 from satchel.testing import isolated_registry
 
 FUZZ = settings(

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from satchel.errors import ConfigError
-from satchel.model_spec import Dense, Label, Loss, ModelSpec, Out, initial_params, mlp
+from satchel.model.spec import Dense, Label, Loss, ModelSpec, Out, initial_params, mlp
 
 
 def test_hash_is_stable_and_sensitive():

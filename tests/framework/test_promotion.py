@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from satchel.dataset import Dataset
-from satchel.evaluation.promotion import decide, holdout_split, training_seed
+from satchel.model.dataset import Dataset
+from satchel.training.promotion import decide, holdout_split, training_seed
 
 
 def data(n: int, times=None) -> Dataset:
@@ -57,7 +57,7 @@ def test_the_seed_is_a_function_of_spec_and_data_only():
 
 
 def test_platt_scaling_undoes_overconfidence_and_keeps_calibrated_probabilities():
-    from satchel.evaluation.promotion import platt_scaling
+    from satchel.training.promotion import platt_scaling
 
     rng = np.random.default_rng(0)
     z = rng.normal(0, 2, 4000)
@@ -77,7 +77,7 @@ def test_too_few_held_out_samples_never_replace_what_serves():
 
 
 def test_win_share_is_the_bootstrap_share_where_one_prediction_set_scores_lower():
-    from satchel.evaluation.promotion import win_share
+    from satchel.training.promotion import win_share
 
     y = np.array([1, 0, 1, 1, 0, 0, 1, 0] * 5, np.float64)
 

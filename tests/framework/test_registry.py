@@ -7,8 +7,8 @@ from toy_plugin import make_toy_plugin
 
 from satchel import hookimpl
 from satchel.errors import PluginError
-from satchel.records import BackendSpec, EventTypeSpec, NoOptions, SchedulerSpec
-from satchel.registry import Registry
+from satchel.plugin.records import BackendSpec, EventTypeSpec, NoOptions, SchedulerSpec
+from satchel.plugin.registry import Registry
 from satchel.testing import isolated_registry
 
 
@@ -90,7 +90,7 @@ def test_tracing_logs_every_hook_call(caplog):
 
 
 def test_runtime_hooks_consent_none_is_not_an_answer():
-    from satchel.records import ConsentRequest, ConsentVerdict
+    from satchel.plugin.records import ConsentRequest, ConsentVerdict
 
     silent = _plugin(satchel_consent_verdict=lambda request: None)
     deny = _plugin(satchel_consent_verdict=lambda request: ConsentVerdict(False, "no", "deny"))

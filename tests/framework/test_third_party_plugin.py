@@ -36,14 +36,14 @@ USE = """
 import json, sys
 sys.path.insert(0, {tests!r})
 from toy_plugin import make_toy_plugin
-from satchel.config import load_config
-from satchel.registry import Registry
+from satchel.app.config import load_config
+from satchel.plugin.registry import Registry
 reg = Registry({{"toy": make_toy_plugin()}})
 p = load_config({config!r}, reg).pipelines["main"]
 sched = p.scheduler.create()
 from datetime import datetime, timezone
-from satchel.records import DeviceState
-from satchel.scheduling import ScheduleInput
+from satchel.plugin.records import DeviceState
+from satchel.training.scheduling import ScheduleInput
 d = sched.decide(ScheduleInput(datetime(2026, 3, 7, 12, tzinfo=timezone.utc), DeviceState(), None, 5, 5))
 print(json.dumps({{"origin": reg.origin("scheduler", "school_days").distribution,
                   "days": list(p.scheduler.options.days), "run": d.run, "reasons": list(d.reasons)}}))

@@ -7,7 +7,7 @@ import types
 from pydantic import BaseModel, ConfigDict, Field
 
 from satchel import hookimpl
-from satchel.records import BackendSpec, FeaturizerSpec, KeyProviderSpec, ModelTaskSpec, StoreSpec
+from satchel.plugin.records import BackendSpec, FeaturizerSpec, KeyProviderSpec, ModelTaskSpec, StoreSpec
 
 
 class ToyModelOptions(BaseModel):

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import satchel
-from satchel import export_contract
-from satchel.backend import Weights
+from satchel.model import export_contract
+from satchel.model.backend import Weights
 from satchel.testing import isolated_registry
 from satchel_plugins.backends import satchel_trainer_backends
 from satchel_plugins.habit.simulate import simulate_habit_learners

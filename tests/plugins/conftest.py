@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from satchel.backend import Trainer, Weights
-from satchel.model_spec import ModelSpec
+from satchel.model.backend import Trainer, Weights
+from satchel.model.spec import ModelSpec
 
 BACKENDS = ("litert", "onnx")
 

@@ -6,7 +6,7 @@ from shared_data import LOOP_CSV, needs
 
 from satchel.errors import ConfigError, EventError
 from satchel.events import Event
-from satchel.task import Rows
+from satchel.model.task import Rows
 from satchel_plugins.habit import (
     FEATURES,
     HabitFeaturizer,

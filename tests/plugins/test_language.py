@@ -3,10 +3,10 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from satchel.dataset import Dataset
 from satchel.errors import EventError
 from satchel.events import Event
-from satchel.task import Rows
+from satchel.model.dataset import Dataset
+from satchel.model.task import Rows
 from satchel_plugins.language import (
     FEATURES,
     AnkiReviewImporter,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from satchel.metrics import (
+from satchel.model.metrics import (
     accuracy,
     auc,
     brier,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from shared_data import LOOP_CSV, needs
 
-from satchel.dataset import Dataset
+from satchel.model.dataset import Dataset
 from satchel_plugins.habit.evaluate import (
     FEATURIZER,
     SPEC,

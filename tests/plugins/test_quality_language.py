@@ -11,7 +11,7 @@ from tests.plugins.shared_data import ANKI_CSV, needs
 
 from satchel.evaluation.replay import FALLBACK, SATCHEL
 from satchel.events import Event
-from satchel.task import Rows
+from satchel.model.task import Rows
 from satchel_plugins.language import (
     AnkiReviewImporter,
     LanguageTask,

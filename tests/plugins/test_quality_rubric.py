@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from shared_data import SEMEVAL_CSV, needs
 
-from satchel import reference
-from satchel.dataset import Dataset
+from satchel.model import reference
+from satchel.model.dataset import Dataset
 from satchel_plugins.rubric.evaluate import learning_curve
 from satchel_plugins.rubric.features import SCHEMA, without_teacher
 from satchel_plugins.rubric.saf import SAF_DIR, load_saf

@@ -2,8 +2,8 @@
 
 import pytest
 
-from satchel.records import DATA_CATEGORIES
-from satchel.registry import Registry
+from satchel.plugin.records import DATA_CATEGORIES
+from satchel.plugin.registry import Registry
 from satchel_plugins.habit import plugin as habit_plugin
 from satchel_plugins.language import plugin as language_plugin
 from satchel_plugins.rubric import plugin as rubric_plugin

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from shared_data import SEMEVAL_CSV, needs
 
-from satchel import reference
-from satchel.dataset import Dataset
 from satchel.errors import EventError, PluginError
-from satchel.model_spec import Loss
-from satchel.task import Rows
+from satchel.model import reference
+from satchel.model.dataset import Dataset
+from satchel.model.spec import Loss
+from satchel.model.task import Rows
 from satchel_plugins import _text
 from satchel_plugins.rubric import (
     FEATURES,

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from satchel.audit.log import AuditLog
 from satchel.errors import IntegrityError, PrivacyError
-from satchel.privacy import AuditLog, Vault
+from satchel.privacy import Vault
 
 APP = "quizapp"  # the app id of the conftest vault
 
@@ -218,7 +219,8 @@ def test_fields_carry_events_not_content(log: AuditLog) -> None:
 
 APPENDER = """
 import sys
-from satchel.privacy import AuditLog, Vault
+from satchel.privacy import Vault
+from satchel.audit.log import AuditLog
 key_dir, key, data_dir, who, n = sys.argv[1:]
 with Vault.open(key_dir, bytes.fromhex(key), app_id="quizapp", data_dir=data_dir) as vault:
     log = AuditLog(data_dir + "/audit.jsonl", vault)

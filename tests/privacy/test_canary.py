@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from satchel.privacy import AuditLog, Binding, Vault, atomic_write, open_sealed, seal
+from satchel.audit.log import AuditLog
+from satchel.privacy import Binding, Vault, atomic_write, open_sealed, seal
 
 APP = "quizapp"  # the app id of the conftest vault
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from satchel.backend import Weights
-from satchel.checkpoint import Checkpoint
+from satchel.audit.log import AuditLog
 from satchel.errors import IntegrityError
+from satchel.model.backend import Weights
 from satchel.privacy import Vault
 from satchel.privacy.atomic import atomic_write, fsync_all, make_dirs
-from satchel.privacy.audit_log import AuditLog
 from satchel.privacy.vault import VAULT_FILE, CounterBatch
-from satchel.sealed_files import SealedFiles
-from satchel_plugins.checkpoint_store import EncryptedCheckpointStore, StoreOptions
+from satchel.storage.checkpoint import Checkpoint
+from satchel.storage.sealed_files import SealedFiles
+from satchel_plugins.checkpoints.store import EncryptedCheckpointStore, StoreOptions
 
 APP = "quizapp"
 FIXTURE = Path(__file__).parent / "data" / "rollback-journal"

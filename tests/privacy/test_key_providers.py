@@ -15,12 +15,12 @@ from keyring.backends import fail, null
 from keyring.errors import KeyringLocked, PasswordDeleteError
 from pydantic import ValidationError
 
-from satchel import hookspecs
 from satchel.errors import KeyUnavailableError
+from satchel.plugin import hookspecs
+from satchel.plugin.records import KeyProviderSpec
 from satchel.privacy import KeyProvider, RotatableKeyProvider, open_vault, rotate_master_key
-from satchel.records import KeyProviderSpec
-from satchel_plugins import keys
-from satchel_plugins.keys import (
+from satchel_plugins import key_providers
+from satchel_plugins.key_providers import (
     Argon2Params,
     EnvKeyOptions,
     EnvKeyProvider,
@@ -94,7 +94,7 @@ def key_forms(key: bytes) -> list[bytes]:
 def test_hook_registers_four_providers() -> None:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(keys)
+    pm.register(key_providers)
     specs = [spec for batch in pm.hook.satchel_key_providers() for spec in batch]
     assert all(isinstance(s, KeyProviderSpec) for s in specs)
     assert {s.name: s.insecure for s in specs} == {

@@ -15,8 +15,8 @@ import pytest
 from runner_support import GOOD_DEVICE, KEY_ENV, enrol, write_config
 
 import satchel
-from satchel.runner import HostDeviceState
 from satchel.testing import isolated_registry
+from satchel.training.runner import HostDeviceState
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from satchel.events import Event
-from satchel.records import DeviceState
+from satchel.plugin.records import DeviceState
 
 NOTICE = "We use your habit history on this device only, to time reminders. You can withdraw any time."
 KEY_ENV = "SATCHEL_TEST_KEY"
@@ -87,9 +87,9 @@ CLI_MAIN = r"""
 import os, sys, time
 from satchel import hookimpl
 from satchel.cli import cli
-from satchel.cli_runner import run, status, tick
-from satchel.records import DeviceState
-from satchel.runner import HostDeviceState
+from satchel.cli.runner import run, status, tick
+from satchel.plugin.records import DeviceState
+from satchel.training.runner import HostDeviceState
 from satchel.testing import isolated_registry
 
 class Trace:

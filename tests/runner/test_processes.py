@@ -7,7 +7,7 @@ from collections import Counter
 from runner_support import enrol, history, spawn, summaries
 
 from satchel.app import Pseudonym
-from satchel.runner import INTERRUPTED, NOT_STARTED
+from satchel.training.runner import INTERRUPTED, NOT_STARTED
 
 
 def wait_for(stream, text):

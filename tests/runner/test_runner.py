@@ -11,12 +11,12 @@ from click.testing import CliRunner
 from runner_support import GOOD_DEVICE, UNPLUGGED, enrol
 
 from satchel.app import Pseudonym
-from satchel.cli_runner import run, status, tick
+from satchel.cli.runner import run, status, tick
 from satchel.errors import PrivacyError
-from satchel.locks import ModelLock
 from satchel.privacy.pseudonym import Pseudonymizer
-from satchel.runner import INTERRUPTED, NOT_STARTED, PASS_BUDGET, Runner, use_host_device_state
 from satchel.testing.conformance import PluginConformance
+from satchel.training.locks import ModelLock
+from satchel.training.runner import INTERRUPTED, NOT_STARTED, PASS_BUDGET, Runner, use_host_device_state
 
 
 def cli(command, app, config_path, *args):
@@ -86,7 +86,7 @@ def test_a_failing_learner_does_not_stop_the_others(make_app, config_path):
 
 
 class StoppedClock:
-    """Stands in for the ``time`` module of :mod:`satchel.runner`: ``monotonic()`` moves only when told."""
+    """Stands in for the ``time`` module of :mod:`satchel.training.runner`: ``monotonic()`` moves only when told."""
 
     def __init__(self) -> None:
         self.now = time.monotonic()
@@ -125,7 +125,7 @@ def test_priority_time_budgets_and_stop(make_app, monkeypatch):
         clock.advance(1.0)
 
     with monkeypatch.context() as patch:
-        patch.setattr("satchel.runner.time", clock)
+        patch.setattr("satchel.training.runner.time", clock)
         short = Runner(app, epochs=50_000, pass_budget_s=0.1, progress=first_batch_spends_the_budget).tick()
     assert started == [cy] and short.failed == () and {s.reasons for s in short.skipped} == {(PASS_BUDGET,)}
 
@@ -221,7 +221,7 @@ def test_model_lock_is_exclusive_across_processes_and_recovered_after_a_kill(tmp
     assert a.holder() is None and b.acquire()
     b.release()
     holder = (
-        "import pathlib, time\nfrom satchel.locks import ModelLock\n"
+        "import pathlib, time\nfrom satchel.training.locks import ModelLock\n"
         f"assert ModelLock(pathlib.Path({str(tmp_path)!r}), {pseudo!r}, 'habits').acquire()\n"
         "print('held', flush=True)\ntime.sleep(60)"
     )

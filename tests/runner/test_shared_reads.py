@@ -8,7 +8,7 @@ from runner_support import enrol, history
 
 from satchel.app import Pseudonym
 from satchel.errors import ConsentError, ErasedError, SchedulerError
-from satchel.runner import Runner
+from satchel.training.runner import Runner
 
 
 def counting_reads(app) -> list[str]:

@@ -25,8 +25,8 @@ def test_weekend_is_refused_with_a_reason():
         satchel_school_days.SchoolDaysOptions(start_hour=0, end_hour=24)
     )
     saturday = datetime(2026, 3, 7, 12, tzinfo=timezone.utc)
-    from satchel.records import DeviceState
-    from satchel.scheduling import ScheduleInput
+    from satchel.plugin.records import DeviceState
+    from satchel.training.scheduling import ScheduleInput
 
     d = s.decide(ScheduleInput(saturday, DeviceState(), None, 10, 10))
     assert not d.run and any("not a school day" in r for r in d.reasons)

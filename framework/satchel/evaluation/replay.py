@@ -29,15 +29,15 @@ from typing import Any
 import numpy as np
 
 from satchel.app import App
-from satchel.config import AppConfig, Component, load_config
-from satchel.dataset import Dataset
+from satchel.app.config import AppConfig, Component, load_config
 from satchel.errors import EventError
 from satchel.events import Event
-from satchel.ingest import read_file
-from satchel.privacy.keyprovider import ProviderDescription
-from satchel.records import DeviceState
-from satchel.registry import Registry
-from satchel.task import Rows, task_baselines, task_objective
+from satchel.events.ingest import read_file
+from satchel.model.dataset import Dataset
+from satchel.model.task import Rows, task_baselines, task_objective
+from satchel.plugin.records import DeviceState
+from satchel.plugin.registry import Registry
+from satchel.privacy.key_provider import ProviderDescription
 
 SATCHEL, FALLBACK = "satchel", "fallback"
 _NOTICE = "satchel evaluate: a temporary replay of an export on this machine"
@@ -190,7 +190,7 @@ def replay(
     pipelines as a device lives it; see the module docstring. ``curve`` lists the numbers of
     labelled samples at which to cut the learning curve (e.g. ``(0, 10, 25, 50, 100, 200)``);
     ``progress(step, steps)`` is called after every step."""
-    from satchel.runner import Runner, use_host_device_state
+    from satchel.training.runner import Runner, use_host_device_state
 
     if step <= timedelta(0):
         raise ValueError("step must be positive")

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from satchel.config import FederatedSection
+    from satchel.app.config import FederatedSection
 
 #: the RDP orders searched; dp-accounting's default plus a few low ones for large epsilon
 ORDERS: tuple[float, ...] = tuple(

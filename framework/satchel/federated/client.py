@@ -16,11 +16,11 @@ from satchel.errors import ConfigError, ConsentError, SchedulerError
 from satchel.federated.accounting import Plan
 from satchel.federated.accounting import plan as make_plan
 from satchel.federated.store import BudgetLedger
-from satchel.model_spec import ModelSpec, Optimizer
+from satchel.model.spec import ModelSpec, Optimizer
 
 if TYPE_CHECKING:
     from satchel.app import App
-    from satchel.config import PipelineConfig
+    from satchel.app.config import PipelineConfig
 
 
 #: one opened trainer per app, pipeline and spec: a worker serving many learners reuses the LiteRT
@@ -29,7 +29,7 @@ _TRAINERS: weakref.WeakKeyDictionary[App, dict[tuple[str, str], object]] = weakr
 
 
 def _trainer(app: App, pipeline: str, spec: object, start: dict[str, np.ndarray]) -> Any:
-    from satchel.backend import Weights
+    from satchel.model.backend import Weights
 
     cache = _TRAINERS.setdefault(app, {})
     key = (pipeline, spec.hash)  # type: ignore[attr-defined]

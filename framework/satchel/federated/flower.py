@@ -263,7 +263,7 @@ def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
     from satchel.federated.accounting import plan
     from satchel.federated.client import federated
     from satchel.federated.store import load_shared
-    from satchel.model_spec import initial_params
+    from satchel.model.spec import initial_params
 
     app = _app(str(s["config"]))
     pipeline = str(s["pipeline"])

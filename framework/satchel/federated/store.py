@@ -23,7 +23,7 @@ import numpy as np
 
 from satchel.errors import IntegrityError
 from satchel.federated.accounting import Plan, Steps, epsilon
-from satchel.sealed_files import SealedFiles
+from satchel.storage.sealed_files import SealedFiles
 
 if TYPE_CHECKING:
     from satchel.app import App

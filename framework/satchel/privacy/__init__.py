@@ -1,4 +1,4 @@
-"""satchel's privacy core: atomic files, envelope encryption, the key vault, pseudonyms, the audit log.
+"""satchel's privacy core: atomic files, envelope encryption, the key vault, pseudonyms, consent.
 
 Typical wiring (the App facade does this)::
 
@@ -8,16 +8,16 @@ Typical wiring (the App facade does this)::
     version = vault.bump(f"ckpt/{pseudonym}/habit")
     binding = Binding("quizapp", pseudonym, "habit", "checkpoint", version)
     atomic_write(path, seal(payload, key, binding))
-    AuditLog(data_dir / "audit.jsonl", vault).append("checkpoint.saved", subject=pseudonym, version=version)
 
-Submodules: :mod:`.atomic`, :mod:`.envelope`, :mod:`.vault`, :mod:`.pseudonym`, :mod:`.audit_log`,
-:mod:`.keyprovider`.
+Submodules: :mod:`.atomic`, :mod:`.envelope`, :mod:`.vault`, :mod:`.pseudonym`, :mod:`.commitment`,
+:mod:`.key_provider`, :mod:`.consent`. The audit log is :mod:`satchel.audit.log`.
 """
 
+from typing import Any
+
 from satchel.privacy.atomic import atomic_write, fsync_dir
-from satchel.privacy.audit_log import AuditEntry, AuditLog, AuditProblem, AuditVerification
 from satchel.privacy.envelope import Binding, SubjectKey, open_sealed, seal
-from satchel.privacy.keyprovider import (
+from satchel.privacy.key_provider import (
     KeyProvider,
     ProviderDescription,
     RotatableKeyProvider,
@@ -28,10 +28,6 @@ from satchel.privacy.pseudonym import Pseudonymizer, is_pseudonym, require_pseud
 from satchel.privacy.vault import Counter, RetiredKey, Rotation, Vault, VaultInfo, default_key_dir
 
 __all__ = [
-    "AuditEntry",
-    "AuditLog",
-    "AuditProblem",
-    "AuditVerification",
     "Binding",
     "Counter",
     "KeyProvider",
@@ -53,3 +49,15 @@ __all__ = [
     "rotate_master_key",
     "seal",
 ]
+
+_AUDIT_NAMES = ("AuditEntry", "AuditLog", "AuditProblem", "AuditVerification")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _AUDIT_NAMES:
+        raise AttributeError(f"module 'satchel.privacy' has no attribute {name!r}")
+    from satchel import _moved
+    from satchel.audit import log
+
+    _moved.warn_moved(f"satchel.privacy.{name}", f"satchel.audit.log.{name}")
+    return getattr(log, name)

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from importlib import metadata
 
 from satchel._version import __version__
-from satchel.hookspecs import hookimpl
-from satchel.records import DeviceState
-from satchel.registry import ENTRY_POINT_GROUP, Registry
+from satchel.plugin.hookspecs import hookimpl
+from satchel.plugin.records import DeviceState
+from satchel.plugin.registry import ENTRY_POINT_GROUP, Registry
 
 __all__ = ["FixedDevice", "builtin_plugins", "isolated_registry"]
 

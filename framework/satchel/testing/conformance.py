@@ -23,12 +23,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from satchel.backend import TrainerBackend
-from satchel.records import ComponentSpec, DeviceState
-from satchel.registry import HOOK_KINDS
-from satchel.scheduling import ScheduleDecision, ScheduleInput, Scheduler
-from satchel.task import EventSource, Featurizer, ModelTask
+from satchel.model.backend import TrainerBackend
+from satchel.model.task import EventSource, Featurizer, ModelTask
+from satchel.plugin.records import ComponentSpec, DeviceState
+from satchel.plugin.registry import HOOK_KINDS
 from satchel.testing import isolated_registry
+from satchel.training.scheduling import ScheduleDecision, ScheduleInput, Scheduler
 
 _PROTOCOLS: dict[str, type] = {
     "scheduler": Scheduler,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from satchel.registry import Registry
+from satchel.plugin.registry import Registry
 from satchel.testing import isolated_registry
 
 

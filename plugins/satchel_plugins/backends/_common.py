@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from satchel.backend import (
+from satchel.errors import BackendError, ShapeError
+from satchel.model.backend import (
     CompiledModel,
     ExportManifest,
     FitResult,
@@ -30,10 +31,9 @@ from satchel.backend import (
     TrainingProgress,
     Weights,
 )
-from satchel.dataset import Dataset
-from satchel.errors import BackendError, ShapeError
-from satchel.model_spec import ModelSpec, initial_params
-from satchel.reference import WEIGHT_SUM_EPS
+from satchel.model.dataset import Dataset
+from satchel.model.reference import WEIGHT_SUM_EPS
+from satchel.model.spec import ModelSpec, initial_params
 
 #: Version of the artifact layout satchel writes; part of every backend version (cache key).
 FORMAT_VERSION = "1"
@@ -85,7 +85,7 @@ def check_dataset(spec: ModelSpec, data: Dataset, where: str) -> None:
     """The dataset's x and y widths must match the spec (``Dataset`` already checked finiteness)."""
     if not isinstance(data, Dataset):
         raise ShapeError(
-            f"{where}: expected a satchel.dataset.Dataset, got {type(data).__name__}",
+            f"{where}: expected a satchel.model.dataset.Dataset, got {type(data).__name__}",
             hint="build one with Dataset.of(x, y, weights)",
         )
     if data.x.shape[1] != spec.input_dim:
@@ -282,7 +282,7 @@ def metrics(spec: ModelSpec, per_sample: np.ndarray, pred: np.ndarray, data: Dat
 
 
 class TrainerBase(ABC):
-    """The backend-independent half of a :class:`~satchel.backend.Trainer`.
+    """The backend-independent half of a :class:`~satchel.model.backend.Trainer`.
 
     Subclasses provide the runtime primitives: ``_stepper`` (trains one fixed-size batch), ``_infer``,
     ``_evaluate``, ``_read_params``, ``_read_optimizer``, ``_load`` (params + optimizer state),
@@ -390,9 +390,9 @@ class TrainerBase(ABC):
         self, directory: Path, *, feature_names: tuple[str, ...], feature_schema_hash: str
     ) -> ExportManifest:
         """Write the deployable model with the current weights, ``manifest.json`` and its schema
-        into ``directory`` (features undocumented: :func:`satchel.export_contract.complete` adds
+        into ``directory`` (features undocumented: :func:`satchel.model.export_contract.complete` adds
         feature docs, the policy and golden vectors)."""
-        from satchel import export_contract
+        from satchel.model import export_contract
 
         if len(feature_names) != self.spec.input_dim:
             raise ShapeError(
@@ -452,7 +452,7 @@ def artifact(
 
 def training_contract(spec: ModelSpec) -> dict[str, object]:
     """The manifest's ``training`` section: fixed batch, padding rule, loss and optimizer."""
-    from satchel.export_contract import PADDING_RULE
+    from satchel.model.export_contract import PADDING_RULE
 
     b, d, k = spec.batch_size, spec.input_dim, spec.label_dim
     f32 = "float32"

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import BackendError
-from satchel.model_spec import Binary, Const, Expr, Label, ModelSpec, Out, Unary, initial_params
-from satchel.reference import WEIGHT_SUM_EPS
+from satchel.model.reference import WEIGHT_SUM_EPS
+from satchel.model.spec import Binary, Const, Expr, Label, ModelSpec, Out, Unary, initial_params
 from satchel_plugins.backends._ort import ort_training
 
 OPSET = 17

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from satchel.errors import BackendError
-from satchel.model_spec import Binary, Const, Expr, Label, ModelSpec, Out, Unary
-from satchel.reference import WEIGHT_SUM_EPS
+from satchel.model.reference import WEIGHT_SUM_EPS
+from satchel.model.spec import Binary, Const, Expr, Label, ModelSpec, Out, Unary
 from satchel_plugins._native_logs import quiet_native_logs
 from satchel_plugins.backends._tflite import (
     ADAM_STEP,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from satchel.backend import CompiledModel, Weights
 from satchel.errors import BackendError
-from satchel.model_spec import ModelSpec
+from satchel.model.backend import CompiledModel, Weights
+from satchel.model.spec import ModelSpec
 from satchel_plugins._native_logs import quiet_native_logs
 from satchel_plugins.backends._common import (
     FORMAT_VERSION,

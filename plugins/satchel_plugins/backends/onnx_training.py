@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from satchel.backend import CompiledModel, Weights
-from satchel.model_spec import ModelSpec
+from satchel.model.backend import CompiledModel, Weights
+from satchel.model.spec import ModelSpec
 from satchel_plugins.backends._common import (
     FORMAT_VERSION,
     Arrays,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from satchel.dataset import Dataset
+from satchel.model.dataset import Dataset
 from satchel_plugins.habit.features import FEATURES
 
 _DONE_YESTERDAY = FEATURES.index("streak")  # > 0 exactly when the habit was done on the feature day

@@ -22,11 +22,11 @@ from datetime import datetime
 
 import numpy as np
 
-from satchel.backend import OpenTrainer, Trainer
-from satchel.dataset import Dataset
 from satchel.events import Event
-from satchel.metrics import auc, brier, log_loss
-from satchel.task import Rows
+from satchel.model.backend import OpenTrainer, Trainer
+from satchel.model.dataset import Dataset
+from satchel.model.metrics import auc, brier, log_loss
+from satchel.model.task import Rows
 from satchel_plugins._timeline import local_day, zone
 from satchel_plugins.habit.features import FEATURES, HabitFeaturizer
 from satchel_plugins.habit.simulate import SimulatedHabitLearner

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from satchel.records import EventTypeSpec
+from satchel.plugin.records import EventTypeSpec
 
 APP_OPENED = "app_opened"
 REMINDER_SHOWN = "reminder_shown"

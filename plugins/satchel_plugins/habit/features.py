@@ -18,10 +18,10 @@ from datetime import datetime
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from satchel.dataset import Dataset, FeatureSchema
 from satchel.events import Event
-from satchel.export_contract import FeatureDoc, SampleEvents
-from satchel.task import Rows
+from satchel.model.dataset import Dataset, FeatureSchema
+from satchel.model.export_contract import FeatureDoc, SampleEvents
+from satchel.model.task import Rows
 from satchel_plugins._timeline import day_start, day_to_date, local_day, local_day_and_hour, weekday, zone
 from satchel_plugins.habit.events import (
     APP_OPENED,

@@ -31,7 +31,7 @@ from typing import Any
 
 from satchel.errors import EventError
 from satchel.events import EARLIEST, LATEST, MAX_INT
-from satchel.ingest import decode_text
+from satchel.events.ingest import decode_text
 
 YES_MANUAL, YES_AUTO, NO, SKIP, UNKNOWN = 2, 1, 0, 3, -1
 SYMBOLS = {"YES_MANUAL": YES_MANUAL, "YES_AUTO": YES_AUTO, "NO": NO, "SKIP": SKIP, "UNKNOWN": UNKNOWN}

@@ -32,8 +32,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from satchel.errors import EventError
-from satchel.ingest import parse_event
-from satchel.task import SourcedEvent
+from satchel.events.ingest import parse_event
+from satchel.model.task import SourcedEvent
 from satchel_plugins._timeline import zone
 from satchel_plugins.habit.events import HABIT_COMPLETED, HABIT_SKIPPED
 from satchel_plugins.habit.loop_export import (
@@ -72,7 +72,7 @@ class LoopImportOptions(BaseModel):
 
 
 class LoopHabitsImporter:
-    """Reads a Loop CSV export into habit events (an :class:`~satchel.task.EventSource`)."""
+    """Reads a Loop CSV export into habit events (an :class:`~satchel.model.task.EventSource`)."""
 
     #: ``satchel ingest`` may pass the folder an export was extracted to
     reads_folders: ClassVar[bool] = True

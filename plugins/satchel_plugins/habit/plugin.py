@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from satchel.hookspecs import hookimpl
+from satchel.plugin.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from satchel.records import EventSourceSpec, EventTypeSpec, FeaturizerSpec, ModelTaskSpec
+    from satchel.plugin.records import EventSourceSpec, EventTypeSpec, FeaturizerSpec, ModelTaskSpec
 
 
 @hookimpl
@@ -24,7 +24,7 @@ def satchel_event_types() -> Iterator[EventTypeSpec]:
 
 @hookimpl
 def satchel_event_sources() -> Iterator[EventSourceSpec]:
-    from satchel.records import EventSourceSpec
+    from satchel.plugin.records import EventSourceSpec
     from satchel_plugins.habit.events import HABIT_COMPLETED, HABIT_SKIPPED
     from satchel_plugins.habit.loop_import import LoopHabitsImporter, LoopImportOptions
 
@@ -39,7 +39,7 @@ def satchel_event_sources() -> Iterator[EventSourceSpec]:
 
 @hookimpl
 def satchel_featurizers() -> Iterator[FeaturizerSpec]:
-    from satchel.records import FeaturizerSpec
+    from satchel.plugin.records import FeaturizerSpec
     from satchel_plugins.habit.events import HABIT_EVENT_TYPES
     from satchel_plugins.habit.features import HabitFeaturizer, HabitFeaturizerOptions
 
@@ -54,7 +54,7 @@ def satchel_featurizers() -> Iterator[FeaturizerSpec]:
 
 @hookimpl
 def satchel_models() -> Iterator[ModelTaskSpec]:
-    from satchel.records import ModelTaskSpec
+    from satchel.plugin.records import ModelTaskSpec
     from satchel_plugins.habit.task import METRICS, PURPOSE, HabitTask, HabitTaskOptions
 
     yield ModelTaskSpec(

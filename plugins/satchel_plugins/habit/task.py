@@ -8,10 +8,10 @@ from datetime import datetime
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from satchel.dataset import Dataset, FeatureSchema
-from satchel.metrics import accuracy, auc, brier, log_loss
-from satchel.model_spec import Loss, ModelSpec, Optimizer, mlp
-from satchel.task import Decision, Rows
+from satchel.model.dataset import Dataset, FeatureSchema
+from satchel.model.metrics import accuracy, auc, brier, log_loss
+from satchel.model.spec import Loss, ModelSpec, Optimizer, mlp
+from satchel.model.task import Decision, Rows
 from satchel_plugins.habit.features import FEATURES
 
 PURPOSE = "habit_reminders"

@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from satchel.errors import EventError
 from satchel.events import MAX_INT, Event
-from satchel.ingest import decode_text
-from satchel.task import SourcedEvent
+from satchel.events.ingest import decode_text
+from satchel.model.task import SourcedEvent
 from satchel_plugins.language.events import WORD_REVIEWED
 from satchel_plugins.language.review_log import ANKI_TYPES, NOT_REVIEWS, Kind, from_ms, review_event
 

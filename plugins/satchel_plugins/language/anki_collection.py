@@ -18,7 +18,7 @@ from typing import cast
 
 from satchel.errors import EventError
 from satchel.events import MAX_INT
-from satchel.task import SourcedEvent
+from satchel.model.task import SourcedEvent
 from satchel_plugins.language.anki import AnkiImportOptions
 from satchel_plugins.language.review_log import ANKI_TYPES, NOT_REVIEWS, from_ms, review_event
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from satchel.dataset import Dataset
+from satchel.model.dataset import Dataset
 from satchel_plugins.language.features import review_counts
 from satchel_plugins.language.task import outputs_for
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from satchel.records import EventTypeSpec
+from satchel.plugin.records import EventTypeSpec
 
 WORD_REVIEWED = "word_reviewed"
 

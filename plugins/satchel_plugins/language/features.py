@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from satchel.dataset import Dataset, FeatureSchema
 from satchel.events import Event
-from satchel.export_contract import FeatureDoc, SampleEvents
-from satchel.task import Rows
+from satchel.model.dataset import Dataset, FeatureSchema
+from satchel.model.export_contract import FeatureDoc, SampleEvents
+from satchel.model.task import Rows
 from satchel_plugins.language.events import WORD_REVIEWED
 from satchel_plugins.language.fsrs6 import FSRS6, memory_states
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from satchel.hookspecs import hookimpl
+from satchel.plugin.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from satchel.records import EventSourceSpec, EventTypeSpec, FeaturizerSpec, ModelTaskSpec
+    from satchel.plugin.records import EventSourceSpec, EventTypeSpec, FeaturizerSpec, ModelTaskSpec
 
 
 @hookimpl
@@ -24,7 +24,7 @@ def satchel_event_types() -> Iterator[EventTypeSpec]:
 
 @hookimpl
 def satchel_event_sources() -> Iterator[EventSourceSpec]:
-    from satchel.records import EventSourceSpec
+    from satchel.plugin.records import EventSourceSpec
     from satchel_plugins.language.anki import AnkiImportOptions, AnkiReviewImporter
     from satchel_plugins.language.anki_collection import AnkiCollectionImporter
     from satchel_plugins.language.events import WORD_REVIEWED
@@ -47,7 +47,7 @@ def satchel_event_sources() -> Iterator[EventSourceSpec]:
 
 @hookimpl
 def satchel_featurizers() -> Iterator[FeaturizerSpec]:
-    from satchel.records import FeaturizerSpec
+    from satchel.plugin.records import FeaturizerSpec
     from satchel_plugins.language.events import WORD_REVIEWED
     from satchel_plugins.language.features import ReviewFeaturizer, ReviewFeaturizerOptions
 
@@ -62,7 +62,7 @@ def satchel_featurizers() -> Iterator[FeaturizerSpec]:
 
 @hookimpl
 def satchel_models() -> Iterator[ModelTaskSpec]:
-    from satchel.records import ModelTaskSpec
+    from satchel.plugin.records import ModelTaskSpec
     from satchel_plugins.language.task import METRICS, PURPOSE, LanguageTask, LanguageTaskOptions
 
     yield ModelTaskSpec(

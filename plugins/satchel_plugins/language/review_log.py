@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from satchel.errors import EventError
 from satchel.events import Event
-from satchel.ingest import parse_event
+from satchel.events.ingest import parse_event
 from satchel_plugins.language.events import WORD_REVIEWED, WordReviewed
 
 Kind = Literal["learn", "review", "relearn"]

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from satchel.dataset import Dataset, FeatureSchema
-from satchel.metrics import auc, brier, log_loss, rmse_bins, srs_bin_keys
-from satchel.model_spec import Expr, Label, Loss, ModelSpec, Optimizer, Out, initial_params, mlp
-from satchel.task import Decision, Rows
+from satchel.model.dataset import Dataset, FeatureSchema
+from satchel.model.metrics import auc, brier, log_loss, rmse_bins, srs_bin_keys
+from satchel.model.spec import Expr, Label, Loss, ModelSpec, Optimizer, Out, initial_params, mlp
+from satchel.model.task import Decision, Rows
 from satchel_plugins.language.features import FSRS_DEFAULT, log_stability, review_counts
 from satchel_plugins.language.fsrs6 import learning_step_due
 
 if TYPE_CHECKING:
-    from satchel.task import Baseline
+    from satchel.model.task import Baseline
 
 PURPOSE = "vocabulary_scheduling"
 METRICS: tuple[str, ...] = ("log_loss", "auc", "rmse_bins", "brier", "recall_rate", "mean_prediction")

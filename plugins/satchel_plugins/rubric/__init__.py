@@ -2,52 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from satchel_plugins._lazy import lazy_exports, listing
-
-if TYPE_CHECKING:
-    from satchel_plugins.rubric.features import (
-        FEATURES,
-        AnswerFeaturizer,
-        AnswerFeaturizerOptions,
-        AnswerSamples,
-    )
-    from satchel_plugins.rubric.gradebook import GradebookImporter, GradebookImportOptions
-    from satchel_plugins.rubric.saf import SAF_DIR, load_saf
-    from satchel_plugins.rubric.semeval import SEMEVAL_CSV, GradedAnswer, answer_events, load_semeval
-    from satchel_plugins.rubric.simulate import (
-        RUBRICS,
-        SimulatedTeacher,
-        rubric_score,
-        simulate_teacher,
-        synthetic_answers,
-    )
-    from satchel_plugins.rubric.task import BASE_WEIGHTS, RubricTask, RubricTaskOptions
-
-#: public name -> the submodule defining it
-_EXPORTS = {
-    "AnswerFeaturizer": ".features",
-    "AnswerFeaturizerOptions": ".features",
-    "AnswerSamples": ".features",
-    "FEATURES": ".features",
-    "GradebookImportOptions": ".gradebook",
-    "GradebookImporter": ".gradebook",
-    "GradedAnswer": ".semeval",
-    "SAF_DIR": ".saf",
-    "load_saf": ".saf",
-    "SEMEVAL_CSV": ".semeval",
-    "answer_events": ".semeval",
-    "load_semeval": ".semeval",
-    "RUBRICS": ".simulate",
-    "SimulatedTeacher": ".simulate",
-    "rubric_score": ".simulate",
-    "simulate_teacher": ".simulate",
-    "synthetic_answers": ".simulate",
-    "BASE_WEIGHTS": ".task",
-    "RubricTask": ".task",
-    "RubricTaskOptions": ".task",
-}
+from satchel_plugins.rubric.features import (
+    FEATURES,
+    AnswerFeaturizer,
+    AnswerFeaturizerOptions,
+    AnswerSamples,
+)
+from satchel_plugins.rubric.gradebook import GradebookImporter, GradebookImportOptions
+from satchel_plugins.rubric.saf import SAF_DIR, load_saf
+from satchel_plugins.rubric.semeval import SEMEVAL_CSV, GradedAnswer, answer_events, load_semeval
+from satchel_plugins.rubric.simulate import (
+    RUBRICS,
+    SimulatedTeacher,
+    rubric_score,
+    simulate_teacher,
+    synthetic_answers,
+)
+from satchel_plugins.rubric.task import BASE_WEIGHTS, RubricTask, RubricTaskOptions
 
 __all__ = [
     "BASE_WEIGHTS",
@@ -71,7 +42,3 @@ __all__ = [
     "simulate_teacher",
     "synthetic_answers",
 ]
-
-
-__getattr__ = lazy_exports(globals(), _EXPORTS)
-__dir__ = listing(globals(), _EXPORTS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from satchel.records import EventTypeSpec
+from satchel.plugin.records import EventTypeSpec
 
 ANSWER_SUBMITTED = "answer_submitted"
 ANSWER_GRADED = "answer_graded"

@@ -29,10 +29,10 @@ from typing import cast
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from satchel.dataset import Dataset, FeatureSchema
 from satchel.events import Event
-from satchel.export_contract import FeatureDoc, SampleEvents
-from satchel.task import Rows
+from satchel.model.dataset import Dataset, FeatureSchema
+from satchel.model.export_contract import FeatureDoc, SampleEvents
+from satchel.model.task import Rows
 from satchel_plugins import _text
 from satchel_plugins.rubric.events import ANSWER_GRADED, ANSWER_SUBMITTED
 

@@ -41,8 +41,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from satchel.errors import EventError
 from satchel.events import EARLIEST, LATEST, MAX_INT, Event
-from satchel.ingest import parse_event
-from satchel.task import SourcedEvent
+from satchel.events.ingest import parse_event
+from satchel.model.task import SourcedEvent
 from satchel_plugins.rubric.events import ANSWER_GRADED, ANSWER_SUBMITTED, AnswerGraded, AnswerSubmitted
 
 #: field -> accepted column names (normalized: lower case, letters and digits only)

@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from satchel import reference
-from satchel.dataset import Dataset, FeatureSchema
 from satchel.errors import PluginError
-from satchel.metrics import accuracy, pearson, quadratic_weighted_kappa
-from satchel.model_spec import Label, Loss, ModelSpec, Optimizer, Out, mlp
-from satchel.task import Baseline, Decision, Rows
+from satchel.model import reference
+from satchel.model.dataset import Dataset, FeatureSchema
+from satchel.model.metrics import accuracy, pearson, quadratic_weighted_kappa
+from satchel.model.spec import Label, Loss, ModelSpec, Optimizer, Out, mlp
+from satchel.model.task import Baseline, Decision, Rows
 from satchel_plugins.rubric.features import SCALE_COLUMN, SCHEMA, question_grades, without_teacher
 
 PURPOSE = "grading_assistance"

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from satchel.dataset import Dataset
-from satchel.model_spec import Optimizer
+from satchel.model.dataset import Dataset
+from satchel.model.spec import Optimizer
 from satchel_plugins.rubric.features import SCHEMA, Item, featurize, grade_labels, without_teacher
 from satchel_plugins.rubric.saf import SAF_DIR, load_saf
 from satchel_plugins.rubric.semeval import SEMEVAL_CSV, GradedAnswer, load_semeval
@@ -126,7 +126,7 @@ def _training_spec():
 def held_out_scores(params: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     """The base grader on each held-out split, before any grade of its teacher (blind) and with
     every other answer of it graded in a random order."""
-    from satchel import reference
+    from satchel.model import reference
 
     task = RubricTask()
     spec = task.model_spec(SCHEMA)

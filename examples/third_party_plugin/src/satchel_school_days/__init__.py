@@ -9,8 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from satchel import hookimpl
-from satchel.records import SchedulerSpec
-from satchel.scheduling import ScheduleDecision, ScheduleInput
+from satchel.plugin.records import SchedulerSpec
+from satchel.training.scheduling import ScheduleDecision, ScheduleInput
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
