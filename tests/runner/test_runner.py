@@ -182,7 +182,7 @@ def test_a_model_trained_elsewhere_since_the_plan_is_assessed_again_and_skipped(
 
 
 def test_shards_split_the_learners_and_trainers_in_memory_stay_bounded(make_app, config_path, monkeypatch):
-    monkeypatch.setattr("satchel.app.TRAINER_CACHE_SIZE", 2)
+    monkeypatch.setattr("satchel.app._serving.TRAINER_CACHE_SIZE", 2)
     app = make_app()
     learners = {enrol(app, s) for s in ("ada", "bob", "cy", "dee", "eve", "fay")}
     shards = [set(Runner(app, shard=(i, 2)).subjects()) for i in range(2)]

@@ -23,10 +23,12 @@ import numpy as np
 
 from satchel.errors import IntegrityError
 from satchel.federated.accounting import Plan, Steps, epsilon
+from satchel.privacy.atomic import atomic_write
+from satchel.privacy.envelope import Binding, SubjectKey, open_sealed, seal
 from satchel.storage.sealed_files import SealedFiles
 
 if TYPE_CHECKING:
-    from satchel.app import App
+    from satchel.app._wiring import AppWiring
 
 LEDGER = "dp-ledger"
 SHARED_SUBJECT = "shared-model"
@@ -48,7 +50,7 @@ class Charge:
 class BudgetLedger:
     """A learner's sealed record of privacy spent on one shared model."""
 
-    def __init__(self, app: App, pseudo: str, pipeline: str, delta: float) -> None:
+    def __init__(self, app: AppWiring, pseudo: str, pipeline: str, delta: float) -> None:
         self._files = SealedFiles(
             app.config.data_dir / "checkpoints" / pseudo / f"{pipeline}.federated",
             app.vault,
@@ -107,10 +109,7 @@ def _steps(charges: tuple[Charge, ...]) -> list[Steps]:
 # ------------------------------------------------------------------ the global model
 
 
-def _shared_files(app: App, pipeline: str) -> Any:
-    from satchel.privacy.atomic import atomic_write
-    from satchel.privacy.envelope import Binding, SubjectKey, open_sealed, seal
-
+def _shared_files(app: AppWiring, pipeline: str) -> Any:
     key = SubjectKey(SHARED_SUBJECT, app.vault.derive(f"federated/shared-model/{pipeline}"))
     path = app.config.data_dir / "shared" / f"{pipeline}.model"
     counter = f"shared-model:{pipeline}"
@@ -131,7 +130,12 @@ def _shared_files(app: App, pipeline: str) -> Any:
 
 
 def save_shared(
-    app: App, pipeline: str, params: Mapping[str, np.ndarray], *, spec_hash: str, meta: Mapping[str, Any]
+    app: AppWiring,
+    pipeline: str,
+    params: Mapping[str, np.ndarray],
+    *,
+    spec_hash: str,
+    meta: Mapping[str, Any],
 ) -> int:
     """Seal ``params`` as the pipeline's global model (for ``spec_hash``); returns its version."""
     write, _, counter, _ = _shared_files(app, pipeline)
@@ -152,7 +156,7 @@ def save_shared(
 
 
 def load_shared(
-    app: App, pipeline: str, spec_hash: str | None = None
+    app: AppWiring, pipeline: str, spec_hash: str | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The pipeline's sealed global model and its metadata; None when there is none (or it was
     trained for another spec). Tampered or rolled-back files raise IntegrityError."""
