@@ -11,6 +11,7 @@ from satchel.app._recording import EventRecording
 from satchel.app._rights import LearnerRights
 from satchel.app._training import ModelTraining
 from satchel.app.config import AppConfig, load_config
+from satchel.audit.report import AuditReport, build_report
 from satchel.plugin.registry import Registry
 
 
@@ -32,10 +33,8 @@ class App(LearnerRights, ModelTraining, EventRecording):
         """Check the audit log's chain, keys and anchor (see ``satchel audit verify``)."""
         return self.audit_log.verify()
 
-    def audit_report(self) -> Any:
+    def audit_report(self) -> AuditReport:
         """The privacy audit: per pipeline categories, purposes, consent coverage, protection, findings."""
-        from satchel.audit.report import build_report
-
         return build_report(self)
 
 
