@@ -82,7 +82,7 @@ PROBES: tuple[tuple[str, tuple[_Target, ...]], ...] = (
     ("featurize", (("satchel_plugins.habit.features", "HabitFeaturizer", "training_data"),)),
     ("checkpoint version check", (("satchel.storage.sealed_files", "SealedFiles", "latest"),)),
     ("open LiteRT trainer", (("satchel_plugins.backends.litert", "LiteRTBackend", "open"),)),
-    ("fit", (("satchel_plugins.backends._common", "TrainerBase", "fit"),)),
+    ("fit", (("satchel_plugins.backends._trainer_base", "TrainerBase", "fit"),)),
     ("checkpoint seal + atomic write", (("satchel.storage.sealed_files", "SealedFiles", "write"),)),
     ("audit entry", (("satchel.audit.log", "AuditLog", "stage"),)),
     ("vault commit (checkpoint version + audit anchor)", (("satchel.privacy.vault", "Vault", "commit"),)),

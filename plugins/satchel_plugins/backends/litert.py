@@ -21,17 +21,14 @@ from satchel.errors import BackendError
 from satchel.model.backend import CompiledModel, Weights
 from satchel.model.spec import ModelSpec
 from satchel_plugins._native_logs import quiet_native_logs
-from satchel_plugins.backends._common import (
+from satchel_plugins.backends._compile_cache import (
     FORMAT_VERSION,
-    Arrays,
-    Export,
-    StepFn,
-    TrainerBase,
-    artifact,
     check_compiled,
     compile_cached,
     dist_version,
 )
+from satchel_plugins.backends._fit_loop import StepFn
+from satchel_plugins.backends._input_checks import Arrays
 from satchel_plugins.backends._tf_build import INFERENCE_FILES, MODEL_FILE, build, inference_models
 from satchel_plugins.backends._tflite import (
     ADAM_STEP,
@@ -43,6 +40,7 @@ from satchel_plugins.backends._tflite import (
     param_var,
     ref_var,
 )
+from satchel_plugins.backends._trainer_base import Export, TrainerBase, artifact
 
 #: name of the flatbuffer metadata entry holding satchel's JSON tag (spec hash, feature schema, ...)
 METADATA_NAME = "satchel"

@@ -23,17 +23,14 @@ import numpy as np
 
 from satchel.model.backend import CompiledModel, Weights
 from satchel.model.spec import ModelSpec
-from satchel_plugins.backends._common import (
+from satchel_plugins.backends._compile_cache import (
     FORMAT_VERSION,
-    Arrays,
-    Export,
-    StepFn,
-    TrainerBase,
-    artifact,
     check_compiled,
     compile_cached,
     dist_version,
 )
+from satchel_plugins.backends._fit_loop import StepFn
+from satchel_plugins.backends._input_checks import Arrays
 from satchel_plugins.backends._onnx_graph import (
     IR_VERSION,
     OPSET,
@@ -44,6 +41,7 @@ from satchel_plugins.backends._onnx_graph import (
     ref_name,
 )
 from satchel_plugins.backends._ort import ScratchFiles, ort_training, read_adam_state, write_checkpoint
+from satchel_plugins.backends._trainer_base import Export, TrainerBase, artifact
 
 
 class OnnxBackend:
