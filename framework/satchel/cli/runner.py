@@ -1,7 +1,7 @@
 """``satchel tick``, ``satchel run`` and ``satchel status``: the background training runner's commands.
 
-Wired into the ``satchel`` group with ``cli.add_command(tick)`` etc. The runner itself is imported
-inside the commands, so ``satchel --help`` stays fast.
+Listed in the ``satchel`` group's table of built-in commands. The runner itself is imported inside
+the commands, so ``satchel --help`` stays fast.
 """
 
 from __future__ import annotations

@@ -27,37 +27,62 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import signal
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from types import FrameType
-from typing import Any, Literal
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Literal
 
 from satchel.app import App, Pseudonym
-from satchel.app.config import PipelineConfig
 from satchel.errors import ConsentError, SchedulerError
 from satchel.model.backend import TrainingProgress
-from satchel.plugin.hookspecs import hookimpl
 from satchel.plugin.records import DeviceState
-from satchel.plugin.registry import Registry
+from satchel.training.host_device import HostDeviceState, use_host_device_state
 from satchel.training.locks import ModelLock
-from satchel.training.scheduling import ScheduleInput
+from satchel.training.outcomes import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    INTERRUPTED,
+    NOT_STARTED,
+    PASS_BUDGET,
+    Failed,
+    ModelStatus,
+    Outcome,
+    PassSummary,
+    ProgressObserver,
+    Skipped,
+    Trained,
+    log_outcome,
+)
+from satchel.training.planning import assess, device_text, held, priority
+from satchel.training.signals import handle_signals
+
+__all__ = [
+    "DEVICE_MAX_AGE_S",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "INTERRUPTED",
+    "NOT_STARTED",
+    "PASS_BUDGET",
+    "BudgetExceeded",
+    "Failed",
+    "HostDeviceState",
+    "Interrupted",
+    "ModelStatus",
+    "Outcome",
+    "PassSummary",
+    "ProgressObserver",
+    "Runner",
+    "Skipped",
+    "Trained",
+    "handle_signals",
+    "use_host_device_state",
+]
 
 log = logging.getLogger("satchel.training.runner")
-
-EXIT_OK = 0
-EXIT_FAILED = 3
-EXIT_INTERRUPTED = 130
-
-INTERRUPTED = "interrupted: training abandoned, the previous version stays in force"
-NOT_STARTED = "interrupted before it started"
-PASS_BUDGET = "pass time budget exhausted"
 
 #: Before each training the device state is asked again if older than this (plugins may take a
 #: moment to measure, e.g. a CPU-load sample).
@@ -74,114 +99,6 @@ class BudgetExceeded(SchedulerError):
     def __init__(self, message: str, *, scope: Literal["run", "pass"], hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.scope = scope
-
-
-# ---------------------------------------------------------------------- records
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """Where one learner's pipeline stands: last training, samples, and why it is (not) due.
-
-    ``next_eligible_at`` is the earliest time it may train (``now`` when due; ``None`` when only
-    conditions without a known end, such as charging or new samples, hold it back).
-    """
-
-    subject: str
-    pipeline: str
-    due: bool
-    reasons: tuple[str, ...] = ()
-    last_trained_at: datetime | None = None
-    version: int | None = None
-    samples: int | None = None
-    new_samples: int | None = None
-    next_eligible_at: datetime | None = None
-    time_budget_s: float | None = None
-
-    @property
-    def reason(self) -> str:
-        return "; ".join(self.reasons) if self.reasons else "due"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "subject": self.subject,
-            "pipeline": self.pipeline,
-            "due": self.due,
-            "reasons": list(self.reasons),
-            "last_trained_at": _iso(self.last_trained_at),
-            "version": self.version,
-            "samples": self.samples,
-            "new_samples": self.new_samples,
-            "next_eligible_at": _iso(self.next_eligible_at),
-            "time_budget_s": self.time_budget_s,
-        }
-
-
-@dataclass(frozen=True)
-class Trained:
-    subject: str
-    pipeline: str
-    version: int
-    samples: int
-    seconds: float
-    promoted: bool = True
-
-
-@dataclass(frozen=True)
-class Skipped:
-    subject: str
-    pipeline: str
-    reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Failed:
-    subject: str
-    pipeline: str
-    error: str
-    message: str
-
-
-Outcome = Trained | Skipped | Failed
-
-
-@dataclass(frozen=True)
-class PassSummary:
-    """What one pass did. ``exit_code``: 0 ok, 3 some learners failed, 130 interrupted."""
-
-    started_at: datetime
-    seconds: float
-    trained: tuple[Trained, ...] = ()
-    skipped: tuple[Skipped, ...] = ()
-    failed: tuple[Failed, ...] = ()
-    interrupted: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        return EXIT_FAILED if self.failed else EXIT_OK
-
-    def line(self) -> str:
-        end = ", interrupted" if self.interrupted else ""
-        return (
-            f"trained {len(self.trained)}, skipped {len(self.skipped)}, failed {len(self.failed)} "
-            f"in {self.seconds:.1f}s{end}"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "started_at": _iso(self.started_at),
-            "seconds": round(self.seconds, 3),
-            "interrupted": self.interrupted,
-            "exit_code": self.exit_code,
-            "trained": [vars(t) for t in self.trained],
-            "skipped": [{**vars(s), "reasons": list(s.reasons)} for s in self.skipped],
-            "failed": [vars(f) for f in self.failed],
-        }
-
-
-ProgressObserver = Callable[[ModelStatus, TrainingProgress], None]
 
 
 # ---------------------------------------------------------------------- the runner
@@ -247,12 +164,12 @@ class Runner:
         for pseudo in self.subjects():
             for p in self.pipelines:
                 try:
-                    st = self._assess(pseudo, p, device, now)
+                    st = assess(self.app, pseudo, p, device, now)
                 except Exception as e:
                     st = ModelStatus(pseudo, p.name, False, (f"error: {type(e).__name__}: {e}",))
                 holder = ModelLock(self.app.config.data_dir, pseudo, p.name).holder()
                 if holder is not None:
-                    st = replace(st, due=False, reasons=(*st.reasons, _held(holder)))
+                    st = replace(st, due=False, reasons=(*st.reasons, held(holder)))
                 out.append(st)
         return tuple(out)
 
@@ -263,7 +180,7 @@ class Runner:
         started, clock = self.app.clock(), time.monotonic()
         with self.app.planned_data():  # each learner's events are read and featurized once per pass
             outcomes, due = self._plan(now or started)
-            for st in sorted(due, key=_priority):
+            for st in sorted(due, key=priority):
                 spent = time.monotonic() - clock
                 remaining = math.inf if self.pass_budget_s is None else self.pass_budget_s - spent
                 if self.stopping:
@@ -272,7 +189,7 @@ class Runner:
                     outcome = Skipped(st.subject, st.pipeline, (PASS_BUDGET,))
                 else:
                     outcome = self._train_one(st, remaining, now)
-                outcomes.append(_logged(outcome))
+                outcomes.append(log_outcome(outcome))
         summary = PassSummary(
             started,
             time.monotonic() - clock,
@@ -292,7 +209,7 @@ class Runner:
             "pass started: %d learners, pipelines %s, device %s",
             len(subjects),
             ",".join(p.name for p in self.pipelines),
-            _device_text(device),
+            device_text(device),
         )
         outcomes: list[Outcome] = []
         due: list[ModelStatus] = []
@@ -301,14 +218,14 @@ class Runner:
                 if self.stopping:
                     return outcomes, due
                 try:
-                    st = self._assess(pseudo, p, device, at)
+                    st = assess(self.app, pseudo, p, device, at)
                 except Exception as e:
-                    outcomes.append(_logged(self._failed(pseudo, p.name, e)))
+                    outcomes.append(log_outcome(self._failed(pseudo, p.name, e)))
                     continue
                 if st.due:
                     due.append(st)
                 else:
-                    outcomes.append(_logged(Skipped(pseudo, p.name, st.reasons)))
+                    outcomes.append(log_outcome(Skipped(pseudo, p.name, st.reasons)))
         return outcomes, due
 
     def passes(self, interval_s: float, *, limit: int | None = None) -> Iterator[PassSummary]:
@@ -332,59 +249,14 @@ class Runner:
             self._device_seen = (time.monotonic(), state)
         return self._device_seen[1]
 
-    def _assess(
-        self,
-        pseudo: str,
-        p: PipelineConfig,
-        device: DeviceState,
-        now: datetime,
-        planned: ModelStatus | None = None,
-    ) -> ModelStatus:
-        """The schedule of one model; reads nothing of a learner whose consent does not cover it.
-
-        With ``planned`` (this pass's earlier assessment) the learner's events are not read again
-        unless a checkpoint was saved since: until then the planned sample count stands.
-        """
-        app = self.app
-        allowed, why, _ = app._verdict(pseudo, p, "train", now)
-        if not allowed:
-            return ModelStatus(pseudo, p.name, False, (f"no consent: {why}",))
-        subject = Pseudonym(pseudo)
-        ckpt = app.load_checkpoint(subject, p.name)
-        version = ckpt.version if ckpt is not None else None
-        if planned is not None and planned.samples is not None and planned.version == version:
-            total = planned.samples
-        else:
-            total = app.samples(subject, p.name, now=now)
-        new = total if ckpt is None else max(0, total - ckpt.samples)
-        last = ckpt.created_at if ckpt is not None else None
-        decision = app.component(p.name, "scheduler").decide(ScheduleInput(now, device, last, new, total))
-        reasons = list(decision.reasons)
-        needed = app.component(p.name, "model").min_samples
-        if total < needed:
-            reasons.append(f"{total} training sample{'s' if total != 1 else ''}, the model needs {needed}")
-        due = not reasons
-        return ModelStatus(
-            pseudo,
-            p.name,
-            due,
-            tuple(reasons),
-            last,
-            version,
-            total,
-            new,
-            now if due else decision.not_before,
-            decision.time_budget_s,
-        )
-
     def _train_one(self, planned: ModelStatus, remaining_s: float, now: datetime | None) -> Outcome:
         pseudo, name = planned.subject, planned.pipeline
         lock = ModelLock(self.app.config.data_dir, pseudo, name)
         if not lock.acquire():
-            return Skipped(pseudo, name, (_held(lock.holder()),))
+            return Skipped(pseudo, name, (held(lock.holder()),))
         try:
-            st = self._assess(
-                pseudo, self.app.pipeline(name), self._device(), now or self.app.clock(), planned
+            st = assess(
+                self.app, pseudo, self.app.pipeline(name), self._device(), now or self.app.clock(), planned
             )
             if not st.due:  # another runner trained it meanwhile, or the device changed
                 return Skipped(pseudo, name, st.reasons)
@@ -429,7 +301,8 @@ class Runner:
 
 
 class _Guard:
-    """The progress callback of one training: enforces stop and budget, forwards progress."""
+    """The progress callback of one training: enforces stop and budget (on the runner's clock, this
+    module's ``time``), forwards progress."""
 
     def __init__(self, runner: Runner, status: ModelStatus, budget_s: float, *, run_budget: bool) -> None:
         self._runner = runner
@@ -453,122 +326,3 @@ class _Guard:
             self._hook(tick)
         if self._runner.progress is not None:
             self._runner.progress(self._status, tick)
-
-
-# ---------------------------------------------------------------------- signals
-
-
-@contextmanager
-def handle_signals(stop: threading.Event) -> Iterator[None]:
-    """While inside, SIGTERM and SIGINT set ``stop`` (a clean stop between steps); a second signal
-    exits at once with 130 — safe too, as every write is atomic. Main thread only."""
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            os.write(2, b"satchel: second signal, exiting now\n")
-            os._exit(EXIT_INTERRUPTED)
-        log.warning("%s received: stopping; a training in progress is abandoned", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-# ---------------------------------------------------------------------- host device state
-
-
-class HostDeviceState:
-    """A device-state plugin the host app feeds (battery, charging, idle, network, as it knows them).
-
-    It answers before every other device-state plugin; while its state is ``None`` it defers to them.
-    Update it from any thread: the runner asks at the start of a pass, and again before a training
-    when its last look is older than :data:`DEVICE_MAX_AGE_S`.
-    """
-
-    def __init__(self, state: DeviceState | None = None) -> None:
-        self.state = state
-
-    def update(self, state: DeviceState | None) -> None:
-        self.state = state
-
-    @hookimpl(tryfirst=True)
-    def satchel_device_state(self) -> DeviceState | None:
-        return self.state
-
-
-_HOSTS: weakref.WeakKeyDictionary[Registry, HostDeviceState] = weakref.WeakKeyDictionary()
-
-
-def use_host_device_state(app: App, state: DeviceState | None = None) -> HostDeviceState:
-    """The app's :class:`HostDeviceState` (registered on first use), updated to ``state`` when given::
-
-    host = use_host_device_state(app)
-    host.update(DeviceState(battery_percent=80, charging=True, idle=True, unmetered_network=True,
-                            source="android"))
-    """
-    host = _HOSTS.get(app.registry)
-    if host is None:
-        host = _HOSTS[app.registry] = HostDeviceState()
-        app.registry.register(host, "host_device_state")
-    if state is not None:
-        host.update(state)
-    return host
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _priority(st: ModelStatus) -> tuple[bool, int, datetime]:
-    oldest = st.last_trained_at or datetime.min.replace(tzinfo=timezone.utc)
-    return st.last_trained_at is not None, -(st.new_samples or 0), oldest
-
-
-def _held(pid: int | None) -> str:
-    return "locked by another runner" + (f" (pid {pid})" if pid and pid > 0 else "")
-
-
-def _logged(outcome: Outcome) -> Outcome:
-    extra = {"subject": outcome.subject, "pipeline": outcome.pipeline}
-    if isinstance(outcome, Trained):
-        log.info(
-            "trained subject=%s pipeline=%s version=%d samples=%d seconds=%.2f",
-            outcome.subject,
-            outcome.pipeline,
-            outcome.version,
-            outcome.samples,
-            outcome.seconds,
-            extra=extra,
-        )
-    elif isinstance(outcome, Failed):
-        log.error(
-            "failed subject=%s pipeline=%s error=%s: %s",
-            outcome.subject,
-            outcome.pipeline,
-            outcome.error,
-            outcome.message,
-            extra=extra,
-        )
-    else:
-        log.debug(
-            "skipped subject=%s pipeline=%s reason=%s",
-            outcome.subject,
-            outcome.pipeline,
-            "; ".join(outcome.reasons),
-            extra=extra,
-        )
-    return outcome
-
-
-def _device_text(d: DeviceState) -> str:
-    return (
-        f"source={d.source or '?'} battery={d.battery_percent} charging={d.charging} idle={d.idle} "
-        f"unmetered={d.unmetered_network}"
-    )
-
-
-def _iso(t: datetime | None) -> str | None:
-    return t.isoformat() if t is not None else None
