@@ -108,7 +108,7 @@ def test_format2_rows_changed_before_migration_stay_refused(format2, make_app):
 KILLER = """
 import os, signal, sys
 import satchel
-from satchel.storage.event_store import EventStore
+from satchel.storage.event_migration import EventMigration
 from satchel.privacy.commitment import Commitments
 from satchel.testing import isolated_registry
 
@@ -122,7 +122,7 @@ def killing(original, call):
         return original(*args, **kwargs)
     return wrapped
 if where == "carry":  # mid-transaction, when the first learner's rows were resealed
-    EventStore._carry = killing(EventStore._carry, 2)
+    EventMigration._carry = killing(EventMigration._carry, 2)
 else:  # after the commit, before the heads reach the key vault
     Commitments.publish = killing(Commitments.publish, 1)
 satchel.open(sys.argv[1], registry=isolated_registry())

@@ -13,8 +13,8 @@ import pytest
 
 from satchel.errors import IntegrityError, KeyUnavailableError, PrivacyError
 from satchel.privacy import Binding, Counter, Pseudonymizer, Vault, default_key_dir, open_sealed, seal
-from satchel.privacy import vault as vault_module
 from satchel.privacy.vault import VAULT_FILE
+from satchel.privacy.vault_counters import CounterSeal
 
 APP = "quizapp"  # the app id of the conftest vault
 #: a vault written by satchel's vault schema 1 (whole-table counter MAC): counters ckpt=3, audit-log=7 (tag
@@ -318,10 +318,8 @@ def test_guarantees_hold_at_100_000_counters(
             99_999
         ).to_bytes(4, "big")
         sealed = []
-        real_row = vault_module._CounterSeal.row
-        monkeypatch.setattr(
-            vault_module._CounterSeal, "row", lambda self, *a: sealed.append(a) or real_row(self, *a)
-        )
+        real_row = CounterSeal.row
+        monkeypatch.setattr(CounterSeal, "row", lambda self, *a: sealed.append(a) or real_row(self, *a))
         for i in range(5):
             other.bump(f"events:p{i:06d}")
             assert vault.bump(f"events:p{i:06d}") == 3 and vault.current("events:p099999") == 1

@@ -22,7 +22,7 @@ from satchel.plugin.records import Actor, ConsentEntry
 from satchel.privacy.commitment import RECOVER, Commitments
 from satchel.privacy.envelope import Binding, open_sealed, seal
 from satchel.privacy.vault import Vault
-from satchel.storage.event_store import database_name, guarded, record_payload, snapshot, transaction
+from satchel.storage.database import database_name, guarded, record_payload, snapshot, transaction
 
 _BAND = re.compile(r"^(\d{1,3})(?:-(\d{1,3})|\+)$")
 ACTORS: tuple[str, ...] = ("self", "guardian", "school")

@@ -13,12 +13,9 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from satchel.errors import PrivacyError
-
-if TYPE_CHECKING:
-    from satchel.privacy.vault import Vault
 
 PSEUDONYM_HEX_CHARS = 32
 _PSEUDONYM = re.compile(rf"[0-9a-f]{{{PSEUDONYM_HEX_CHARS}}}")
@@ -40,6 +37,12 @@ def require_pseudonym(value: object, where: str) -> str:
     return value  # type: ignore[return-value]
 
 
+class KeyDeriver(Protocol):
+    """What :meth:`Pseudonymizer.from_vault` needs of a :class:`~satchel.privacy.vault.Vault`."""
+
+    def derive(self, purpose: str, length: int = 32) -> bytes: ...
+
+
 class Pseudonymizer:
     """Maps subject ids to pseudonyms with a secret key: ``Pseudonymizer.from_vault(v)("alice")``."""
 
@@ -51,7 +54,7 @@ class Pseudonymizer:
         self._key = bytes(key)
 
     @classmethod
-    def from_vault(cls, vault: Vault) -> Pseudonymizer:
+    def from_vault(cls, vault: KeyDeriver) -> Pseudonymizer:
         """The app's pseudonymizer, keyed by ``vault.derive("pseudonym")``."""
         return cls(vault.derive("pseudonym"))
 
