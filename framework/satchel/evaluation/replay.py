@@ -31,6 +31,7 @@ import numpy as np
 from satchel.app import App
 from satchel.app.config import AppConfig, Component, load_config
 from satchel.errors import EventError
+from satchel.evaluation.report import calibration_plot, replay_table
 from satchel.events import Event
 from satchel.events.ingest import read_file
 from satchel.model.dataset import Dataset
@@ -38,6 +39,7 @@ from satchel.model.task import Rows, task_baselines, task_objective
 from satchel.plugin.records import DeviceState
 from satchel.plugin.registry import Registry
 from satchel.privacy.key_provider import ProviderDescription
+from satchel.training.runner import Runner, use_host_device_state
 
 SATCHEL, FALLBACK = "satchel", "fallback"
 _NOTICE = "satchel evaluate: a temporary replay of an export on this machine"
@@ -126,14 +128,10 @@ class Replay:
 
     def table(self) -> str:
         """Plain-text tables: one per pipeline, predictors as rows, metrics as columns."""
-        from satchel.evaluation.report import replay_table
-
         return replay_table(self)
 
     def plot(self, path: str | Path) -> Path:
         """A calibration plot (PNG) of satchel and each probabilistic baseline, per pipeline."""
-        from satchel.evaluation.report import calibration_plot
-
         return calibration_plot(self, Path(path))
 
 
@@ -190,8 +188,6 @@ def replay(
     pipelines as a device lives it; see the module docstring. ``curve`` lists the numbers of
     labelled samples at which to cut the learning curve (e.g. ``(0, 10, 25, 50, 100, 200)``);
     ``progress(step, steps)`` is called after every step."""
-    from satchel.training.runner import Runner, use_host_device_state
-
     if step <= timedelta(0):
         raise ValueError("step must be positive")
     registry = registry or Registry()
