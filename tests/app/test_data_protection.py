@@ -266,3 +266,33 @@ def test_checkpoint_from_another_feature_schema_is_refused(make_app):
     with pytest.raises(IntegrityError, match="another feature schema"):
         app.load_checkpoint("ada", "habits")
     assert app.load_checkpoint("ada", "habits", version=1).version == 1
+
+
+def test_ingest_of_many_learners_is_one_audit_commit(make_app, tmp_path, monkeypatch):
+    """Each learner's ``events.recorded`` entry is written, and all of a file's entries move the audit
+    anchor in one vault commit: the commits of an ingest do not grow with its learners."""
+    from satchel.privacy.vault import Vault
+
+    def ingest(learners: int) -> int:
+        app = make_app(data=tmp_path / f"data-{learners}", keys=tmp_path / f"keys-{learners}")
+        names = [f"learner-{i}" for i in range(learners)]
+        for name in names:
+            grant(app, name)
+        f = tmp_path / f"{learners}.jsonl"
+        f.write_text(
+            "\n".join(
+                json.dumps({"subject": n, "type": "app_opened", "time": NOW.isoformat(), "data": {}})
+                for n in names
+            )
+        )
+        commits = []
+        real = Vault.commit
+        monkeypatch.setattr(Vault, "commit", lambda self, batch: commits.append(batch) or real(self, batch))
+        app.ingest(f)
+        monkeypatch.setattr(Vault, "commit", real)
+        recorded = [e for e in app.audit_log.entries() if e.action == "events.recorded"]
+        assert sorted(e.fields["subject"] for e in recorded) == sorted(app.pseudonym(n) for n in names)
+        assert app.verify_audit_log().ok
+        return len(commits)
+
+    assert ingest(1) == ingest(6)

@@ -16,6 +16,7 @@ from satchel.errors import ConsentError, EventError
 from satchel.events import Event
 from satchel.events.ingest import parse_event, read_file
 from satchel.plugin.registry import unknown_choice
+from satchel.privacy.vault import CounterBatch
 
 
 @dataclass(frozen=True)
@@ -89,14 +90,17 @@ class EventRecording(AppWiring):
         added = self.events.add((pseudos[s], evs) for s, evs in by_subject.items())
         total = sum(len(v) for v in by_subject.values())
         stored = sum(added.values())
+        batch = CounterBatch()  # one durable commit for the whole file's audit entries
         for s, evs in by_subject.items():
-            self.audit_log.append(
+            self.audit_log.stage(
+                batch,
                 "events.recorded",
                 subject=pseudos[s],
                 count=added.get(pseudos[s], 0),
                 duplicates=len(evs) - added.get(pseudos[s], 0),
                 source=source,
             )
+        self.vault.commit(batch)
         return RecordResult(stored, total - stored)
 
     def ingest(
