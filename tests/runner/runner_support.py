@@ -132,3 +132,14 @@ def spawn(*args: str, **kw: Any) -> subprocess.Popen[str]:
 def summaries(stdout: str) -> list[dict[str, Any]]:
     """The JSON pass summaries printed by ``tick --json`` / ``run --json``."""
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def counting_reads(app) -> list[str]:
+    """The learners whose events ``app`` reads from now on (a full read or a read of what is new)."""
+    reads: list[str] = []
+    read, read_since = app.events.read, app.events.read_since
+    app.events.read = lambda subject, types=None: reads.append(subject) or read(subject, types)
+    app.events.read_since = lambda subject, mark, types=None: (
+        reads.append(subject) or read_since(subject, mark, types)
+    )
+    return reads

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from runner_support import GOOD_DEVICE, UNPLUGGED, enrol
+from runner_support import GOOD_DEVICE, UNPLUGGED, counting_reads, enrol
 
 from satchel.app import Pseudonym
 from satchel.cli.runner import run, status, tick
@@ -164,9 +164,7 @@ def test_a_locked_model_is_skipped_and_shown_in_status(make_app):
 def test_a_model_trained_elsewhere_since_the_plan_is_assessed_again_and_skipped(make_app):
     app, elsewhere = make_app(), make_app()  # another process, say
     ada, bob = enrol(app, "ada", days=40), enrol(app, "bob")  # ada first: more new samples
-    reads = []
-    read = app.events.read
-    app.events.read = lambda subject, types=None: reads.append(subject) or read(subject, types)
+    reads = counting_reads(app)
 
     def train_bob_elsewhere(model, progress):
         if elsewhere.load_checkpoint(Pseudonym(bob), "habits") is None:
