@@ -74,10 +74,11 @@ def grant(app: Any, subject: str) -> None:
     )
 
 
-def enrol(app: Any, subject: str, days: int = 30) -> str:
-    """Consent and a history for ``subject``; returns its pseudonym."""
+def enrol(app: Any, subject: str, days: int = 30, *, ending: datetime | None = None) -> str:
+    """Consent and a history for ``subject`` (ending the day before ``ending``, default today); returns
+    its pseudonym."""
     grant(app, subject)
-    app.record(subject, history(days))
+    app.record(subject, history(days, now=ending))
     return app.pseudonym(subject)
 
 

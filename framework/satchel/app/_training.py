@@ -194,7 +194,8 @@ class ModelTraining(ModelServing):
         epochs: int,
         progress: Callable[[Any], None] | None,
     ) -> tuple[Checkpoint, Any, Any]:
-        """Fit, validate and (maybe) refit a candidate; the checkpoint to save, the verdict, the trainer."""
+        """Fit, validate and (maybe) refit a candidate; the checkpoint to save, the verdict, the trainer.
+        With fewer held-out samples than promotion needs, no candidate is fitted: what serves stays."""
         featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
         spec = task.model_spec(featurizer.schema)
         compiled = self._compile(p.name, spec)
@@ -227,15 +228,20 @@ class ModelTraining(ModelServing):
             return held_out(predictions)[objective] if len(holdout) else math.nan
 
         seed = promotion.training_seed(spec.hash, data)
-        trainer = self.component(p.name, "backend").open(compiled, init)
-        trainer.set_reference(start.params)
-        try:
-            trainer.fit(data.take(split.train), epochs, seed=seed, progress=progress)
-            cand_pred = trainer.predict(holdout.x) if len(holdout) else None
-            cand_metrics = held_out(cand_pred) if cand_pred is not None else {}
-            candidate = cand_metrics.get(objective, math.nan)
-        except BackendError:
-            cand_pred, cand_metrics, candidate = None, {}, math.inf  # diverged: never served
+        trainer: Any = None
+        cand_pred, cand_metrics, candidate = None, {}, math.nan
+        if (
+            len(holdout) >= promotion.MIN_HOLDOUT
+        ):  # fewer: the verdict keeps what serves, so no candidate is fitted
+            trainer = self.component(p.name, "backend").open(compiled, init)
+            trainer.set_reference(start.params)
+            try:
+                trainer.fit(data.take(split.train), epochs, seed=seed, progress=progress)
+                cand_pred = trainer.predict(holdout.x)
+                cand_metrics = held_out(cand_pred)
+                candidate = cand_metrics[objective]
+            except BackendError:
+                cand_pred, cand_metrics, candidate = None, {}, math.inf  # diverged: never served
         prior_pred = task.prior(Rows(("",) * len(holdout), holdout.x)) if len(holdout) else None
         fallback = score(prior_pred) if prior_pred is not None else math.nan
         in_service, served_pred = None, None
