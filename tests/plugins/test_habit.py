@@ -7,6 +7,7 @@ from shared_data import LOOP_CSV, needs
 from satchel.errors import ConfigError, EventError
 from satchel.events import Event
 from satchel.model.task import Rows
+from satchel.testing.conformance import FoldConformance
 from satchel_plugins.habit import (
     FEATURES,
     HabitFeaturizer,
@@ -140,3 +141,36 @@ def test_loop_import_errors_name_line_and_field(tmp_path):
     path.write_text("Date,Run,Read\n2024-01-02,2\n")
     with pytest.raises(EventError, match=":2: 2 fields but the header names 3"):
         list(LoopHabitsImporter().read(path))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [HabitFeaturizerOptions(), HabitFeaturizerOptions(timezone="America/New_York", max_history_days=14)],
+    ids=["default", "short-history-new-york"],
+)
+class TestHabitFold(FoldConformance):
+    """The habit featurizer's fold (issue 15 item 2): a year and a half of events, so the short history
+    prunes the state; the reminders and app launches of the simulation included."""
+
+    @pytest.fixture
+    def featurizer(self, options: HabitFeaturizerOptions) -> HabitFeaturizer:
+        return HabitFeaturizer(options)
+
+    @pytest.fixture
+    def fold_events(self) -> list[Event]:
+        return list(simulate_habit_learners(1, days=500, habits=4, seed=8, start=T0.date())[0].events)
+
+    @pytest.fixture
+    def fold_now(self) -> datetime:
+        return T0 + timedelta(days=501, hours=7)
+
+
+def test_a_folded_state_that_dropped_the_days_a_training_reads_answers_none() -> None:
+    featurizer = HabitFeaturizer(HabitFeaturizerOptions(max_history_days=14))
+    events = [done(d) for d in range(200)]
+    state = featurizer.fold(None, events)
+    assert featurizer.training_data_from(state, now=T0 + timedelta(days=100)) is None
+    past = featurizer.training_data(events, now=T0 + timedelta(days=100))  # the full path still answers
+    assert len(past) > 0
+    with pytest.raises(ValueError):
+        featurizer.training_data_from(state[:-9], now=T0 + timedelta(days=201))

@@ -74,10 +74,11 @@ def grant(app: Any, subject: str) -> None:
     )
 
 
-def enrol(app: Any, subject: str, days: int = 30) -> str:
-    """Consent and a history for ``subject``; returns its pseudonym."""
+def enrol(app: Any, subject: str, days: int = 30, *, ending: datetime | None = None) -> str:
+    """Consent and a history for ``subject`` (ending the day before ``ending``, default today); returns
+    its pseudonym."""
     grant(app, subject)
-    app.record(subject, history(days))
+    app.record(subject, history(days, now=ending))
     return app.pseudonym(subject)
 
 
@@ -132,3 +133,14 @@ def spawn(*args: str, **kw: Any) -> subprocess.Popen[str]:
 def summaries(stdout: str) -> list[dict[str, Any]]:
     """The JSON pass summaries printed by ``tick --json`` / ``run --json``."""
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def counting_reads(app) -> list[str]:
+    """The learners whose events ``app`` reads from now on (a full read or a read of what is new)."""
+    reads: list[str] = []
+    read, read_since = app.events.read, app.events.read_since
+    app.events.read = lambda subject, types=None: reads.append(subject) or read(subject, types)
+    app.events.read_since = lambda subject, mark, types=None: (
+        reads.append(subject) or read_since(subject, mark, types)
+    )
+    return reads

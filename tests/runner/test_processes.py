@@ -52,7 +52,7 @@ def test_two_runners_never_train_a_model_twice_and_lose_no_event(
 
 def test_sigterm_during_a_pass_abandons_the_training_and_exits_130(make_app, config_path):
     app = make_app()
-    learners = [enrol(app, s) for s in ("ada", "bob", "cy")]
+    learners = [enrol(app, s, days=120) for s in ("ada", "bob", "cy")]  # enough to fit a candidate
     proc = spawn("tick", "--json", "-v", "--epochs", "1000000", "-c", str(config_path))
     wait_for(proc.stderr, "training subject=")
     time.sleep(0.2)

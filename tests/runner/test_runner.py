@@ -5,10 +5,11 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
-from runner_support import GOOD_DEVICE, UNPLUGGED, enrol
+from runner_support import GOOD_DEVICE, UNPLUGGED, counting_reads, enrol, history
 
 from satchel.app import Pseudonym
 from satchel.cli.runner import run, status, tick
@@ -103,12 +104,16 @@ class StoppedClock:
 
 def test_priority_time_budgets_and_stop(make_app, monkeypatch):
     app = make_app('min_interval = "0s", min_new_samples = 0, time_budget = "0.5s"')
-    ada = enrol(app, "ada")
+    # enough history that a training fits a candidate (promotion's held-out check), ending 12 days ago
+    ago = datetime.now(timezone.utc) - timedelta(days=12)
+    ada = enrol(app, "ada", days=120, ending=ago)
     app.train(Pseudonym(ada), "habits")
-    bob, cy = enrol(app, "bob", days=20), enrol(app, "cy", days=40)
+    bob, cy = enrol(app, "bob", days=120, ending=ago), enrol(app, "cy", days=130, ending=ago)
 
     # never trained first (most samples first among them), then the rest
     assert [t.subject for t in Runner(app).tick().trained] == [cy, bob, ada]
+    for s in (ada, bob, cy):  # 12 new days of two habits: enough new samples to judge a candidate on
+        app.record(Pseudonym(s), history(12) + history(12, habit="piano"))
 
     # a training longer than the scheduler's budget fails and saves nothing; the others still run
     slow = Runner(app, epochs=50_000).tick()
@@ -163,10 +168,9 @@ def test_a_locked_model_is_skipped_and_shown_in_status(make_app):
 
 def test_a_model_trained_elsewhere_since_the_plan_is_assessed_again_and_skipped(make_app):
     app, elsewhere = make_app(), make_app()  # another process, say
-    ada, bob = enrol(app, "ada", days=40), enrol(app, "bob")  # ada first: more new samples
-    reads = []
-    read = app.events.read
-    app.events.read = lambda subject, types=None: reads.append(subject) or read(subject, types)
+    # ada first (more new samples), with enough history that her training fits a candidate
+    ada, bob = enrol(app, "ada", days=120), enrol(app, "bob")
+    reads = counting_reads(app)
 
     def train_bob_elsewhere(model, progress):
         if elsewhere.load_checkpoint(Pseudonym(bob), "habits") is None:

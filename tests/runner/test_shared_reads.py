@@ -4,18 +4,11 @@ unless the learner's events changed in between (App.planned_data)."""
 from __future__ import annotations
 
 import pytest
-from runner_support import enrol, history
+from runner_support import counting_reads, enrol, history
 
 from satchel.app import Pseudonym
 from satchel.errors import ConsentError, ErasedError, SchedulerError
 from satchel.training.runner import Runner
-
-
-def counting_reads(app) -> list[str]:
-    reads: list[str] = []
-    read = app.events.read
-    app.events.read = lambda subject, types=None: reads.append(subject) or read(subject, types)
-    return reads
 
 
 def test_a_pass_reads_every_learner_once(make_app):

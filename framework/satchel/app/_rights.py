@@ -172,6 +172,9 @@ class ConsentAPI:
         entry = ConsentEntry("withdrawn", chosen, at, actor, reason=reason)
         app.ledger.append(pseudo, entry)
         app.audit_log.append("consent.withdrawn", subject=pseudo, purposes=",".join(chosen), actor=actor)
+        app._drop_sample_caches(
+            pseudo, [p.name for p in app.pipelines.values() if set(chosen) & set(p.purposes)]
+        )
         if app.config.purge_on_withdrawal:
             app._purge(pseudo, chosen, at)
         return entry

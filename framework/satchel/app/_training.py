@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from satchel.app import _sample_cache as sample_cache
 from satchel.app._planned_data import PlannedData
+from satchel.app._sample_cache import Prepared
 from satchel.app._serving import ModelServing
 from satchel.app.config import PipelineConfig
 from satchel.errors import BackendError, PluginError, SchedulerError
@@ -40,7 +42,7 @@ class ModelTraining(ModelServing):
         """How many training samples the pipeline would have for ``subject`` now (no consent needed:
         only counts the subject's own stored events, which exist only with consent)."""
         p = self.pipeline(pipeline)
-        return len(self._training_data(self.pseudonym(subject), p, now or self.clock(), keep=True))
+        return len(self._training_data(self.pseudonym(subject), p, now or self.clock(), keep=True).data)
 
     @contextmanager
     def planned_data(self, budget_bytes: int = PLANNED_DATA_BUDGET) -> Iterator[None]:
@@ -56,20 +58,52 @@ class ModelTraining(ModelServing):
         finally:
             self._planned = None
 
-    def _training_data(self, pseudo: str, p: PipelineConfig, now: datetime, *, keep: bool = False) -> Any:
-        """The learner's training data for ``p``: featurized from one read of their events, or taken
-        from the current :meth:`planned_data` scope (``keep``: put it there)."""
-        featurizer = self.component(p.name, "featurizer")
+    def _training_data(
+        self, pseudo: str, p: PipelineConfig, now: datetime, *, keep: bool = False
+    ) -> Prepared:
+        """The learner's training data for ``p``: featurized from their events (see :meth:`_featurize`),
+        or taken from the current :meth:`planned_data` scope (``keep``: put it there)."""
         planned = self._planned
         if planned is None:
-            return featurizer.training_data(self.events.read(pseudo, p.featurizer.spec.reads), now=now)
-        version = (self.events.version(pseudo), featurizer.schema.hash)  # before the read: stale is a miss
-        data = planned.take(pseudo, p.name, version)
-        if data is None:
-            data = featurizer.training_data(self.events.read(pseudo, p.featurizer.spec.reads), now=now)
+            return self._featurize(pseudo, p, now)
+        version = (self.events.version(pseudo), self.component(p.name, "featurizer").schema.hash)
+        prepared = planned.take(pseudo, p.name, version)  # the version is taken before the read: stale misses
+        if prepared is None:
+            prepared = self._featurize(pseudo, p, now)
         if keep:
-            planned.put(pseudo, p.name, version, data)
-        return data
+            planned.put(pseudo, p.name, version, prepared)
+        return prepared
+
+    def _featurize(self, pseudo: str, p: PipelineConfig, now: datetime) -> Prepared:
+        """One read of the learner's events, featurized. A featurizer that folds
+        (:class:`~satchel.model.task.FoldingFeaturizer`) starts from the learner's sample cache and reads
+        only the events since (a full read when there is none, or it no longer fits); the new state is
+        returned for the training to write with its checkpoint (:mod:`satchel.app._sample_cache`)."""
+        featurizer, reads = self.component(p.name, "featurizer"), p.featurizer.spec.reads
+        key = sample_cache.cache_key(p, featurizer)
+        if key is None:
+            return Prepared(featurizer.training_data(self.events.read(pseudo, reads), now=now))
+        files = self._files(pseudo, p.name)
+        cached = sample_cache.load(files, key, self.audit_log)
+        delta = self.events.read_since(pseudo, None if cached is None else cached.mark, reads)
+        state, data = None, None
+        if cached is not None and not delta.full:
+            try:
+                state = featurizer.fold(cached.state, delta.events) if delta.events else cached.state
+                data = featurizer.training_data_from(state, now=now)
+            except ValueError:  # an authentic state this featurizer cannot read: rebuild it
+                self.audit_log.append(
+                    "sample_cache.damaged", subject=pseudo, pipeline=p.name, error="ValueError"
+                )
+                state, delta = None, self.events.read_since(pseudo, None, reads)
+        if state is None:
+            state = featurizer.fold(None, delta.events)
+            data = featurizer.training_data_from(state, now=now)
+        if data is None:  # the state cannot answer for this ``now`` (e.g. a replay of the past)
+            events = delta.events if delta.full else self.events.read(pseudo, reads)
+            data = featurizer.training_data(events, now=now)
+        current = cached is not None and not delta.full and delta.mark == cached.mark
+        return Prepared(data, None if current else sample_cache.CachedState(key, delta.mark, state), delta)
 
     def train(
         self,
@@ -98,7 +132,8 @@ class ModelTraining(ModelServing):
         pseudo = self.pseudonym(subject)
         self._gate(pseudo, p, "train", now)
         task = self.component(p.name, "model")
-        data = self._training_data(pseudo, p, now)
+        prepared = self._training_data(pseudo, p, now)
+        data = prepared.data
         if len(data) < task.min_samples:
             raise SchedulerError(
                 f"'{p.name}' has {len(data)} training samples for this learner; "
@@ -113,7 +148,10 @@ class ModelTraining(ModelServing):
             ckpt, verdict, trainer = self._fit_candidate(
                 pseudo, p, data, now, epochs or p.epochs, progress or self.registry.progress_callback()
             )
-            version = self.component(p.name, "store").save(self._files(pseudo, p.name, batch), ckpt)
+            files = self._files(pseudo, p.name, batch)
+            version = self.component(p.name, "store").save(files, ckpt)
+            if prepared.pending is not None:  # made durable with the checkpoint, before the vault commit
+                sample_cache.save(files, prepared.pending)
             self.audit_log.stage(
                 batch,
                 "training.completed",
@@ -156,7 +194,8 @@ class ModelTraining(ModelServing):
         epochs: int,
         progress: Callable[[Any], None] | None,
     ) -> tuple[Checkpoint, Any, Any]:
-        """Fit, validate and (maybe) refit a candidate; the checkpoint to save, the verdict, the trainer."""
+        """Fit, validate and (maybe) refit a candidate; the checkpoint to save, the verdict, the trainer.
+        With fewer held-out samples than promotion needs, no candidate is fitted: what serves stays."""
         featurizer, task = self.component(p.name, "featurizer"), self.component(p.name, "model")
         spec = task.model_spec(featurizer.schema)
         compiled = self._compile(p.name, spec)
@@ -189,15 +228,20 @@ class ModelTraining(ModelServing):
             return held_out(predictions)[objective] if len(holdout) else math.nan
 
         seed = promotion.training_seed(spec.hash, data)
-        trainer = self.component(p.name, "backend").open(compiled, init)
-        trainer.set_reference(start.params)
-        try:
-            trainer.fit(data.take(split.train), epochs, seed=seed, progress=progress)
-            cand_pred = trainer.predict(holdout.x) if len(holdout) else None
-            cand_metrics = held_out(cand_pred) if cand_pred is not None else {}
-            candidate = cand_metrics.get(objective, math.nan)
-        except BackendError:
-            cand_pred, cand_metrics, candidate = None, {}, math.inf  # diverged: never served
+        trainer: Any = None
+        cand_pred, cand_metrics, candidate = None, {}, math.nan
+        if (
+            len(holdout) >= promotion.MIN_HOLDOUT
+        ):  # fewer: the verdict keeps what serves, so no candidate is fitted
+            trainer = self.component(p.name, "backend").open(compiled, init)
+            trainer.set_reference(start.params)
+            try:
+                trainer.fit(data.take(split.train), epochs, seed=seed, progress=progress)
+                cand_pred = trainer.predict(holdout.x)
+                cand_metrics = held_out(cand_pred)
+                candidate = cand_metrics[objective]
+            except BackendError:
+                cand_pred, cand_metrics, candidate = None, {}, math.inf  # diverged: never served
         prior_pred = task.prior(Rows(("",) * len(holdout), holdout.x)) if len(holdout) else None
         fallback = score(prior_pred) if prior_pred is not None else math.nan
         in_service, served_pred = None, None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from satchel.app import _sample_cache as sample_cache
 from satchel.app._planned_data import PlannedData
 from satchel.app.config import AppConfig, PipelineConfig
 from satchel.audit.log import AuditLog
@@ -62,6 +63,7 @@ class AppWiring:
         )
         self._db = connect(config.data_dir / DB_FILE)
         self.events = EventStore(self._db, self.vault, config.app_id)
+        self.events.on_delete.append(self._drop_sample_caches)  # derived from the deleted events
         self.ledger = ConsentLedger(self._db, self.vault, config.app_id)
         self.audit_log = AuditLog(config.data_dir / AUDIT_FILE, self.vault, clock=self.clock)
         self._pseudonym = Pseudonymizer.from_vault(self.vault)
@@ -145,6 +147,12 @@ class AppWiring:
             f"({', '.join(pipeline.purposes)}) with app.consent.grant(...) first",
             missing=tuple(pipeline.purposes),
         )
+
+    def _drop_sample_caches(self, pseudo: str, pipelines: Iterable[str] | None = None) -> None:
+        """Delete the learner's sample caches (of ``pipelines``, default all): after a deletion of
+        their events (erasure, purge, retention), or a withdrawal of the pipelines' consent."""
+        for name in self.pipelines if pipelines is None else pipelines:
+            sample_cache.drop(self._files(pseudo, name))
 
     def _files(self, pseudo: str, pipeline: str, batch: CounterBatch | None = None) -> SealedFiles:
         return SealedFiles(

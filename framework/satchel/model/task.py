@@ -70,6 +70,31 @@ class Featurizer(Protocol):
 
 
 @runtime_checkable
+class FoldingFeaturizer(Featurizer, Protocol):
+    """A featurizer that can also work from a folded state, so a training reads only new events.
+
+    Optional. ``fold(state, events)`` returns the state of the events folded so far (``state``, None at
+    first) plus ``events``; it must be commutative: any split and order of the same event set gives
+    the same bytes. ``training_data_from(state, now=)`` must equal ``training_data(all those events,
+    now=)`` exactly, or return None when it cannot (e.g. the state dropped days ``now`` reads), and
+    the core then reads everything. ``cache_version`` names the state's meaning: the core keeps the
+    state in a sealed per-learner cache, rebuilt when it, the schema or the featurizer's options change.
+    The conformance kit checks both rules (:class:`satchel.testing.conformance.FoldConformance`).
+    """
+
+    cache_version: str
+
+    def fold(self, state: bytes | None, events: Sequence[Event]) -> bytes: ...
+
+    def training_data_from(self, state: bytes, *, now: datetime) -> Dataset | None: ...
+
+
+def folds(featurizer: object) -> bool:
+    """Whether ``featurizer`` implements the optional fold protocol (:class:`FoldingFeaturizer`)."""
+    return isinstance(featurizer, FoldingFeaturizer)
+
+
+@runtime_checkable
 class Baseline(Protocol):
     """A rule or population predictor a task's personal model is judged against.
 

@@ -105,11 +105,20 @@ class Featurizer(_Component):
 
     Subclasses implement ``training_data(events, now=)`` and ``rows(events, now=)`` (events arrive
     oldest first, only of the types in ``reads``), or use :class:`SequenceFeaturizer`.
+
+    Optionally, so a training reads only the events since the last one, also implement
+    ``fold(state, events) -> bytes`` (commutative: any split and order of the same events gives the
+    same state) and ``training_data_from(state, *, now) -> Dataset | None`` (exactly
+    ``training_data(all the events, now=now)``, or None when the state cannot tell); bump
+    ``cache_version`` when the state's meaning changes (see
+    :class:`satchel.model.task.FoldingFeaturizer`, checked by
+    :class:`satchel.testing.conformance.FoldConformance`).
     """
 
     reads: ClassVar[tuple[str, ...]] = ()
     features: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[str] = "1"
+    cache_version: ClassVar[str] = "1"
 
     @property
     def schema(self) -> FeatureSchema:

@@ -141,8 +141,9 @@ class Commitments:
 
     def verify(
         self, subject: str, counter: Counter, row: tuple[int, bytes] | None, elements: Sequence[int]
-    ) -> None:
-        """Check a snapshot of the learner's rows (their MACs) against the head and the vault counter."""
+    ) -> Head | None:
+        """Check a snapshot of the learner's rows (their MACs) against the head and the vault counter;
+        the head they match (None: nothing committed)."""
         head = self.fresh(subject, counter, row)
         found = len(elements)
         if head is None:
@@ -152,7 +153,7 @@ class Commitments:
                     "(rows were inserted into the database)",
                     hint=RECOVER,
                 )
-            return
+            return None
         if found != head.count:
             change = "deleted, truncated or lost to damage" if found < head.count else "inserted"
             raise IntegrityError(
@@ -166,8 +167,31 @@ class Commitments:
                 "altered, swapped or replaced by other copies",
                 hint=RECOVER,
             )
-        assert row is not None
-        if head.version > counter.value:  # killed between the database commit and the vault update
+        self._catch_up(subject, counter, row, head)
+        return head
+
+    def extends(
+        self,
+        subject: str,
+        counter: Counter,
+        row: tuple[int, bytes] | None,
+        base: Head,
+        count: int,
+        added: Sequence[int],
+    ) -> Head | None:
+        """The fresh head of ``row`` if it commits to exactly ``base``'s records plus records with MACs
+        ``added``, ``count`` in all (the caller checked that ``base``'s records are all still there, so
+        none of them is MACed again); else None. A stale head raises as in :meth:`verify`."""
+        head = self.fresh(subject, counter, row) or EMPTY
+        if head.version < base.version or head.count != count:
+            return None
+        if (base.digest + sum(added)) % _MOD != head.digest:
+            return None
+        self._catch_up(subject, counter, row, head)
+        return head
+
+    def _catch_up(self, subject: str, counter: Counter, row: tuple[int, bytes] | None, head: Head) -> None:
+        if row is not None and head.version > counter.value:  # killed between the commit and the vault update
             self.publish([Staged(f"{self.store}:{subject}", head.version, hashlib.sha256(row[1]).digest())])
 
     # ------------------------------------------------------------------ internals

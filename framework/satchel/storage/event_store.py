@@ -22,8 +22,12 @@ whose rows are not the committed ones, e.g. an old copy restored after its migra
 over and their head is kept, so reads refuse them as before); format-1 rows are committed on first use
 after checking each type against its tag.
 
+Reading only what is new: :meth:`EventStore.read_since` opens and MACs only the rows a :class:`Mark`
+of an earlier read does not cover, and checks them against the head without the others
+(:mod:`.event_delta`).
+
 The parts: :mod:`.database` (connection, transactions), :mod:`.event_rows` (the row format),
-:mod:`.event_migration` (formats 1 and 2).
+:mod:`.event_delta` (delta reads), :mod:`.event_migration` (formats 1 and 2).
 """
 
 from __future__ import annotations
@@ -34,15 +38,18 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 
 from satchel.errors import IntegrityError
 from satchel.events import Event
-from satchel.privacy.commitment import RECOVER, Commitments, Staged
+from satchel.privacy.commitment import RECOVER, Commitments, Head, Staged
 from satchel.privacy.vault import Vault
 from satchel.storage.database import connect, database_name, guarded, record_payload, snapshot, transaction
+from satchel.storage.event_delta import Delta, Mark, new_tags
 from satchel.storage.event_migration import EventMigration
-from satchel.storage.event_rows import FORMAT, SUBJECT, EventRows, Row, who
+from satchel.storage.event_rows import FORMAT, ID_TAG, SUBJECT, EventRows, Row, who
 
 __all__ = [
     "FORMAT",
+    "Delta",
     "EventStore",
+    "Mark",
     "connect",
     "database_name",
     "guarded",
@@ -66,6 +73,8 @@ class EventStore:
         self.where = database_name(conn)
         self._heads = Commitments(vault, app_id, self.STORE, "events", self.where)
         self._rows = EventRows(vault, app_id, self.STORE, self._heads, self.where)
+        #: called with the subject after any of their events were deleted (caches derived from them go)
+        self.on_delete: list[Callable[[str], None]] = []
         with self._lock, guarded(self.where):
             EventMigration(conn, vault, app_id, self._heads, self._rows, self.where).run()
 
@@ -104,19 +113,58 @@ class EventStore:
 
         Raises :class:`IntegrityError` unless the subject's whole event set is the committed one.
         """
+        return self._read(subject, types)[0]
+
+    def read_since(self, subject: str, mark: Mark | None, types: Collection[str] | None = None) -> Delta:
+        """Only the subject's events that ``mark`` (from an earlier :meth:`read_since`) does not cover,
+        checked without opening or MACing the covered rows (see :mod:`.event_delta`); a full verified
+        read (``Delta.full``) when there is no mark or it no longer fits the committed set."""
+        if mark is None:
+            return self._full(subject, types, "nothing was read before")
+        cipher = self._rows.cipher(subject, create=False)
+        counter = self._heads.counter(subject)  # before the snapshot, as in a full read
+        subject_bytes = who(subject)
+        with self._lock, guarded(self.where), snapshot(self._conn) as conn:
+            head = self._heads.row(conn, subject)
+            sql = "SELECT id_tag FROM events WHERE subject = ? ORDER BY id_tag"
+            present = [r[0] for r in conn.execute(sql, (subject_bytes,))]
+            malformed = not all(isinstance(t, bytes) and len(t) == ID_TAG for t in present)
+            tags = None if malformed else new_tags(mark, present)
+            rows = [] if tags is None else _rows_of(conn, subject_bytes, tags)
+        if tags is None:
+            return self._full(
+                subject, types, "an id tag is malformed" if malformed else "events read before were deleted"
+            )
+        self._rows.check(subject, rows)
+        element = self._rows.elements(subject)
+        base = Head(mark.version, mark.count, mark.digest)
+        now = self._heads.extends(subject, counter, head, base, len(present), [element(*r) for r in rows])
+        if now is None:
+            return self._full(
+                subject, types, "the committed events are not the ones read before plus new ones"
+            )
+        wanted = None if types is None else self._rows.type_tags(subject, types)
+        opened = [r for r in rows if wanted is None or r[1] in wanted]
+        events = _sorted([self._rows.open(cipher, subject, *r) for r in opened], types)
+        return Delta(tuple(events), Mark.of(now, present), False, opened=len(opened))
+
+    def _full(self, subject: str, types: Collection[str] | None, reason: str) -> Delta:
+        events, head, tags, opened = self._read(subject, types)
+        return Delta(tuple(events), Mark.of(head, tags), True, reason, opened)
+
+    def _read(
+        self, subject: str, types: Collection[str] | None
+    ) -> tuple[list[Event], Head | None, list[bytes], int]:
+        """The events of ``types``, the head they were verified against, every row's id tag, how many
+        rows were opened."""
         cipher = self._rows.cipher(subject, create=False)
         rows, verify = self._snapshot_rows(subject)
         wanted = None if types is None else self._rows.type_tags(subject, types)
         events = [
             self._rows.open(cipher, subject, *row) for row in rows if wanted is None or row[1] in wanted
         ]
-        verify()  # after opening: a damaged row is named by its own, more precise error
-        if (
-            types is not None
-        ):  # an 8-byte type tag shared by two types (odds ~2**-64 per pair) reads nothing extra
-            events = [e for e in events if e.type in types]
-        events.sort(key=lambda e: (e.time, e.id))
-        return events
+        head = verify()  # after opening: a damaged row is named by its own, more precise error
+        return _sorted(events, types), head, [r[0] for r in rows], len(events)
 
     def version(self, subject: str) -> tuple[int, bytes]:
         """The subject's committed version and head hash (from the key vault, O(1)): it changes with
@@ -158,6 +206,7 @@ class EventStore:
                 )
                 deleted = len(rows)
         self._heads.publish([staged])
+        self._deleted(subject)
         return deleted
 
     def delete_ids(self, subject: str, ids: Iterable[str]) -> int:
@@ -180,7 +229,12 @@ class EventStore:
             )
         if staged is not None:
             self._heads.publish([staged])
+            self._deleted(subject)
         return len(removed)
+
+    def _deleted(self, subject: str) -> None:
+        for listener in self.on_delete:
+            listener(subject)
 
     def subjects(self) -> list[str]:
         with self._lock, guarded(self.where):
@@ -196,7 +250,7 @@ class EventStore:
         with self._lock, guarded(self.where):
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def _snapshot_rows(self, subject: str) -> tuple[list[Row], Callable[[], None]]:
+    def _snapshot_rows(self, subject: str) -> tuple[list[Row], Callable[[], Head | None]]:
         """All the subject's rows from one snapshot, and the check that they are the committed set."""
         counter = self._heads.counter(subject)  # before the snapshot: a concurrent write only looks newer
         with self._lock, guarded(self.where), snapshot(self._conn) as conn:
@@ -208,6 +262,28 @@ class EventStore:
         self._rows.check(subject, rows)
         element = self._rows.elements(subject)
         return rows, lambda: self._heads.verify(subject, counter, head, [element(*r) for r in rows])
+
+
+def _sorted(events: list[Event], types: Collection[str] | None) -> list[Event]:
+    """By time; only ``types`` (an 8-byte type tag shared by two types, odds ~2**-64 per pair, reads
+    nothing extra)."""
+    if types is not None:
+        events = [e for e in events if e.type in types]
+    events.sort(key=lambda e: (e.time, e.id))
+    return events
+
+
+def _rows_of(conn: sqlite3.Connection, subject: bytes, tags: Sequence[bytes]) -> list[Row]:
+    """The rows with these id tags, in chunks of index lookups."""
+    found: list[Row] = []
+    for i in range(0, len(tags), _CHUNK):
+        chunk = tags[i : i + _CHUNK]
+        found += conn.execute(
+            "SELECT id_tag, type_tag, blob FROM events "
+            f"WHERE subject = ? AND id_tag IN ({','.join('?' * len(chunk))})",
+            (subject, *chunk),
+        ).fetchall()
+    return found
 
 
 def _stored_ids(conn: sqlite3.Connection, subject: bytes, tags: Sequence[bytes]) -> set[bytes]:

@@ -34,7 +34,7 @@ class SealedFiles:
         *,
         batch: CounterBatch | None = None,
     ) -> None:
-        self._root = root
+        self.root = root
         self._vault = vault
         self._batch = batch
         self._app_id = app_id
@@ -45,7 +45,7 @@ class SealedFiles:
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):
             raise ValueError(f"sealed file name {name!r} must match {_NAME.pattern}")
-        return self._root / name
+        return self.root / name
 
     def _binding(self, kind: str, version: int) -> Binding:
         return Binding(self._app_id, self.subject, self.pipeline, kind, version)
@@ -53,7 +53,7 @@ class SealedFiles:
     def write(self, name: str, kind: str, version: int, plaintext: bytes) -> bytes:
         """Seal and atomically write; returns the sealed bytes (e.g. to pin them in the counter)."""
         pending = None if self._batch is None else self._batch.files
-        make_dirs(self._root, pending=pending)
+        make_dirs(self.root, pending=pending)
         blob = seal(plaintext, self._vault.subject_key(self.subject), self._binding(kind, version))
         atomic_write(self._path(name), blob, pending=pending)
         return blob
@@ -74,8 +74,11 @@ class SealedFiles:
 
     def names(self) -> list[str]:
         return (
-            sorted(p.name for p in self._root.glob("*") if _NAME.match(p.name)) if self._root.exists() else []
+            sorted(p.name for p in self.root.glob("*") if _NAME.match(p.name)) if self.root.exists() else []
         )
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).exists()
 
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)

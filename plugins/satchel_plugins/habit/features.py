@@ -22,13 +22,19 @@ from satchel.events import Event
 from satchel.model.dataset import Dataset, FeatureSchema
 from satchel.model.export_contract import FeatureDoc, SampleEvents
 from satchel.model.task import Rows
-from satchel_plugins._timeline import day_start, day_to_date, local_day, local_day_and_hour, weekday, zone
-from satchel_plugins.habit.events import (
-    APP_OPENED,
-    HABIT_COMPLETED,
-    HABIT_SKIPPED,
-    REMINDER_SHOWN,
-    REMINDER_TAPPED,
+from satchel_plugins._timeline import day_start, day_to_date, local_day, weekday, zone
+from satchel_plugins.habit.aggregates import (
+    COMPLETED,
+    COS,
+    DAY,
+    HABIT,
+    SCALE,
+    SHOWN,
+    SIN,
+    TAPPED,
+    Aggregates,
+    aggregate,
+    merge,
 )
 
 FEATURES: tuple[str, ...] = (
@@ -127,6 +133,8 @@ class HabitFeaturizer:
     """Featurizer ``habit_daily``: per-habit daily features for next-day completion."""
 
     schema: FeatureSchema = SCHEMA
+    #: bump when the folded state's meaning changes (cached states of another version are rebuilt)
+    cache_version = "1"
 
     def __init__(self, options: HabitFeaturizerOptions | None = None) -> None:
         self.options = options or HabitFeaturizerOptions()
@@ -134,8 +142,30 @@ class HabitFeaturizer:
 
     def samples(self, events: Sequence[Event], *, now: datetime) -> HabitSamples:
         """Samples for every day ``d`` whose next day ended before ``now``'s local day."""
+        found = self._samples(aggregate(events, self._tz), now)
+        assert found is not None  # unpruned aggregates hold every day
+        return found
+
+    def training_data(self, events: Sequence[Event], *, now: datetime) -> Dataset:
+        return self.samples(events, now=now).data
+
+    def fold(self, state: bytes | None, events: Sequence[Event]) -> bytes:
+        """The aggregates of the events folded so far and ``events`` (see :mod:`.aggregates`)."""
+        new = aggregate(events, self._tz)
+        merged = new if state is None else merge(Aggregates.from_bytes(state), new)
+        return merged.pruned(self.options.max_history_days + _WINDOW).to_bytes()
+
+    def training_data_from(self, state: bytes, *, now: datetime) -> Dataset | None:
+        """``training_data`` of the folded events, or None when ``now`` reads days the state dropped."""
+        found = self._samples(Aggregates.from_bytes(state), now)
+        return None if found is None else found.data
+
+    def _samples(self, agg: Aggregates, now: datetime) -> HabitSamples | None:
         today = local_day(now, self._tz)
-        tl = self._timeline(events, today, first=today - self.options.max_history_days - _WINDOW)
+        first = today - self.options.max_history_days - _WINDOW
+        if not agg.covers(first):
+            return None
+        tl = _timeline(agg, today, first)
         if tl is None:
             empty = Dataset.of(np.zeros((0, SCHEMA.width)), np.zeros((0, 1)), schema=SCHEMA)
             return HabitSamples(empty, (), np.zeros(0, np.int64))
@@ -151,13 +181,10 @@ class HabitFeaturizer:
         data = Dataset.of(x[h_idx, d_idx], y, schema=SCHEMA, times=day_start(days + 2, self._tz))
         return HabitSamples(data, tuple(tl.habits[i] for i in h_idx), days)
 
-    def training_data(self, events: Sequence[Event], *, now: datetime) -> Dataset:
-        return self.samples(events, now=now).data
-
     def rows(self, events: Sequence[Event], *, now: datetime) -> Rows:
         """One row per habit: yesterday's features, predicting completion today."""
         today = local_day(now, self._tz)
-        tl = self._timeline(events, today, first=today - 1 - _WINDOW)
+        tl = _timeline(aggregate(events, self._tz), today, today - 1 - _WINDOW)
         if tl is None:
             return Rows((), np.zeros((0, SCHEMA.width), np.float32))
         x = _features(tl)[:, today - 1 - tl.base]
@@ -176,60 +203,6 @@ class HabitFeaturizer:
         )
         return Rows(tl.habits, x.astype(np.float32), context)
 
-    def _timeline(self, events: Sequence[Event], today: int, first: int) -> _Timeline | None:
-        kinds = (HABIT_COMPLETED, HABIT_SKIPPED, REMINDER_SHOWN, REMINDER_TAPPED)
-        habit_events = [e for e in events if e.type in kinds]
-        open_events = [e for e in events if e.type == APP_OPENED]
-        if not habit_events:
-            return None
-        days, hours = local_day_and_hour([e.time for e in habit_events], self._tz)
-        past = days <= today
-        keep = past & (days >= first)
-        if not keep.any():
-            return None
-        names_all = [str(e.data["habit"]) for e in habit_events]
-        habit_names = sorted({n for n, k in zip(names_all, keep) if k})
-        index = {h: i for i, h in enumerate(habit_names)}
-        base = first  # a fixed origin: every feature sees the same days whatever the history length
-        n_h, n_d = len(habit_names), today - base + 1
-        start = np.full(n_h, n_d, np.int64)  # from every event of the habit, not only the window's
-        known = np.fromiter((index.get(n, -1) for n in names_all), np.int64, len(names_all))
-        seen = past & (known >= 0)
-        np.minimum.at(start, known[seen], days[seen] - base)
-        h_of, days, hours = known[keep], days[keep], hours[keep]
-        kind_of = np.fromiter(
-            (kinds.index(e.type) for e, k in zip(habit_events, keep) if k), np.int64, len(h_of)
-        )
-        flat = h_of * n_d + (days - base)
-
-        def grid(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-            w = None if weights is None else weights[mask]
-            return np.bincount(flat[mask], weights=w, minlength=n_h * n_d).reshape(n_h, n_d)
-
-        completed = kind_of == 0
-        angle = hours * (2 * np.pi / 24.0)
-        done = (grid(completed) > 0).astype(np.float64)
-        hour_sin = grid(completed, np.sin(angle))
-        hour_cos = grid(completed, np.cos(angle))
-        per_day = np.maximum(grid(completed), 1.0)  # several completions in a day count as one vector
-        if open_events:
-            o_days, _ = local_day_and_hour([e.time for e in open_events], self._tz)
-            o_days = o_days[(o_days >= base) & (o_days <= today)]
-            opens = np.bincount(o_days - base, minlength=n_d).astype(np.float64)
-        else:
-            opens = np.zeros(n_d)
-        return _Timeline(
-            tuple(habit_names),
-            base,
-            start,
-            done,
-            grid(kind_of == 3),
-            grid(kind_of == 2),
-            hour_sin / per_day,
-            hour_cos / per_day,
-            opens,
-        )
-
     def describe(self) -> tuple[FeatureDoc, ...]:
         """Each feature's definition and scaling (the export contract; see docs/mobile.md)."""
         return FEATURE_DOCS
@@ -240,6 +213,38 @@ class HabitFeaturizer:
 
         learner = simulate_habit_learners(1, days=40, habits=2, seed=19)[0]
         return SampleEvents(learner.events, learner.day(40))
+
+
+def _timeline(agg: Aggregates, today: int, first: int) -> _Timeline | None:
+    """The days ``first .. today`` of the habits with an event in them (None: no such habit)."""
+    cells = agg.cells[(agg.cells[:, DAY] >= first) & (agg.cells[:, DAY] <= today)]
+    if not len(cells):
+        return None
+    present = np.unique(cells[:, HABIT])  # sorted indices of sorted names: the names stay sorted
+    n_h, n_d = len(present), today - first + 1
+    flat = np.searchsorted(present, cells[:, HABIT]) * n_d + (cells[:, DAY] - first)
+
+    def grid(column: int) -> np.ndarray:
+        out = np.zeros(n_h * n_d)
+        out[flat] = cells[:, column]
+        return out.reshape(n_h, n_d)
+
+    completed = grid(COMPLETED)
+    per_day = np.maximum(completed, 1.0)  # several completions in a day count as one vector
+    opens = agg.opens[(agg.opens[:, 0] >= first) & (agg.opens[:, 0] <= today)]
+    launches = np.zeros(n_d)
+    launches[opens[:, 0] - first] = opens[:, 1]
+    return _Timeline(
+        tuple(agg.habits[i] for i in present),
+        first,  # a fixed origin: every feature sees the same days whatever the history length
+        agg.first[present] - first,
+        (completed > 0).astype(np.float64),
+        grid(TAPPED),
+        grid(SHOWN),
+        grid(SIN) / SCALE / per_day,
+        grid(COS) / SCALE / per_day,
+        launches,
+    )
 
 
 def _rolling(a: np.ndarray, k: int) -> np.ndarray:
