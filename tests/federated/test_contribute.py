@@ -29,6 +29,7 @@ def fleet(tmp_path, monkeypatch):
     now = learners[0].day(40)
 
     def make(**options):
+        options = {"standardize": False, **options}  # the raw path (test_standardize: the default)
         path = write_config(tmp_path / "fleet", FleetOptions(learners=4, days=40, **options))
         app = satchel.open(path, clock=lambda: now)
         return app, learners

@@ -150,8 +150,15 @@ def test_superlink_and_two_supernodes_complete_rounds(tmp_path):
         )
         assert (out / "result.json").exists(), run.stdout[-3000:] + run.stderr[-2000:]
         result = json.loads((out / "result.json").read_text())
-        assert [r["received"] for r in result["rounds"]] == [2, 2]
+        # the standardisation stages (the default) run as rounds too, under SecAgg+, within epsilon
+        assert [(r["stage"], r["received"]) for r in result["rounds"]] == [
+            ("mean", 2),
+            ("spread", 2),
+            ("train", 2),
+            ("train", 2),
+        ]
         assert result["secure_aggregation"] is True and 7.9 < result["epsilon"] <= 8.0
+        assert len(result["standardization"]["scale"]) == 12
         for i in range(2):
             with satchel.open(paths[f"dev{i}"]) as app:
                 rows = [
@@ -159,7 +166,8 @@ def test_superlink_and_two_supernodes_complete_rounds(tmp_path):
                     for line in (app.config.data_dir / "audit.jsonl").read_text().splitlines()
                 ]
             sent = [r for r in rows if r["action"] == "federated.contributed"]
-            assert [r["fields"]["round"] for r in sent] == [1, 2]
+            assert [r["fields"]["round"] for r in sent] == [1, 2, 3, 4]
+            assert [r["fields"].get("stage") for r in sent] == ["mean", "spread", None, None]
     finally:
         for p in procs:
             try:

@@ -120,6 +120,15 @@ class FederatedSection(_Strict):
         description="account the server's uniform client sampling "
         "(amplification); false charges every participation in full",
     )
+    standardize: bool = Field(
+        True,
+        description="estimate the features' means and spreads in DP rounds first, train on "
+        "standardised inputs and fold the standardisation into the first layer (see docs/federated.md)",
+    )
+    standardize_rounds: int = Field(1, ge=1, le=1000, description="rounds per standardisation stage")
+    standardize_clip: float | None = Field(
+        None, gt=0, description="L2 clip of a device's statistics (default 0.5 * sqrt(features))"
+    )
 
     @field_validator("target_epsilon")
     @classmethod

@@ -61,6 +61,12 @@ def federate() -> None:
     help="server learning rate of a simulated fleet",
 )
 @click.option(
+    "--standardize/--no-standardize",
+    default=True,
+    show_default=True,
+    help="a simulated fleet's run starts with the DP standardisation rounds (docs/federated.md)",
+)
+@click.option(
     "--secure-aggregation/--no-secure-aggregation",
     default=None,
     help="override the config's SecAgg+ for this run (DP noise and epsilon are unchanged)",
@@ -84,6 +90,7 @@ def simulate(
     clip_norm: float,
     strategy: str,
     server_lr: float,
+    standardize: bool,
     secure_aggregation: bool | None,
     now: str | None,
     install: bool,
@@ -110,6 +117,7 @@ def simulate(
             clip_norm=clip_norm,
             strategy=strategy,
             server_learning_rate=server_lr,
+            standardize=standardize,
         )
         click.echo(f"enrolling {learners} simulated learners under {workdir} …", err=True)
         config_path, fleet = build_fleet(workdir, o)

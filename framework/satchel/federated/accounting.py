@@ -1,7 +1,9 @@
 """Privacy accounting for DP-FedAvg with Google's ``dp-accounting`` (RDP, sampled Gaussian).
 
 One round is a Gaussian mechanism on the average of clipped updates (noise multiplier ``sigma``:
-noise std = sigma * clip / clients) applied to a sample of learners at rate ``q``. The accountant
+noise std = sigma * clip / clients) applied to a sample of learners at rate ``q``; a run's
+standardisation rounds (:mod:`satchel.federated.standardize`) are rounds of the same mechanism
+and are counted with the training rounds. The accountant
 composes rounds with Poisson subsampling at ``q = clients_per_round / population``, the usual
 approximation of Flower's fixed-size uniform sampling (McMahan et al., 2018). ``q = 1`` is
 plain composition: no amplification is claimed.
@@ -98,17 +100,27 @@ class Plan:
     delta: float
     epsilon_cap: float
     trust_sampling: bool
+    #: rounds per standardisation stage (mean, spread) before training; 0: none
+    standardize_rounds: int = 0
+    #: the stages' L2 clip in feature units (None: ``standardize.default_clip`` of the input width)
+    stats_clip: float | None = None
+
+    @property
+    def total_rounds(self) -> int:
+        """Every DP round of a run: the training rounds and the standardisation stages' rounds."""
+        return self.rounds + 2 * self.standardize_rounds
 
     @property
     def epsilon(self) -> float:
         """Epsilon of the whole run for any one learner (the shared model's guarantee)."""
-        return epsilon([Steps(self.noise_multiplier, self.q, self.rounds)], self.delta)
+        return epsilon([Steps(self.noise_multiplier, self.q, self.total_rounds)], self.delta)
 
     def charge(self) -> Steps:
-        """What one learner is charged when it first contributes to a run: the run's every round at
-        the sampling rate, or (``trust_sampling = false``) one full Gaussian step per contribution."""
+        """What one learner is charged when it first contributes to a run: the run's every round
+        (standardisation stages included) at the sampling rate, or (``trust_sampling = false``) one
+        full Gaussian step per contribution, a statistics contribution like any other."""
         if self.trust_sampling:
-            return Steps(self.noise_multiplier, self.q, self.rounds)
+            return Steps(self.noise_multiplier, self.q, self.total_rounds)
         return Steps(self.noise_multiplier, 1.0, 1)
 
 
@@ -118,11 +130,14 @@ def plan(section: FederatedSection, *, population: int | None = None) -> Plan:
     per_round = int(section.clients_per_round)
     q = min(1.0, per_round / pop) if pop else 1.0
     rounds = int(section.rounds)
+    std_rounds = int(section.standardize_rounds) if getattr(section, "standardize", False) else 0
     delta = float(section.delta)
     sigma = section.noise_multiplier
     if sigma is None:
         target = section.target_epsilon
-        sigma = noise_for_epsilon(float(target), q, rounds, delta) if target is not None else 1.0
+        total = rounds + 2 * std_rounds
+        sigma = noise_for_epsilon(float(target), q, total, delta) if target is not None else 1.0
+    clip = getattr(section, "standardize_clip", None)
     return Plan(
         rounds,
         per_round,
@@ -132,4 +147,6 @@ def plan(section: FederatedSection, *, population: int | None = None) -> Plan:
         delta,
         float(section.epsilon_cap),
         bool(section.trust_sampling),
+        std_rounds,
+        float(clip) if clip is not None else None,
     )

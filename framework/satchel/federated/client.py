@@ -15,6 +15,14 @@ import numpy as np
 from satchel.errors import ConfigError, ConsentError, SchedulerError
 from satchel.federated.accounting import Plan
 from satchel.federated.accounting import plan as make_plan
+from satchel.federated.standardize import (
+    STAGES,
+    Standardization,
+    default_clip,
+    device_statistic,
+    encode,
+    standardize_data,
+)
 from satchel.federated.store import BudgetLedger
 from satchel.model.spec import ModelSpec, Optimizer
 
@@ -89,23 +97,11 @@ def federated(p: PipelineConfig):
     return p.federated
 
 
-def contribute(
-    app: App,
-    subject: str,
-    pipeline: str,
-    global_params: Mapping[str, np.ndarray],
-    *,
-    run: str,
-    round_: int,
-    plan: Plan | None = None,
-    now: datetime | None = None,
-) -> Contribution:
-    """One learner's update to ``run``'s global model, or a refusal (ConsentError, BudgetExceeded).
-
-    Order is fail-closed: the core gate on the contributing purpose (guardian rules apply, refusals
-    are audited), then the sealed budget (refusals audited), then the charge is written, and only
-    then does the backend train. Only the delta, clipped to ``clip_norm`` in L2, is returned.
-    """
+def _admit(
+    app: App, subject: str, pipeline: str, *, run: str, round_: int, plan: Plan | None, now: datetime | None
+) -> tuple[Any, Any, str, Plan, BudgetLedger, datetime]:
+    """The fail-closed prelude of every contribution: the core gate on the contributing purpose,
+    then the sealed budget (a refusal of either is audited). Returns what the caller needs."""
     p = app.pipeline(pipeline)
     section = federated(p)
     now = now or app.clock()
@@ -131,6 +127,42 @@ def contribute(
             hint="the learner's privacy budget for this shared model "
             "is used up; raise epsilon_cap only with a new notice and consent",
         )
+    return p, section, pseudo, plan, ledger, now
+
+
+def _own_data(app: App, p: Any, pseudo: str, now: datetime) -> Any:
+    featurizer = app.component(p.name, "featurizer")
+    data = featurizer.training_data(app.events.read(pseudo, p.featurizer.spec.reads), now=now)
+    if len(data) == 0:
+        raise SchedulerError(
+            f"'{p.name}' has no training samples for this learner", hint="nothing to contribute"
+        )
+    return data
+
+
+def contribute(
+    app: App,
+    subject: str,
+    pipeline: str,
+    global_params: Mapping[str, np.ndarray],
+    *,
+    run: str,
+    round_: int,
+    plan: Plan | None = None,
+    now: datetime | None = None,
+    standardization: Standardization | None = None,
+) -> Contribution:
+    """One learner's update to ``run``'s global model, or a refusal (ConsentError, BudgetExceeded).
+
+    Order is fail-closed: the core gate on the contributing purpose (guardian rules apply, refusals
+    are audited), then the sealed budget (refusals audited), then the charge is written, and only
+    then does the backend train. Only the delta, clipped to ``clip_norm`` in L2, is returned.
+    With a ``standardization`` (a standardised run), ``global_params`` are in standardised
+    coordinates and the device trains on its own rows standardised the same way.
+    """
+    p, section, pseudo, plan, ledger, now = _admit(
+        app, subject, pipeline, run=run, round_=round_, plan=plan, now=now
+    )
     featurizer, task = app.component(p.name, "featurizer"), app.component(p.name, "model")
     spec = local_spec(task.model_spec(featurizer.schema), section.strategy)
     shapes = {k: tuple(np.shape(v)) for k, v in global_params.items()}
@@ -143,11 +175,18 @@ def contribute(
                 )
             ]
         )
-    data = featurizer.training_data(app.events.read(pseudo, p.featurizer.spec.reads), now=now)
-    if len(data) == 0:
-        raise SchedulerError(
-            f"'{p.name}' has no training samples for this learner", hint="nothing to contribute"
-        )
+    data = _own_data(app, p, pseudo, now)
+    if standardization is not None:
+        if standardization.mean.shape != (spec.input_dim,):
+            raise ConfigError(
+                [
+                    (
+                        f"pipelines.{p.name}.federated",
+                        "the server's standardisation does not match the features",
+                    )
+                ]
+            )
+        data = standardize_data(data, standardization)
     ledger.charge(plan, run, round_, now)
     spent = ledger.spent()
     start = {k: np.asarray(v, np.float32) for k, v in global_params.items()}
@@ -169,3 +208,58 @@ def contribute(
         epsilon_cap=_num(plan.epsilon_cap),
     )
     return Contribution(delta, norm, plan.clip_norm, spent, nbytes)
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What leaves the device in a standardisation round: one clipped, rescaled vector."""
+
+    vector: list[np.ndarray]
+    norm: float
+    clip: float
+    epsilon_spent: float
+    nbytes: int
+
+
+def contribute_statistics(
+    app: App,
+    subject: str,
+    pipeline: str,
+    stage: str,
+    *,
+    run: str,
+    round_: int,
+    mean: np.ndarray | None = None,
+    plan: Plan | None = None,
+    now: datetime | None = None,
+) -> Statistics:
+    """One learner's statistics for a standardisation ``stage`` (``mean``, or ``spread`` around the
+    server's ``mean``) of ``run``: behind the same gate and budget as :func:`contribute`, charged in
+    the same ledger, and clipped to the plan's statistics clip before leaving the device
+    (:func:`satchel.federated.standardize.encode`). Audited as ``federated.contributed``."""
+    p, _, pseudo, plan, ledger, now = _admit(
+        app, subject, pipeline, run=run, round_=round_, plan=plan, now=now
+    )
+    if stage not in STAGES:
+        raise ConfigError([(f"pipelines.{p.name}.federated", f"unknown standardisation stage {stage!r}")])
+    data = _own_data(app, p, pseudo, now)
+    bound = plan.stats_clip or default_clip(int(data.x.shape[1]))
+    statistic = device_statistic(data, stage, mean)
+    ledger.charge(plan, run, round_, now)
+    spent = ledger.spent()
+    vector, norm = encode(statistic, bound, plan.clip_norm)
+    nbytes = sum(v.nbytes for v in vector)
+    app.audit_log.append(
+        "federated.contributed",
+        subject=pseudo,
+        pipeline=p.name,
+        run=run,
+        round=round_,
+        stage=stage,
+        bytes=nbytes,
+        clip_norm=bound,
+        noise_multiplier=round(plan.noise_multiplier, 6),
+        epsilon_spent=_num(spent),
+        epsilon_cap=_num(plan.epsilon_cap),
+    )
+    return Statistics(vector, norm, bound, spent, nbytes)

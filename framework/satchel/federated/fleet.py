@@ -40,6 +40,8 @@ epsilon_cap = {epsilon_cap}
 secure_aggregation = {secure_aggregation}
 strategy = "{strategy}"
 server_learning_rate = {server_learning_rate}
+standardize = {standardize}
+standardize_rounds = {standardize_rounds}
 """
 
 
@@ -61,6 +63,8 @@ class FleetOptions:
     strategy: str = "fedadam"
     server_learning_rate: float = 0.03
     contributors: float = 1.0  # share of learners who consent to model_improvement
+    standardize: bool = True
+    standardize_rounds: int = 1
 
 
 def write_config(directory: Path, o: FleetOptions, *, key_env: str = "SATCHEL_FLEET_KEY") -> Path:
@@ -91,6 +95,8 @@ def write_config(directory: Path, o: FleetOptions, *, key_env: str = "SATCHEL_FL
             secure_aggregation=str(o.secure_aggregation).lower(),
             strategy=o.strategy,
             server_learning_rate=o.server_learning_rate,
+            standardize=str(o.standardize).lower(),
+            standardize_rounds=o.standardize_rounds,
         )
     )
     return path

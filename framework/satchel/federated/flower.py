@@ -97,18 +97,29 @@ class SatchelClient(NumPyClient):
 
     def fit(self, parameters: list[np.ndarray], config: dict[str, Any]) -> tuple[list[np.ndarray], int, dict]:
         from satchel.federated.accounting import plan
-        from satchel.federated.client import contribute, federated
+        from satchel.federated.client import contribute, contribute_statistics, federated
+        from satchel.federated.standardize import Standardization
 
         names = _param_names(self.app, self.pipeline)
         section = federated(self.app.pipeline(self.pipeline))
+        stage = str(config.get("stage", "train"))
+        common: dict[str, Any] = {
+            "run": str(config.get("run", "run")),
+            "round_": int(config.get("round", 0)),
+            "plan": plan(section, population=self.population),
+        }
+        if stage != "train":
+            mean = np.asarray(json.loads(str(config["mean"])), np.float64) if "mean" in config else None
+            stats = contribute_statistics(self.app, self.subject, self.pipeline, stage, mean=mean, **common)
+            return stats.vector, 1, {"bytes": stats.nbytes, "epsilon": stats.epsilon_spent}
+        st = config.get("standardization")
         result = contribute(
             self.app,
             self.subject,
             self.pipeline,
             dict(zip(names, parameters)),
-            run=str(config.get("run", "run")),
-            round_=int(config.get("round", 0)),
-            plan=plan(section, population=self.population),
+            standardization=Standardization.from_json(str(st)) if st else None,
+            **common,
         )
         return [result.delta[n] for n in names], 1, {"bytes": result.nbytes, "epsilon": result.epsilon_spent}
 
@@ -154,11 +165,17 @@ class RoundLog:
     refused: int
     seconds: float
     bytes_per_client: int
+    stage: str = "train"
 
 
 @dataclass
 class SharedModelStrategy(Strategy):
-    """Global model = previous + server step on the DP-noised mean delta."""
+    """Global model = previous + server step on the DP-noised mean delta.
+
+    With ``standardize_rounds = n > 0`` the first ``n`` rounds estimate the features' means and the
+    next ``n`` their spreads (:mod:`satchel.federated.standardize`, same clip-and-noise mechanism,
+    vectors clipped to ``stats_clip``); the model then trains on standardised inputs (``current``
+    is in standardised coordinates) and :meth:`model` folds the standardisation back in."""
 
     initial: list[np.ndarray]
     clients_per_round: int
@@ -169,6 +186,11 @@ class SharedModelStrategy(Strategy):
     kind: str = "fedavg"
     lr: float = 1.0
     rounds: list[RoundLog] = field(default_factory=list)
+    names: list[str] | None = None
+    standardize_rounds: int = 0
+    stats_clip: float = 1.0
+    #: the initial model is on raw features (an installed shared model): unfold it once standardised
+    initial_is_raw: bool = False
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -179,7 +201,7 @@ class SharedModelStrategy(Strategy):
             min_available_clients=self.min_available,
             fraction_evaluate=0.0,
             min_evaluate_clients=0,
-            on_fit_config_fn=lambda r: {"round": r, "run": self.run},
+            on_fit_config_fn=self.fit_config,
             accept_failures=True,
         )
         self.dp = _TolerantDp(inner, self.noise_multiplier, self.clip_norm, self.clients_per_round)
@@ -187,6 +209,60 @@ class SharedModelStrategy(Strategy):
         self._v = [np.zeros_like(a) for a in self.current]
         self._steps = 0
         self._started = 0.0
+        self._stats: dict[str, list[np.ndarray]] = {"mean": [], "spread": []}
+        self._stats_noise: list[float] = []
+        self.standardization: Any = None  # a Standardization once both stages are done
+
+    def stage(self, server_round: int) -> str:
+        """``mean`` / ``spread`` for the standardisation rounds, then ``train``."""
+        n = self.standardize_rounds
+        if server_round <= n:
+            return "mean"
+        if server_round <= 2 * n:
+            return "spread"
+        return "train"
+
+    def fit_config(self, server_round: int) -> dict[str, Any]:
+        """What every sampled device is told: the round, the run, the stage and (once known) the
+        standardisation estimate it applies (as JSON: Flower's config values are scalars)."""
+        out: dict[str, Any] = {"round": server_round, "run": self.run, "stage": self.stage(server_round)}
+        if out["stage"] == "spread":
+            out["mean"] = json.dumps(np.mean(self._stats["mean"], axis=0).tolist())
+        elif self.standardization is not None:
+            out["standardization"] = self.standardization.to_json()
+        return out
+
+    def model(self) -> list[np.ndarray]:
+        """The global model on raw features (the standardisation folded into the first layer)."""
+        if self.standardization is None:
+            return list(self.current)
+        from satchel.federated.standardize import fold
+
+        names = self._names()
+        folded = fold(dict(zip(names, self.current)), self.standardization)
+        return [folded[n] for n in names]
+
+    def _names(self) -> list[str]:
+        if self.names is not None:
+            return list(self.names)
+        out = []
+        for i in range(len(self.current) // 2):
+            out += [f"dense_{i}_kernel", f"dense_{i}_bias"]
+        return out
+
+    def _statistics(self, stage: str, noisy: list[np.ndarray], received: int) -> None:
+        from satchel.federated.standardize import decode, estimate, unfold
+
+        self._stats[stage].append(decode(noisy, self.stats_clip, self.clip_norm))
+        self._stats_noise.append(self.noise_multiplier * self.stats_clip / max(1, received))
+        if stage == "spread" and len(self._stats["spread"]) == self.standardize_rounds:
+            self.standardization = estimate(
+                self._stats["mean"], self._stats["spread"], noise_std=float(np.mean(self._stats_noise))
+            )
+            if self.initial_is_raw:
+                names = self._names()
+                raw = unfold(dict(zip(names, self.current)), self.standardization)
+                self.current = [raw[n] for n in names]
 
     def initialize_parameters(self, client_manager: Any) -> Parameters:
         return ndarrays_to_parameters(self.current)
@@ -200,6 +276,7 @@ class SharedModelStrategy(Strategy):
         self, server_round: int, results: list[tuple[Any, FitRes]], failures: list
     ) -> tuple[Parameters | None, dict]:
         sizes = [int(r.metrics.get("bytes", 0)) for _, r in results]
+        stage = self.stage(server_round)
         noisy, _ = self.dp.aggregate_fit(server_round, results, failures)
         self.rounds.append(
             RoundLog(
@@ -208,8 +285,14 @@ class SharedModelStrategy(Strategy):
                 len(failures),
                 time.perf_counter() - self._started,
                 max(sizes, default=0),
+                stage,
             )
         )
+        if stage != "train":
+            if noisy is None:  # nobody sent statistics: the run cannot standardise
+                raise RuntimeError(f"no learner sent the '{stage}' statistics of round {server_round}")
+            self._statistics(stage, parameters_to_ndarrays(noisy), len(results))
+            return ndarrays_to_parameters(self.current), {"received": len(results)}
         if noisy is None:
             return ndarrays_to_parameters(self.current), {}
         update = [np.asarray(a, np.float32) for a in parameters_to_ndarrays(noisy)]
@@ -246,6 +329,7 @@ class ServerResult:
     clip_norm: float
     rounds: tuple[RoundLog, ...]
     secure_aggregation: bool
+    standardization: Any = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -255,6 +339,7 @@ class ServerResult:
             "clip_norm": self.clip_norm,
             "secure_aggregation": self.secure_aggregation,
             "rounds": [vars(r) for r in self.rounds],
+            "standardization": json.loads(self.standardization.to_json()) if self.standardization else None,
         }
 
 
@@ -262,6 +347,7 @@ def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
     """Run the configured rounds on ``grid``; returns (and, with ``out``, writes) the result."""
     from satchel.federated.accounting import plan
     from satchel.federated.client import federated
+    from satchel.federated.standardize import default_clip
     from satchel.federated.store import load_shared
     from satchel.model.spec import initial_params
 
@@ -284,8 +370,14 @@ def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
         str(s.get("run", f"{pipeline}-{int(time.time())}")),
         section.strategy,
         section.server_learning_rate,
+        names=names,
+        standardize_rounds=pl.standardize_rounds,
+        stats_clip=pl.stats_clip or default_clip(spec.input_dim),
+        initial_is_raw=shared is not None,
     )
-    legacy = LegacyContext(context, config=ServerConfig(num_rounds=section.rounds), strategy=strategy)
+    legacy = LegacyContext(
+        context, config=ServerConfig(num_rounds=pl.rounds + 2 * pl.standardize_rounds), strategy=strategy
+    )
     # a run may turn SecAgg+ off (the client app must match: simulate() builds both); DP is unchanged
     secure = s.get("secure_aggregation", section.secure_aggregation)
     secure = secure.strip().lower() in ("1", "true", "yes") if isinstance(secure, str) else bool(secure)
@@ -302,13 +394,14 @@ def run_server(grid: Any, context: Context, s: dict[str, Any]) -> ServerResult:
         workflow = DefaultWorkflow()
     workflow(grid, legacy)
     result = ServerResult(
-        dict(zip(names, strategy.current)),
+        dict(zip(names, strategy.model())),
         pl.epsilon,
         pl.delta,
         pl.noise_multiplier,
         pl.clip_norm,
         tuple(strategy.rounds),
         secure,
+        strategy.standardization,
     )
     if s.get("out"):
         out = Path(str(s["out"]))

@@ -89,8 +89,9 @@ def install(config: Path, pipeline: str, result: Any, *, run: str) -> int:
                 "delta": result.delta,
                 "noise_multiplier": round(result.noise_multiplier, 6),
                 "clip_norm": result.clip_norm,
-                "rounds": len(result.rounds),
+                "rounds": sum(r.stage == "train" for r in result.rounds),
                 "secure_aggregation": result.secure_aggregation,
-                "participants": sum(r.received for r in result.rounds),
+                "participants": sum(r.received for r in result.rounds if r.stage == "train"),
+                "standardized": result.standardization is not None,
             },
         )
