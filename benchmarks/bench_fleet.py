@@ -78,8 +78,21 @@ _Target = tuple[str, str, str]  # module, class, method
 #: another, except the key-vault counters, which run inside the checkpoint, audit and vault commit rows.
 PROBES: tuple[tuple[str, tuple[_Target, ...]], ...] = (
     ("consent check", (("satchel.app", "App", "_verdict"),)),
-    ("read + decrypt events", (("satchel.storage.event_store", "EventStore", "read"),)),
-    ("featurize", (("satchel_plugins.habit.features", "HabitFeaturizer", "training_data"),)),
+    (
+        "read + decrypt events",
+        (
+            ("satchel.storage.event_store", "EventStore", "read"),
+            ("satchel.storage.event_store", "EventStore", "read_since"),
+        ),
+    ),
+    (
+        "featurize",
+        (
+            ("satchel_plugins.habit.features", "HabitFeaturizer", "training_data"),
+            ("satchel_plugins.habit.features", "HabitFeaturizer", "fold"),
+            ("satchel_plugins.habit.features", "HabitFeaturizer", "training_data_from"),
+        ),
+    ),
     ("checkpoint version check", (("satchel.storage.sealed_files", "SealedFiles", "latest"),)),
     ("open LiteRT trainer", (("satchel_plugins.backends.litert", "LiteRTBackend", "open"),)),
     ("fit", (("satchel_plugins.backends._trainer_base", "TrainerBase", "fit"),)),
@@ -470,7 +483,10 @@ def _breakdown_table(passes: list[Pass]) -> Table:
     t.notes += [
         "Wall time inside the runners' passes, so waiting on the disk and on locks counts. The events are "
         "read and featurized once per learner: the runner's plan (which counts new samples) keeps the "
-        "featurized data in memory for `App.train` (`App.planned_data`), unless the learner's events changed.",
+        "featurized data in memory for `App.train` (`App.planned_data`), unless the learner's events changed. "
+        "This pass is every learner's first training, so each reads all its events (`EventStore.read_since` "
+        "without a mark) and the habit featurizer folds them into the state its sample cache keeps for the "
+        "next training (`fold`, `training_data_from`).",
         "The checkpoint version check, the audit log's anchor check and the training's one vault commit "
         "(checkpoint version and audit anchor in one transaction) are the key vault's rollback counters; "
         f"`{VAULT}` is their share of those rows.",
