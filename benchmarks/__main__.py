@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="where BENCHMARKS.md goes (default: the repository, or build/bench-quick with --quick)",
     )
+    parser.add_argument(
+        "--huge",
+        action="store_true",
+        help="also the 100,000-learner fleet pass (setup takes long, ~6 GB in RAM)",
+    )
     parser.add_argument("--cache", type=Path, default=None, help="model compile cache (default: a temp dir)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SECTIONS)
@@ -56,13 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     out = (args.out or (ROOT / "build" / "bench-quick" if args.quick else ROOT)).resolve()
     plot_dir = out / "docs" / "benchmarks"
     plot_dir.mkdir(parents=True, exist_ok=True)
-    command = command_line(["--quick"] if args.quick else [])
+    command = command_line([*(["--quick"] if args.quick else []), *(["--huge"] if args.huge else [])])
 
     from rich.console import Console
 
     console = Console(width=120)
     with tempfile.TemporaryDirectory(prefix="satchel-bench-") as tmp:
-        ctx = Context(args.quick, plot_dir, args.cache or Path(tmp) / "compile-cache", command)
+        ctx = Context(
+            args.quick, plot_dir, args.cache or Path(tmp) / "compile-cache", command, huge=args.huge
+        )
         for name in names:
             console.rule(f"[bold]{name}")
             started = time.perf_counter()

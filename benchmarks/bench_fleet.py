@@ -50,6 +50,7 @@ from benchmarks.report import ROOT, Context, Section, Table, TableBuilder, pyplo
 from satchel.events import Event
 
 SIZES = (100, 1_000, 10_000)
+HUGE = 100_000  # with --huge only
 QUICK_SIZES = (10, 30, 100)
 DAYS, HABITS, EPOCHS = 60, 2, 30
 HISTORIES = 600  # distinct simulated histories, 100 per rhythm
@@ -157,7 +158,7 @@ class Setup:
 
 
 def run(ctx: Context) -> Section:
-    sizes = QUICK_SIZES if ctx.quick else SIZES
+    sizes = QUICK_SIZES if ctx.quick else (*SIZES, HUGE) if ctx.huge else SIZES
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     workers = max(2, cores)
     histories = min(HISTORIES, sizes[-1])

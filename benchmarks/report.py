@@ -38,6 +38,7 @@ class Context:
     plot_dir: Path
     cache_dir: Path
     command: str
+    huge: bool = False  # opt-in sizes that take long to set up (the 100,000-learner fleet)
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full
