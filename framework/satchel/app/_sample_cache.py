@@ -26,7 +26,7 @@ from satchel.errors import IntegrityError
 from satchel.model.task import folds
 from satchel.privacy._codec import frame
 from satchel.privacy.atomic import fsync_dir
-from satchel.storage.event_delta import Delta, Mark
+from satchel.storage.event_delta import Mark
 from satchel.storage.sealed_files import SealedFiles
 
 NAME = "samples.cache"
@@ -59,12 +59,11 @@ class CachedState:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A training's data, the cache entry to write with its checkpoint (None: the cache is current or
-    the featurizer does not fold) and the read it came from (None: a plain full read)."""
+    """A training's data and the cache entry to write with its checkpoint (None: the cache is current or
+    the featurizer does not fold). It holds no events: a runner's pass keeps it from plan to training."""
 
     data: Any
     pending: CachedState | None = None
-    delta: Delta | None = None
 
 
 def cache_key(p: PipelineConfig, featurizer: object) -> bytes | None:

@@ -103,7 +103,7 @@ class ModelTraining(ModelServing):
             events = delta.events if delta.full else self.events.read(pseudo, reads)
             data = featurizer.training_data(events, now=now)
         current = cached is not None and not delta.full and delta.mark == cached.mark
-        return Prepared(data, None if current else sample_cache.CachedState(key, delta.mark, state), delta)
+        return Prepared(data, None if current else sample_cache.CachedState(key, delta.mark, state))
 
     def train(
         self,
