@@ -168,7 +168,6 @@ def _load_command(ep: Any) -> click.Command:
 
 
 def _fail(e: SatchelError, *, as_json: bool = False) -> None:
-    err = click.get_text_stream("stderr")
     e = _for_the_cli(e)
     if as_json:
         error: dict[str, Any] = {
@@ -185,10 +184,10 @@ def _fail(e: SatchelError, *, as_json: bool = False) -> None:
             f"error: {e.problems[0][0] + ': ' if len(e.problems) == 1 and e.problems[0][0] else ''}"
             f"{e.problems[0][1] if len(e.problems) == 1 else str(e)}",
             fg="red",
-            file=err,
+            err=True,
         )
     else:
-        click.secho(f"error: {e}", fg="red", file=err)
+        click.secho(f"error: {e}", fg="red", err=True)
     sys.exit(1)
 
 

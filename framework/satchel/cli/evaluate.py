@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def evaluate(
             f"config file {config_path} not found",
             hint="pass --config, or write a starter with `satchel init`",
         )
-    with click.progressbar(length=1, label="replaying", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=1, label="replaying", file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.length = total
